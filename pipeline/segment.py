@@ -1,0 +1,115 @@
+"""Stage `segment`: cut annotated spans into 1-s segments, split by source video, balance classes.
+
+    python -m pipeline.segment
+
+Reads data/raw/clips.parquet; writes data/segments/index.parquet (one row per
+segment, SEGMENT_COLUMNS) and data/segments/rejects.parquet (clips that the
+chosen split cannot place).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .params import load_params
+from .tables import CLASS_INDEX, REJECT_COLUMNS, SEGMENT_COLUMNS, SPLITS, read_table, write_table
+
+OUT_DIR = Path("data/segments")
+
+
+def cut_segments(clips: pd.DataFrame, seconds: float = 1.0) -> pd.DataFrame:
+    """Consecutive non-overlapping segments inside [event_start, min(event_end, duration)]."""
+    rows = []
+    for clip in clips.itertuples(index=False):
+        end = min(clip.event_end, clip.duration)
+        n = int(np.floor((end - clip.event_start) / seconds + 1e-6))
+        for k in range(max(n, 0)):
+            start = round(clip.event_start + k * seconds, 2)
+            rows.append({
+                "segment_id": f"{clip.clip_id}_{int(round(start * 1000)):06d}",
+                "clip_id": clip.clip_id, "source_video": clip.source_video,
+                "class_name": clip.class_name, "class_index": CLASS_INDEX[clip.class_name],
+                "start": start, "path": clip.path,
+            })
+    return pd.DataFrame(rows, columns=[c for c in SEGMENT_COLUMNS if c != "split"])
+
+
+def split_random(segments: pd.DataFrame, ratios: dict[str, float], seed: int) -> pd.Series:
+    """Assign whole source videos of each class to splits so segment shares approach `ratios`."""
+    classes_per_video = segments.groupby("source_video")["class_name"].nunique()
+    if (classes_per_video > 1).any():
+        raise ValueError(f"source videos with several classes: {list(classes_per_video[classes_per_video > 1].index)[:5]}")
+    total = sum(ratios[s] for s in SPLITS)
+    bounds = np.cumsum([ratios[s] / total for s in SPLITS])
+    rng = np.random.default_rng(seed)
+    video_split = {}
+    for class_name in sorted(segments["class_name"].unique()):
+        counts = segments[segments["class_name"] == class_name].groupby("source_video").size().sort_index()
+        videos = counts.index.to_numpy()[rng.permutation(len(counts))]
+        sizes = counts.loc[videos].to_numpy()
+        # a video goes to the split in which the middle of its run of segments falls
+        middle = (np.cumsum(sizes) - sizes / 2) / sizes.sum()
+        for video, m in zip(videos, middle):
+            video_split[video] = SPLITS[int(np.searchsorted(bounds, m))]
+    return segments["source_video"].map(video_split)
+
+
+def split_paper(segments: pd.DataFrame, clips: pd.DataFrame, split_csv: str | Path) -> pd.Series:
+    """The authors' split: VEGAS video name + class code -> split; unknown videos get NaN."""
+    table = pd.read_csv(split_csv, dtype=str)
+    lookup = dict(zip(zip(table["class_code"], table["vegas_video_name"]), table["split"]))
+    per_clip = {c.clip_id: lookup.get((c.class_code, c.vegas_video)) for c in clips.itertuples(index=False)}
+    return segments["clip_id"].map(per_clip)
+
+
+def balance(segments: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Keep the same number of segments for every class within each split (random, seeded)."""
+    rng = np.random.default_rng(seed)
+    kept = []
+    for split in SPLITS:
+        part = segments[segments["split"] == split]
+        if part.empty:
+            continue
+        n = part.groupby("class_name").size().reindex(sorted(CLASS_INDEX), fill_value=0).min()
+        for _, group in part.groupby("class_name", sort=True):
+            kept.append(group.iloc[np.sort(rng.choice(len(group), size=n, replace=False))])
+    return pd.concat(kept) if kept else segments.iloc[:0]
+
+
+def build_index(clips: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ok = clips[clips["status"] == "ok"]
+    segments = cut_segments(ok, params["seconds"])
+    split = params["split"]
+    if split["method"] == "paper":
+        segments["split"] = split_paper(segments, ok, split["paper_csv"])
+    elif split["method"] == "random":
+        segments["split"] = split_random(segments, split["ratios"], split["seed"])
+    else:
+        raise SystemExit(f"params.yaml: unknown segment.split.method {split['method']!r}")
+    unplaced = ok[ok["clip_id"].isin(segments.loc[segments["split"].isna(), "clip_id"])]
+    rejects = pd.DataFrame({
+        "clip_id": unplaced["clip_id"], "path": unplaced["path"], "stage": "segment",
+        "reason": "not_in_split", "message": unplaced["path"] + ": video not in the paper split",
+    }, columns=list(REJECT_COLUMNS))
+    segments = segments.dropna(subset=["split"])
+    if params["balance"]:
+        segments = balance(segments, split["seed"])
+    order = segments["split"].map(SPLITS.index)
+    segments = segments.assign(_o=order).sort_values(["_o", "clip_id", "start"]).drop(columns="_o")
+    return segments, rejects
+
+
+def main() -> None:
+    params = load_params()["segment"]
+    clips = read_table("data/raw/clips.parquet")
+    index, rejects = build_index(clips, params)
+    write_table(index, OUT_DIR / "index.parquet", SEGMENT_COLUMNS)
+    write_table(rejects, OUT_DIR / "rejects.parquet", REJECT_COLUMNS)
+    counts = index.groupby(["split", "class_name"]).size().unstack(fill_value=0)
+    print(f"segment: {len(index)} segments\n{counts}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.media import ffmpeg_exe
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_media(path: Path, seconds: float = 3.0, audio: bool = True, video: bool = True,
+               rate: int = 44100, channels: int = 1, size: str = "160x120", fps: int = 25,
+               freq: int = 440) -> Path:
+    """A real encoded file from ffmpeg's lavfi test sources."""
+    args = [ffmpeg_exe(), "-v", "error", "-y", "-nostdin"]
+    if video:
+        args += ["-f", "lavfi", "-i", f"testsrc=size={size}:rate={fps}:duration={seconds}"]
+    if audio:
+        layout = "mono" if channels == 1 else "stereo"
+        args += ["-f", "lavfi", "-i", f"sine=frequency={freq}:sample_rate={rate}:duration={seconds}",
+                 "-ac", str(channels), "-channel_layout", layout]
+    if video:
+        args += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-threads", "1"]
+    if audio and path.suffix in (".mp4", ".m4a"):
+        args += ["-c:a", "aac"]
+    args += [str(path)]
+    subprocess.run(args, check=True)
+    return path
+
+
+@pytest.fixture
+def media_factory(tmp_path):
+    def make(name="clip.mp4", **kw):
+        return make_media(tmp_path / name, **kw)
+    return make
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
