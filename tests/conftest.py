@@ -39,3 +39,6 @@ def media_factory(tmp_path):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+import sys
+sys.path.insert(0, str(Path(__file__).parent))  # test helpers such as stage_fixtures

@@ -1,0 +1,77 @@
+"""What the training stages share: seeding, resumable checkpoints, dvclive logs."""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from s2i_models import CheckpointError, load_checkpoint
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def digest(settings: dict) -> str:
+    """Fingerprint of the settings a checkpoint was trained with (resume only on a match).
+
+    The epoch count is left out: a longer run continues a shorter one.
+    """
+    kept = {k: v for k, v in settings.items() if k != "epochs"}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def resumable(path: Path, settings_digest: str, epochs: int) -> dict | None:
+    """The last checkpoint if it was written under the same settings, else None.
+
+    Without one, the folder of `path` is emptied: the stage output is persistent
+    (so that a killed run can resume) and must not keep another run's files.
+    """
+    ckpt = _matching_checkpoint(path, settings_digest)
+    if ckpt is not None and ckpt["epoch"] > epochs:
+        print(f"not resuming: {path} is past epoch {epochs}")
+        ckpt = None
+    if ckpt is None:
+        shutil.rmtree(path.parent, ignore_errors=True)
+        path.parent.mkdir(parents=True)
+    return ckpt
+
+
+def _matching_checkpoint(path: Path, settings_digest: str) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as err:
+        print(f"not resuming: {err}")
+        return None
+    if ckpt["extra"].get("settings") != settings_digest:
+        print(f"not resuming: {path} was trained with other settings")
+        return None
+    print(f"resuming from {path} after epoch {ckpt['epoch']}")
+    return ckpt
+
+
+def open_live(live_dir: Path, resume: bool):
+    """dvclive logger writing metrics.json and plots/metrics/*.tsv under live_dir."""
+    from dvclive import Live
+
+    return Live(dir=str(live_dir), resume=resume, save_dvc_exp=False, dvcyaml=False, report=None)
+
+
+def files_digest(paths) -> str:
+    """Content fingerprint of a stage's input files, so a checkpoint of other data is never resumed."""
+    h = hashlib.sha256()
+    for path in sorted(str(p) for p in paths):
+        h.update(path.encode())
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:16]

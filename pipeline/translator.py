@@ -1,0 +1,166 @@
+"""Stage `translator`: the conditional GAN from sound embeddings to 96x96 images.
+
+    python -m pipeline.translator
+
+Reads data/embeddings and the images in data/shards; writes
+models/translator/{generator.pt,discriminator.pt,last.pt,snapshots/,test_grid.png}
+and dvclive logs in models/translator_live/. A killed run resumes from last.pt.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from s2i_models import (DenseGenerator, Discriminator, DiscriminatorSchedule, EpochMovingAverage, GanConfig,
+                        SequentialGenerator, discriminator_step, enable_fast_kernels, generator_step,
+                        load_checkpoint, make_optimizer, pick_device, restore, save_checkpoint)
+
+from .figures import image_grid, save_png
+from .loader import image_to_tensor, load_split, tensor_to_image
+from .params import load_params
+from .tables import CLASSES
+from .training import digest, files_digest, open_live, resumable, seed_everything
+
+SHARD_DIR = Path("data/shards")
+EMB_DIR = Path("data/embeddings")
+OUT_DIR = Path("models/translator")
+LIVE_DIR = Path("models/translator_live")
+
+GENERATORS = {
+    "dense": lambda emb_dim, width: DenseGenerator(emb_dim, width),
+    "sequential13": lambda emb_dim, width: SequentialGenerator(emb_dim, 13, width),
+    "sequential25": lambda emb_dim, width: SequentialGenerator(emb_dim, 25, width),
+}
+
+
+def build_generator(kind: str, emb_dim: int, width: float) -> torch.nn.Module:
+    if kind not in GENERATORS:
+        raise ValueError(f"unknown generator {kind!r}; expected one of {sorted(GENERATORS)}")
+    return GENERATORS[kind](emb_dim, width)
+
+
+def load_generator(path: str | Path, device="cpu", emb_dim: int | None = None) -> torch.nn.Module:
+    """A generator checkpoint (final model or snapshot) ready for inference (dropout stays on)."""
+    ckpt = load_checkpoint(path, emb_dim=emb_dim)
+    G = build_generator(ckpt["extra"]["generator"], ckpt["emb_dim"], ckpt["width"])
+    restore(ckpt, {"generator": G})
+    return G.to(device).eval()
+
+
+def load_pairs(split: str, device) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Embeddings (N x E float) and real images (N x 96 x 96 x 3 uint8, kept compact) on device."""
+    arrays = np.load(EMB_DIR / f"{split}.npz")
+    images = load_split(SHARD_DIR, split)
+    if list(arrays["keys"]) != images.keys:
+        raise RuntimeError(f"{EMB_DIR}/{split}.npz does not match the {split} shards; rerun `dvc repro embed`")
+    return (torch.from_numpy(arrays["emb"]).to(device), torch.from_numpy(images.images).to(device),
+            arrays["class_index"])
+
+
+def as_pixels(images_u8: torch.Tensor) -> torch.Tensor:
+    return images_u8.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def batches(n: int, size: int, generator: torch.Generator | None = None):
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for i in range(0, n - size + 1 if generator is not None else n, size):
+        yield order[i:i + size]
+
+
+@torch.no_grad()
+def pixel_loss(G, emb, images_u8, batch_size=256) -> float:
+    G.eval()
+    total = 0.0
+    for idx in batches(len(emb), batch_size):
+        total += F.mse_loss(G(emb[idx]), as_pixels(images_u8[idx]), reduction="sum").item()
+    return total / (len(emb) * 3 * 96 * 96)
+
+
+@torch.no_grad()
+def test_grid(G, emb, images_u8, classes: np.ndarray, per_class: int = 6, seed: int = 0):
+    """Rows = classes, columns = test sounds: ground truth beside the translation."""
+    G.eval()
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(len(CLASSES)):
+        members = np.flatnonzero(classes == c)
+        pick = np.sort(rng.choice(members, size=min(per_class, len(members)), replace=False)) if len(members) else []
+        fake = tensor_to_image(G(emb[torch.as_tensor(pick)])) if len(pick) else []
+        row = []
+        for i, k in enumerate(pick):
+            row += [images_u8[k].cpu().numpy(), fake[i]]
+        rows.append(row)
+    labels = [s for _ in range(per_class) for s in ("truth", "output")]
+    return image_grid(rows, CLASSES, "test sounds: ground truth | translation", labels, scale=1)
+
+
+def train(p: dict) -> None:
+    device = pick_device()
+    enable_fast_kernels(device)
+    seed_everything(p["seed"])
+    emb, images, _ = load_pairs("train", device)
+    val_emb, val_images, _ = load_pairs("val", device)
+    emb_dim = emb.shape[1]
+    settings = {"emb_dim": emb_dim, **p, "data": files_digest(sorted(EMB_DIR.glob("*.npz")))}
+    G = build_generator(p["generator"], emb_dim, p["width"]).to(device)
+    D = Discriminator(emb_dim, p["width"]).to(device)
+    opt_g = make_optimizer("generator", G.parameters(), lr=p["lr"], momentum=p["momentum"])
+    opt_d = make_optimizer("discriminator", D.parameters(), lr=p["lr"], momentum=p["momentum"])
+    cfg = GanConfig(lambda_adv=p["lambda_adv"], d_every=p["d_every"], d_unit=p["d_unit"], bf16=p["bf16"])
+    schedule, adv_average = DiscriminatorSchedule.from_config(cfg), EpochMovingAverage()
+    extra = {"settings": digest(settings), "generator": p["generator"], "iteration": 0}
+    ckpt = resumable(OUT_DIR / "last.pt", extra["settings"], p["epochs"])
+    first = 1
+    if ckpt:
+        restore(ckpt, {"generator": G, "discriminator": D}, {"generator": opt_g, "discriminator": opt_d}, rng=True)
+        extra, first = ckpt["extra"], ckpt["epoch"] + 1
+    live = open_live(LIVE_DIR, resume=ckpt is not None)
+    for epoch in range(first, p["epochs"] + 1):
+        G.train(), D.train()
+        adv_average.reset()
+        logs = []
+        shuffle = torch.Generator().manual_seed(p["seed"] * 7919 + epoch)  # per epoch, so resuming repeats it
+        for idx in tqdm(list(batches(len(emb), p["batch_size"], shuffle)), desc=f"translator epoch {epoch}/{p['epochs']}",
+                        unit="batch", leave=False):
+            idx = idx.to(device)
+            real = as_pixels(images[idx])
+            logs.append(generator_step(G, D, opt_g, emb[idx], real, adv_average, cfg))
+            extra["iteration"] += 1
+            if schedule.after_iteration(extra["iteration"]):
+                logs[-1].update(discriminator_step(G, D, opt_d, emb[idx], real, cfg))
+        if schedule.after_epoch(epoch):
+            for idx in batches(len(emb), p["batch_size"], shuffle):
+                idx = idx.to(device)
+                logs.append(discriminator_step(G, D, opt_d, emb[idx], as_pixels(images[idx]), cfg))
+        summary = {k: float(np.mean([log[k] for log in logs if k in log])) for k in sorted({k for log in logs for k in log})}
+        summary["val/g_pixel"] = pixel_loss(G, val_emb, val_images)
+        for name, value in summary.items():
+            live.log_metric(name if "/" in name else f"train/{name}", value)
+        print(f"epoch {epoch}: " + "  ".join(f"{k} {v:.4f}" for k, v in summary.items()))
+        if epoch % p["snapshot_every"] == 0 or epoch == p["epochs"]:
+            save_checkpoint(OUT_DIR / "snapshots" / f"generator_{epoch:05d}.pt", models={"generator": G},
+                            emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra, with_rng=False)
+        save_checkpoint(OUT_DIR / "last.pt", models={"generator": G, "discriminator": D},
+                        optimizers={"generator": opt_g, "discriminator": opt_d},
+                        emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra)
+        live.next_step()
+    live.end()
+    final = p["epochs"]
+    save_checkpoint(OUT_DIR / "generator.pt", models={"generator": G}, emb_dim=emb_dim, width=p["width"],
+                    epoch=final, extra=extra, with_rng=False)
+    save_checkpoint(OUT_DIR / "discriminator.pt", models={"discriminator": D}, emb_dim=emb_dim,
+                    width=p["width"], epoch=final, extra=extra, with_rng=False)
+    test_emb, test_images, test_classes = load_pairs("test", device)
+    save_png(test_grid(G, test_emb, test_images, test_classes, seed=p["seed"]), OUT_DIR / "test_grid.png")
+
+
+def main() -> None:
+    train(load_params()["translator"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline import autoencoder, embed, translator
+from s2i_models import load_checkpoint
+
+from stage_fixtures import AE_PARAMS, SPLIT_SIZES, TRANSLATOR_PARAMS, write_synthetic_shards
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.set_num_threads(1)
+    write_synthetic_shards(tmp_path)
+    return tmp_path
+
+
+def run_data_to_embeddings(emb_dim=32):
+    autoencoder.train(emb_dim, AE_PARAMS)
+    embed.main_with({"batch_size": 16})
+
+
+def test_autoencoder_embed_translator_chain(workspace):
+    run_data_to_embeddings()
+    best = load_checkpoint("models/autoencoder/best.pt", emb_dim=32)
+    assert 1 <= best["epoch"] <= AE_PARAMS["epochs"]
+    metrics = json.loads((workspace / "models/autoencoder_live/metrics.json").read_text())
+    assert metrics["best"]["epoch"] == best["epoch"]
+    for split, n in SPLIT_SIZES.items():
+        arrays = np.load(f"data/embeddings/{split}.npz")
+        assert arrays["emb"].shape == (n, 32) and np.abs(arrays["emb"]).max() <= 1.0
+        assert list(arrays["class_index"][:5]) == [0, 1, 2, 3, 4]
+    translator.train(TRANSLATOR_PARAMS)
+    snapshots = sorted(p.name for p in (workspace / "models/translator/snapshots").iterdir())
+    assert snapshots == [f"generator_{e:05d}.pt" for e in range(1, 4)]
+    G = translator.load_generator("models/translator/generator.pt")
+    assert G(torch.zeros(2, 32)).shape == (2, 3, 96, 96)
+    steps = (workspace / "models/translator_live/plots/metrics/train/g_pixel.tsv").read_text().splitlines()
+    assert len(steps) == 1 + 3
+    assert (workspace / "models/translator/test_grid.png").stat().st_size > 1000
+
+
+def test_killed_translator_resumes_to_the_same_weights(workspace):
+    run_data_to_embeddings()
+    translator.train(TRANSLATOR_PARAMS)
+    straight = load_checkpoint("models/translator/generator.pt")["models"]["generator"]
+    # an interrupted run: two epochs done, then the same command again with the full count
+    translator.train({**TRANSLATOR_PARAMS, "epochs": 2})
+    translator.train(TRANSLATOR_PARAMS)
+    resumed = load_checkpoint("models/translator/generator.pt")["models"]["generator"]
+    for name, tensor in straight.items():
+        torch.testing.assert_close(resumed[name], tensor, msg=name)
+
+
+def test_other_settings_start_fresh_and_clear_old_snapshots(workspace):
+    run_data_to_embeddings()
+    translator.train(TRANSLATOR_PARAMS)
+    translator.train({**TRANSLATOR_PARAMS, "epochs": 2, "lr": 0.05})
+    snapshots = sorted(p.name for p in (workspace / "models/translator/snapshots").iterdir())
+    assert snapshots == ["generator_00001.pt", "generator_00002.pt"]
+    assert load_checkpoint("models/translator/generator.pt")["epoch"] == 2
