@@ -4,11 +4,13 @@
 
 Outputs (under data/raw/): clips/<class_code>/<clip_id>.mp4, clips.parquet (every
 clip, with probe facts and `status`), rejects.parquet (the clips whose status is
-not ok, with a one-line message each).
+not ok, with a one-line message each), ledger.parquet for downloaded sources;
+data/acquire.json (counts by status, a DVC metric).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import importlib
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -19,9 +21,10 @@ from tqdm import tqdm
 
 from .media import MediaError, ffmpeg_exe, probe
 from .params import load_params
-from .tables import CLASS_CODES, CLASSES, CLIP_COLUMNS, REJECT_COLUMNS, check_id, write_table
+from .tables import CLASS_CODES, CLASSES, CLIP_COLUMNS, REJECT_COLUMNS, check_id, write_table, write_text
 
 RAW_DIR = Path("data/raw")
+SUMMARY_PATH = Path("data/acquire.json")
 MIN_SECONDS = 1.0
 
 
@@ -92,6 +95,18 @@ def build_tables(rows: pd.DataFrame, workers: int) -> tuple[pd.DataFrame, pd.Dat
     return clips, bad
 
 
+def summary(source: str, clips: pd.DataFrame) -> dict:
+    """The acquire metric: clip counts by status, plus the download ledger's summary if any."""
+    out = {"source": source, "clips": int(len(clips)), "ok": int((clips["status"] == "ok").sum()),
+           "status": {str(k): int(v) for k, v in sorted(clips["status"].value_counts().items())}}
+    ledger = RAW_DIR / "ledger.parquet"
+    if ledger.exists():
+        from .sources.ledger import summarize
+
+        out["download"] = summarize(pd.read_parquet(ledger))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--retry-failed", action="store_true", help="download items that failed before again")
@@ -102,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     clips, rejects = build_tables(rows, params["data"]["workers"])
     write_table(clips, RAW_DIR / "clips.parquet", CLIP_COLUMNS)
     write_table(rejects, RAW_DIR / "rejects.parquet", REJECT_COLUMNS)
+    write_text(json.dumps(summary(params["data"]["source"], clips), indent=2) + "\n", SUMMARY_PATH)
     for msg in rejects["message"]:
         print(f"rejected: {msg}")
     print(f"acquire: {int((clips['status'] == 'ok').sum())} clips ok, {len(rejects)} rejected")

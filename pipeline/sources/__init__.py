@@ -1,0 +1,6 @@
+"""Sources of real clips for the `acquire` stage: `vegas_archive`, `youtube`, `local`.
+
+Each source module has `fetch(cfg, raw_dir, *, workers, retry_failed) -> DataFrame`
+(one row per clip that is downloaded and verified) and keeps `raw_dir/ledger.parquet`
+(one row per item, see `ledger.py`) so that a rerun resumes where the last one stopped.
+"""
