@@ -37,23 +37,35 @@ def cut_segments(clips: pd.DataFrame, seconds: float = 1.0) -> pd.DataFrame:
 
 
 def split_random(segments: pd.DataFrame, ratios: dict[str, float], seed: int) -> pd.Series:
-    """Assign whole source videos of each class to splits so segment shares approach `ratios`."""
+    """Assign whole source videos of each class to splits in the proportions of `ratios`.
+
+    Video counts per split are rounded from the ratios, but every split gets at
+    least one video of a class that has one video per split to give.
+    """
     classes_per_video = segments.groupby("source_video")["class_name"].nunique()
     if (classes_per_video > 1).any():
         raise ValueError(f"source videos with several classes: {list(classes_per_video[classes_per_video > 1].index)[:5]}")
-    total = sum(ratios[s] for s in SPLITS)
-    bounds = np.cumsum([ratios[s] / total for s in SPLITS])
     rng = np.random.default_rng(seed)
     video_split = {}
     for class_name in sorted(segments["class_name"].unique()):
-        counts = segments[segments["class_name"] == class_name].groupby("source_video").size().sort_index()
-        videos = counts.index.to_numpy()[rng.permutation(len(counts))]
-        sizes = counts.loc[videos].to_numpy()
-        # a video goes to the split in which the middle of its run of segments falls
-        middle = (np.cumsum(sizes) - sizes / 2) / sizes.sum()
-        for video, m in zip(videos, middle):
-            video_split[video] = SPLITS[int(np.searchsorted(bounds, m))]
+        videos = np.sort(segments.loc[segments["class_name"] == class_name, "source_video"].unique())
+        videos = videos[rng.permutation(len(videos))]
+        for video, split in zip(videos, split_sizes(len(videos), ratios)):
+            video_split[video] = split
     return segments["source_video"].map(video_split)
+
+
+def split_sizes(n: int, ratios: dict[str, float]) -> list[str]:
+    """n split names: val and test get round(ratio * n) videos (at least 1 when n >= 3), train the rest."""
+    total = sum(ratios[s] for s in SPLITS)
+    held_out = {s: int(round(n * ratios[s] / total)) for s in SPLITS[1:]}
+    if n >= len(SPLITS):
+        held_out = {s: max(1, k) for s, k in held_out.items()}
+    while sum(held_out.values()) > n - (1 if n >= 1 else 0):
+        largest = max(held_out, key=held_out.get)
+        held_out[largest] -= 1
+    names = [s for s in SPLITS[1:] for _ in range(held_out[s])]
+    return ["train"] * (n - len(names)) + names
 
 
 def split_paper(segments: pd.DataFrame, clips: pd.DataFrame, split_csv: str | Path) -> pd.Series:
