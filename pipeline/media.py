@@ -1,5 +1,7 @@
 """Media probing and decoding with the ffmpeg binary that imageio-ffmpeg ships.
 
+Decoding graphs are built with ffmpeg-python and run as argument lists (no shell).
+
 There is no ffprobe in imageio-ffmpeg, so `probe` reads the stream summary that
 `ffmpeg -i` prints. Decoders return numpy arrays and raise `MediaError` with a
 one-line reason (and a short reason code) for anything unusable.
@@ -11,6 +13,7 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
+import ffmpeg
 import numpy as np
 
 
@@ -91,16 +94,14 @@ def _channels(desc: str) -> int:
     return 0
 
 
-def _run_decoder(path: Path, args: list[str], stream: str) -> bytes:
-    """stdout of ffmpeg decoding the optional stream `stream` (audio | video) of path."""
+def _run_decoder(path: Path, output, stream: str) -> bytes:
+    """stdout of the ffmpeg-python graph `output`, which decodes the first `stream` (audio | video) of path."""
     if not path.is_file():
         raise MediaError(path, "missing", "no such file")
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), *args, "-"],
-        capture_output=True,
-    )
+    cmd = output.global_args("-hide_banner", "-nostdin", "-v", "error").compile(cmd=ffmpeg_exe())
+    proc = subprocess.run(cmd, capture_output=True)
     err = proc.stderr.decode(errors="replace")
-    if "does not contain any stream" in err or (proc.returncode == 0 and not proc.stdout):
+    if "matches no streams" in err or (proc.returncode == 0 and not proc.stdout):
         raise MediaError(path, f"no_{stream}", f"no {stream} stream")
     if proc.returncode != 0:
         raise MediaError(path, "corrupt", f"decode failed ({_last_error_line(err)})")
@@ -108,16 +109,19 @@ def _run_decoder(path: Path, args: list[str], stream: str) -> bytes:
 
 
 def decode_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
-    """The whole audio track, downmixed to mono, resampled, float32 in [-1, 1]."""
+    """The first audio track, downmixed to mono, resampled, float32 in [-1, 1]."""
     path = Path(path)
-    raw = _run_decoder(path, ["-map", "0:a:0?", "-vn", "-ac", "1", "-ar", str(sample_rate),
-                              "-f", "f32le", "-acodec", "pcm_f32le"], "audio")
-    return np.frombuffer(raw, dtype="<f4").astype(np.float32)
+    audio = ffmpeg.input(str(path))["a:0"]
+    out = ffmpeg.output(audio, "pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate)
+    return np.frombuffer(_run_decoder(path, out, "audio"), dtype="<f4").astype(np.float32)
 
 
 def decode_frames(path: str | Path, fps: float = 10.0, size: int = 96) -> np.ndarray:
     """Frames sampled at `fps` (frame k shows time k/fps), centre square crop, size x size RGB uint8."""
     path = Path(path)
-    vf = f"fps={fps},crop='min(iw,ih)':'min(iw,ih)',scale={size}:{size}:flags=area"
-    raw = _run_decoder(path, ["-map", "0:v:0?", "-an", "-vf", vf, "-f", "rawvideo", "-pix_fmt", "rgb24"], "video")
-    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, size, size, 3)
+    video = (ffmpeg.input(str(path))["v:0"]
+             .filter("fps", fps=fps)
+             .filter("crop", "min(iw,ih)", "min(iw,ih)")
+             .filter("scale", size, size, flags="area"))
+    out = ffmpeg.output(video, "pipe:", format="rawvideo", pix_fmt="rgb24")
+    return np.frombuffer(_run_decoder(path, out, "video"), dtype=np.uint8).reshape(-1, size, size, 3)
