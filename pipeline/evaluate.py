@@ -1,0 +1,228 @@
+"""Stage `evaluate`: every generator snapshot judged on the test split, the paper's summaries, figures, report.
+
+    python -m pipeline.evaluate
+
+For each snapshot the test sounds (unknown videos) are translated with test-time
+dropout on, and scored per class and on average:
+- informativity: share of images that their own class's classifier calls informative;
+- class match: share a 5-way classifier trained on real frames puts in the sound's
+  class (the paper warns this one is inflated; a contrast only);
+- Frechet distance between generated and real test frames, and retrieval accuracy
+  (the nearest real train frame has the sound's class), both in the class-match
+  classifier's feature space;
+- diversity: mean absolute pixel difference between dropout samples of one sound;
+- test pixel loss (MSE in [-1, 1]).
+Summaries over epochs follow the paper: the 2 epochs after a discriminator update
+take the mean of the 5 before, then the mean over an epoch window and the maximum
+moving average. For the final generator also: memorisation (train sounds whose
+output's nearest training frame comes from the sound's own video; test videos never
+occur in training, so it is measured on train sounds) and two controls: the same
+generator untrained, and the final generator fed shuffled sounds.
+
+Writes reports/metrics.json (DVC metrics), reports/plots/per_epoch.tsv (dvc plots),
+reports/figures/*.png and reports/report.html.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from s2i_models import load_checkpoint
+
+from . import labelsets, metrics
+from .informativity import METRICS as INFORMATIVITY_METRICS
+from .informativity import OUT_DIR as CLASSIFIER_DIR
+from .informativity import features, load_binary, load_class_match, predict
+from .loader import SplitArrays, load_split
+from .params import load_params
+from .tables import CLASS_CODES, CLASSES, write_text
+
+SHARD_DIR = Path("data/shards")
+EMB_DIR = Path("data/embeddings")
+REPORT_DIR = Path("reports")
+
+
+@dataclass
+class Judges:
+    """Everything that scores generated images, fixed across snapshots."""
+    binary: list                      # per class: object with .predict(images) -> 0/1
+    class_net: torch.nn.Module        # 5-way classifier trained on real frames
+    real_features: np.ndarray         # class_net features of real test frames
+    gallery_features: np.ndarray      # ... of real train frames (retrieval gallery)
+    gallery_classes: np.ndarray
+
+
+def load_judges(classifier_dir: Path, test_images: np.ndarray, train: SplitArrays, gallery_size: int,
+                seed: int) -> Judges:
+    binary = [load_binary(Path(classifier_dir) / f"{code}.pt") for code in CLASS_CODES]
+    class_net = load_class_match(Path(classifier_dir) / "class_match.pt")
+    rng = np.random.default_rng(seed)
+    gallery = np.sort(rng.choice(len(train.keys), size=min(gallery_size, len(train.keys)), replace=False))
+    return Judges(binary, class_net, features(class_net, test_images),
+                  features(class_net, train.images[gallery]), train.class_index[gallery])
+
+
+def informative_hits(judges: Judges, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """1 where the classifier of the image's own (sound) class calls it informative."""
+    hits = np.zeros(len(images), np.int64)
+    for c in range(len(CLASSES)):
+        rows = np.flatnonzero(classes == c)
+        if len(rows):
+            hits[rows] = judges.binary[c].predict(images[rows])
+    return hits
+
+
+def judge(judges: Judges, images: np.ndarray, classes: np.ndarray, truth: np.ndarray | None = None) -> dict:
+    """Per-class and mean informativity and class match, plus the feature-space measures."""
+    n = len(CLASSES)
+    info = metrics.class_shares(informative_hits(judges, images, classes), classes, n)
+    match = metrics.class_shares(predict(judges.class_net, images) == classes, classes, n)
+    fake_features = features(judges.class_net, images)
+    out = {
+        "informativity": dict(zip(CLASSES, info), mean=float(np.nanmean(info))),
+        "class_match": dict(zip(CLASSES, match), mean=float(np.nanmean(match))),
+        "frechet_distance": metrics.frechet_distance_of(fake_features, judges.real_features),
+        "retrieval_accuracy": metrics.retrieval_accuracy(fake_features, classes, judges.gallery_features,
+                                                         judges.gallery_classes),
+    }
+    if truth is not None:
+        diff = images.astype(np.float64) / 127.5 - truth.astype(np.float64) / 127.5
+        out["pixel_loss"] = float(np.mean(diff ** 2))
+    return out
+
+
+def translate_samples(G, emb: np.ndarray, samples: int, seed: int) -> np.ndarray:
+    """S x N x 96 x 96 x 3: `samples` dropout samples of every sound."""
+    return np.stack([labelsets.translate(G, emb, seed=seed * 1000 + s) for s in range(samples)])
+
+
+def evaluate_snapshot(G, judges: Judges, emb: np.ndarray, classes: np.ndarray, truth: np.ndarray, p: dict) -> dict:
+    samples = translate_samples(G, emb, max(2, p["samples_per_sound"]), p["seed"])
+    result = judge(judges, samples[0], classes, truth)
+    result["diversity"] = metrics.diversity(samples.astype(np.float64) / 127.5)
+    return result
+
+
+def memorisation(G, train: SplitArrays, train_emb: np.ndarray, count: int, seed: int, size: int = 32) -> dict:
+    """Share of train-sound outputs whose nearest training frame (at size x size) is from the sound's own video."""
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(train.keys), size=min(count, len(train.keys)), replace=False))
+    videos = np.asarray([m["source_video"] for m in train.meta])
+    outputs = labelsets.translate(G, train_emb[idx], seed=seed)
+    small = lambda imgs: torch.nn.functional.interpolate(
+        torch.from_numpy(np.ascontiguousarray(imgs)).permute(0, 3, 1, 2).float(), size=(size, size),
+        mode="area").numpy()
+    share = metrics.memorisation_share(small(outputs), videos[idx], small(train.images), videos)
+    chance = float(np.mean([np.mean(videos == v) for v in videos[idx]]))
+    return {"same_video_share": share, "chance": chance, "sounds": int(len(idx))}
+
+
+def summaries(epochs: list[int], per_epoch: list[dict], key: str, p: dict, d_epochs: list[int]) -> dict:
+    """The paper's two summaries of `key` (per class and mean) over the snapshot series."""
+    out = {}
+    for name in CLASSES + ["mean"]:
+        raw = [r[key][name] for r in per_epoch]
+        fixed = metrics.replace_after_d_updates(epochs, raw, d_epochs, p["d_after"], p["d_before"])
+        best, at = metrics.max_moving_average(epochs, fixed, p["ma_window"])
+        out[name] = {"window_mean": metrics.window_mean(epochs, fixed, p["window_start"], p["window_end"]),
+                     "max_moving_average": best, "max_moving_average_end_epoch": at}
+    return out
+
+
+def _nan_to_none(value):
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def write_per_epoch(path: Path, epochs: list[int], per_epoch: list[dict]) -> None:
+    columns = (["epoch", "informativity_mean", "class_match_mean", "pixel_loss", "frechet_distance",
+                "retrieval_accuracy", "diversity"] + [f"informativity_{c}" for c in CLASS_CODES])
+    lines = ["\t".join(columns)]
+    for e, r in zip(epochs, per_epoch):
+        values = [e, r["informativity"]["mean"], r["class_match"]["mean"], r["pixel_loss"], r["frechet_distance"],
+                  r["retrieval_accuracy"], r["diversity"]] + [r["informativity"][c] for c in CLASSES]
+        lines.append("\t".join(str(v) if isinstance(v, int) else f"{v:.6g}" for v in values))
+    write_text("\n".join(lines) + "\n", path)
+
+
+def run(p: dict, translator_p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, shard_dir=SHARD_DIR, emb_dir=EMB_DIR,
+        classifier_dir=CLASSIFIER_DIR, informativity_metrics=INFORMATIVITY_METRICS, report_dir=REPORT_DIR,
+        figures: bool = True) -> dict:
+    from .translator import build_generator, load_generator
+
+    report_dir = Path(report_dir)
+    test = load_split(shard_dir, "test", mels=figures)
+    train = load_split(shard_dir, "train")
+    test_npz, train_npz = np.load(Path(emb_dir) / "test.npz"), np.load(Path(emb_dir) / "train.npz")
+    for name, npz, split in (("test", test_npz, test), ("train", train_npz, train)):
+        if list(npz["keys"]) != split.keys:
+            raise RuntimeError(f"{emb_dir}/{name}.npz does not match the {name} shards; rerun `dvc repro embed`")
+    test_emb, test_classes = test_npz["emb"].astype(np.float32), test.class_index
+    judges = load_judges(Path(classifier_dir), test.images, train, p["gallery_size"], p["seed"])
+    snapshots = labelsets.list_snapshots(snapshot_dir)
+
+    epochs, per_epoch = [], []
+    for epoch, path in tqdm(snapshots, desc="evaluate snapshots", unit="snapshot"):
+        epochs.append(epoch)
+        per_epoch.append(evaluate_snapshot(load_generator(path), judges, test_emb, test_classes, test.images, p))
+
+    final_path = snapshots[-1][1]
+    final = load_generator(final_path)
+    ckpt = load_checkpoint(final_path)
+    torch.manual_seed(p["seed"])
+    untrained = build_generator(ckpt["extra"]["generator"], ckpt["emb_dim"], ckpt["width"]).eval()
+    shuffled = np.random.default_rng(p["seed"]).permutation(len(test_emb))
+    controls = {
+        "untrained": evaluate_snapshot(untrained, judges, test_emb, test_classes, test.images, p),
+        "shuffled_sounds": evaluate_snapshot(final, judges, test_emb[shuffled], test_classes, test.images, p),
+    }
+    d_epochs = metrics.d_update_epochs(epochs[-1], translator_p["d_every"], translator_p["d_unit"])
+    classifier_report = json.loads(Path(informativity_metrics).read_text())
+    last = per_epoch[-1]
+    result = {
+        "final_epoch": epochs[-1],
+        "informativity": last["informativity"],
+        "class_match": last["class_match"],
+        "frechet_distance": last["frechet_distance"],
+        "retrieval_accuracy": last["retrieval_accuracy"],
+        "diversity": last["diversity"],
+        "pixel_loss": last["pixel_loss"],
+        "memorisation": memorisation(final, train, train_npz["emb"].astype(np.float32), p["memorisation_sounds"],
+                                     p["seed"]),
+        "informativity_summary": summaries(epochs, per_epoch, "informativity", p, d_epochs),
+        "class_match_summary": summaries(epochs, per_epoch, "class_match", p, d_epochs),
+        "controls": {name: {"informativity": r["informativity"]["mean"], "class_match": r["class_match"]["mean"]}
+                     for name, r in controls.items()},
+        "classifier_accuracy": {**{name: v["accuracy"] for name, v in classifier_report["classifiers"].items()},
+                                "mean": classifier_report["mean_accuracy"],
+                                "class_match_val": classifier_report["class_match"]["val_accuracy"]},
+        "label_source": classifier_report["label_source"],
+        "test_sounds": int(len(test_emb)),
+    }
+    result = _nan_to_none(result)
+    write_text(json.dumps(result, indent=2) + "\n", report_dir / "metrics.json")
+    write_per_epoch(report_dir / "plots" / "per_epoch.tsv", epochs, per_epoch)
+    if figures:
+        from . import report
+        report.write_report(report_dir, result, epochs, per_epoch, final, test, test_emb, shard_dir, p["seed"])
+    return result
+
+
+def main() -> None:
+    params = load_params()
+    result = run(params["evaluate"], params["translator"])
+    print(json.dumps({k: result[k] for k in ("informativity", "class_match", "controls")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
