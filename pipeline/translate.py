@@ -1,0 +1,350 @@
+"""`s2i translate`: sound or video files -> images, with a trained encoder and generator.
+
+    s2i translate INPUT... [--model DIR] [--samples N] [--hop SECONDS] [--out DIR]
+                           [--pad] [--device cpu|cuda] [--seed S] [--emb-dim E]
+
+Every 1-s window of each input (one every --hop seconds) is encoded and drawn
+N times through the generator, whose dropout stays on at inference (the
+paper's stochastic outputs). Per input, OUT/NAME/ receives the per-window PNGs,
+with N > 1 a spread map per window (per-pixel standard deviation across the
+samples), contact_sheet.png and translation.json. The folder is written under
+a temporary name and renamed when complete, so an input that fails leaves
+nothing behind. Exit status: 0 when every input worked, 1 when one failed
+(the others still run), 2 for bad arguments or an unusable model.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from s2i_models import AudioAutoencoder, CheckpointError, load_checkpoint, pick_device, restore
+
+from .contact_sheet import SheetColumn, draw_contact_sheet, heat_map, spectrogram_tile
+from .embed import embed_mels
+from .features import MelConfig, log_mel, segment_slice
+from .loader import MelScale, tensor_to_image
+from .media import MediaError, decode_audio, probe
+from .tables import check_id
+from .translator import GENERATORS, build_generator
+
+WINDOW_S = 1.0
+IMAGES_PER_BATCH = 64          # generator batch; windows per batch = IMAGES_PER_BATCH // samples
+PROGRESS_MIN_WINDOWS = 30      # show a progress bar from this many windows on
+SHEET_MAX_WINDOWS = 240        # longer inputs show evenly spaced windows on the sheet
+SILENCE_PEAK = 1.0 / 32768     # below one 16-bit step: digital silence
+SPREAD_TOP = 0.5               # a per-pixel std of 0.5 (pixels in [-1, 1]) is the top of the heat map
+END_TOLERANCE_S = 0.01         # a last window may overhang the audio by one frame (codec padding)
+SIDECAR, SHEET = "translation.json", "contact_sheet.png"
+MEL = MelConfig()
+
+
+class TranslateError(Exception):
+    """One input or the model cannot be used; the message is one line naming the file."""
+
+    def __init__(self, path, message: str):
+        super().__init__(f"{path}: {message}")
+
+
+@dataclass
+class Model:
+    encoder: AudioAutoencoder
+    scale: MelScale
+    generator: torch.nn.Module
+    device: torch.device
+    info: dict                 # what the sidecar records about the checkpoints
+
+
+def _checkpoint(path: Path) -> dict:
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as err:
+        raise TranslateError(path, str(err).removeprefix(f"{path}: ")) from err
+
+
+def _restore(ckpt: dict, path: Path, name: str, module: torch.nn.Module) -> None:
+    try:
+        restore(ckpt, {name: module})
+    except CheckpointError as err:
+        raise TranslateError(path, str(err)) from err
+    except RuntimeError as err:  # load_state_dict: weights of another shape than the metadata says
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        detail = next((ln for ln in lines if "size mismatch" in ln or "key" in ln.lower()), lines[0])
+        raise TranslateError(path, f"weights do not fit the emb_dim {ckpt['emb_dim']} and width {ckpt['width']} "
+                                   f"the checkpoint says ({detail})") from err
+
+
+def load_model(model_dir: str | Path, device: torch.device, emb_dim: int | None = None) -> Model:
+    """DIR/autoencoder/best.pt + DIR/translator/generator.pt, checked to share one emb_dim."""
+    enc_path = Path(model_dir) / "autoencoder" / "best.pt"
+    gen_path = Path(model_dir) / "translator" / "generator.pt"
+    enc, gen = _checkpoint(enc_path), _checkpoint(gen_path)
+    if emb_dim is not None and enc["emb_dim"] != emb_dim:
+        raise TranslateError(enc_path, f"encoder was trained with emb_dim {enc['emb_dim']}, but --emb-dim {emb_dim} was given")
+    if gen["emb_dim"] != enc["emb_dim"]:
+        raise TranslateError(gen_path, f"generator was trained with emb_dim {gen['emb_dim']}, but the encoder "
+                                       f"{enc_path} gives emb_dim {enc['emb_dim']}: they come from different models")
+    if "mel_scale" not in enc["extra"]:
+        raise TranslateError(enc_path, "checkpoint lacks extra.mel_scale (not an autoencoder checkpoint?)")
+    kind = gen["extra"].get("generator")
+    if kind not in GENERATORS:
+        raise TranslateError(gen_path, f"checkpoint names generator {kind!r}; expected one of {sorted(GENERATORS)}")
+    encoder = AudioAutoencoder(enc["emb_dim"], enc["width"])
+    _restore(enc, enc_path, "autoencoder", encoder)
+    generator = build_generator(kind, gen["emb_dim"], gen["width"])
+    _restore(gen, gen_path, "generator", generator)
+    info = {
+        "encoder": {"path": str(enc_path), "emb_dim": enc["emb_dim"], "width": enc["width"], "epoch": enc["epoch"]},
+        "generator": {"path": str(gen_path), "kind": kind, "emb_dim": gen["emb_dim"], "width": gen["width"],
+                      "epoch": gen["epoch"]},
+    }
+    # channels_last lets oneDNN pick faster CPU kernels (about 2x for the generator's transposed convs)
+    layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    encoder, generator = (m.to(device, memory_format=layout).eval() for m in (encoder, generator))
+    return Model(encoder, MelScale(**enc["extra"]["mel_scale"]), generator, device, info)
+
+
+def load_sound(path: Path, pad: bool) -> tuple[np.ndarray, dict]:
+    """Mono 16 kHz audio of any media file, zero-padded to one window when `pad` and shorter."""
+    if path.is_dir():
+        raise TranslateError(path, "is a directory, not a media file")
+    facts = probe(path)
+    if facts["audio_streams"] == 0:
+        raise MediaError(path, "no_audio", "no audio stream")
+    audio = decode_audio(path, MEL.sample_rate)
+    window = int(round(WINDOW_S * MEL.sample_rate))
+    duration = len(audio) / MEL.sample_rate
+    padded = False
+    if len(audio) < window - END_TOLERANCE_S * MEL.sample_rate:
+        if not pad:
+            raise TranslateError(path, f"sound is {duration:.2f} s, shorter than one {WINDOW_S:g}-s window "
+                                       "(use --pad to zero-pad it)")
+        audio, padded = np.pad(audio, (0, window - len(audio))), True
+    info = {"duration_s": round(duration, 4), "padded_to_s": WINDOW_S if padded else None,
+            "source_sample_rate": facts["sample_rate"], "source_channels": facts["channels"]}
+    return audio, info
+
+
+def window_starts(n_samples: int, hop_s: float) -> list[float]:
+    """Start times (s, on the 10-ms frame grid) of the full windows in n_samples of audio."""
+    duration = n_samples / MEL.sample_rate
+    if duration + END_TOLERANCE_S < WINDOW_S:
+        return []
+    count = int(np.floor((duration + END_TOLERANCE_S - WINDOW_S) / hop_s + 1e-9)) + 1
+    fps = MEL.frames_per_second
+    return [round(k * hop_s * fps) / fps for k in range(count)]
+
+
+def clip_log_mel(audio: np.ndarray, chunk_frames: int = 30000) -> np.ndarray:
+    """`log_mel` of the whole clip, computed in chunks so hours of audio stay within memory.
+
+    Chunk frame k is centred on chunk sample k * hop; the first and last `margin`
+    frames of a chunk see its edge, so chunks overlap by that much and keep only
+    frames whose analysis window lies wholly inside (equal to the one-shot values).
+    """
+    n_frames = 1 + len(audio) // MEL.hop
+    if n_frames <= chunk_frames:
+        return log_mel(audio, MEL)
+    margin = -(-(MEL.n_fft // 2) // MEL.hop)
+    parts = []
+    for f0 in range(0, n_frames, chunk_frames):
+        f1 = min(f0 + chunk_frames, n_frames)
+        first = max(f0 - margin, 0)
+        spec = log_mel(audio[first * MEL.hop:(f1 + margin) * MEL.hop], MEL)
+        parts.append(spec[:, f0 - first:f1 - first])
+    return np.concatenate(parts, axis=1)
+
+
+def safe_name(path: Path, taken: set[str]) -> str:
+    """A file-name-safe output folder name from the input's stem, unique among `taken`."""
+    base = re.sub(r"[^A-Za-z0-9_-]", "_", path.stem)[:100].strip("_") or "input"
+    name, k = base, 2
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    taken.add(check_id(name, "output name"))
+    return name
+
+
+@torch.inference_mode()
+def draw_samples(model: Model, emb: np.ndarray, samples: int) -> torch.Tensor:
+    """B x E embeddings -> B x samples x 3 x 96 x 96 images in [-1, 1] (dropout differs per sample)."""
+    x = torch.from_numpy(emb).to(model.device).repeat_interleave(samples, dim=0)
+    images = model.generator(x).float()
+    return images.view(len(emb), samples, *images.shape[1:])
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Move the finished temp folder to `final`, replacing an earlier result of the same name."""
+    if final.exists() or final.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+        os.replace(final, old / final.name)
+        os.replace(tmp, final)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, final)
+
+
+def write_window(folder: Path, stem: str, pixels: np.ndarray, spread: np.ndarray | None) -> tuple[dict, np.ndarray | None]:
+    """Save one window's sample PNGs (and spread heat map); return its file entries and the heat map."""
+    entry = {"images": [f"{stem}_sample_{j + 1:02d}.png" for j in range(len(pixels))]}
+    for file, image in zip(entry["images"], pixels):
+        Image.fromarray(image).save(folder / file)
+    if spread is None:
+        return entry, None
+    spread_rgb = heat_map(spread / SPREAD_TOP)
+    entry["spread"] = f"{stem}_spread.png"
+    entry["spread_mean"] = round(float(spread.mean()), 5)
+    Image.fromarray(spread_rgb).save(folder / entry["spread"])
+    return entry, spread_rgb
+
+
+def translate_file(path: Path, out_root: Path, name: str, model: Model, samples: int = 1, hop_s: float = 1.0,
+                   pad: bool = False, seed: int = 0, warn=None) -> dict:
+    """Translate one input into out_root/name/; return its sidecar dict."""
+    warn = warn or (lambda message: print(f"s2i translate: warning: {message}", file=sys.stderr))
+    audio, sound_info = load_sound(path, pad)
+    starts = window_starts(len(audio), hop_s)
+    silent_input = float(np.max(np.abs(audio), initial=0.0)) < SILENCE_PEAK
+    if silent_input:
+        warn(f"{path}: digital silence (no sample reaches one 16-bit step); the images show what the model makes of silence")
+    spectrogram = clip_log_mel(audio)
+    window_len = int(round(WINDOW_S * MEL.sample_rate))
+    digits = max(4, len(str(len(starts) - 1)))
+    on_sheet = set(np.unique(np.linspace(0, len(starts) - 1, min(len(starts), SHEET_MAX_WINDOWS)).round().astype(int)).tolist())
+    torch.manual_seed(seed)
+    out_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=out_root))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result should look like any folder
+    try:
+        windows, sheet_columns = [], []
+        per_batch = max(1, IMAGES_PER_BATCH // samples)
+        with tqdm(total=len(starts), desc=f"translate {name}", unit="window", leave=False,
+                  disable=len(starts) < PROGRESS_MIN_WINDOWS) as bar:
+            for b0 in range(0, len(starts), per_batch):
+                batch_starts = starts[b0:b0 + per_batch]
+                mels = np.stack([segment_slice(spectrogram, s, MEL) for s in batch_starts])
+                emb = embed_mels(model.encoder, model.scale, mels, batch_size=per_batch)
+                images = draw_samples(model, emb, samples)
+                pixels = tensor_to_image(images.flatten(0, 1)).reshape(*images.shape[:2], *images.shape[3:], 3)
+                spreads = images.std(dim=1, unbiased=False).mean(dim=1).cpu().numpy() if samples > 1 else None
+                for i, start in enumerate(batch_starts):
+                    index = b0 + i
+                    first = int(round(start * MEL.sample_rate))
+                    silent = bool(np.max(np.abs(audio[first:first + window_len]), initial=0.0) < SILENCE_PEAK)
+                    entry, spread_rgb = write_window(tmp, f"window_{index:0{digits}d}", pixels[i],
+                                                     None if spreads is None else spreads[i])
+                    windows.append({"index": index, "start_s": start, "end_s": round(start + WINDOW_S, 4),
+                                    "silent": silent, **entry})
+                    if index in on_sheet:
+                        sheet_columns.append(SheetColumn(f"{start:.1f}-{start + WINDOW_S:.1f} s",
+                                                         spectrogram_tile(model.scale.apply(mels[i])),
+                                                         list(pixels[i]), spread_rgb))
+                bar.update(len(batch_starts))
+        shown = "" if len(sheet_columns) == len(starts) else f", {len(sheet_columns)} shown"
+        title = (f"{path.name}: {len(starts)} windows of {WINDOW_S:g} s every {hop_s:g} s{shown}, "
+                 f"{samples} sample(s) each; spread = per-pixel std across samples (top of scale {SPREAD_TOP})")
+        draw_contact_sheet(sheet_columns, title).save(tmp / SHEET, compress_level=3)
+        sidecar = {
+            "input": str(path),
+            "name": name,
+            "model": model.info,
+            "params": {"samples": samples, "hop_s": hop_s, "window_s": WINDOW_S, "pad": pad, "seed": seed,
+                       "device": str(model.device), "sample_rate": MEL.sample_rate, "n_mels": MEL.n_mels,
+                       "spread_top": SPREAD_TOP, "mel_scale": {"centre": model.scale.centre,
+                                                               "half_range": model.scale.half_range}},
+            "audio": {**sound_info, "silent": silent_input},
+            "contact_sheet": SHEET,
+            "sheet_windows": sorted(on_sheet),
+            "windows": windows,
+        }
+        (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")
+        _publish(tmp, out_root / name)
+        return sidecar
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _hop(text: str) -> float:
+    value = float(text)
+    if not value >= 1.0 / MEL.frames_per_second:
+        raise argparse.ArgumentTypeError(f"must be at least one frame ({1.0 / MEL.frames_per_second:g} s), got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s2i translate", description="Turn sound or video files into images "
+                                     "with a trained S2I model (one column of images per 1-s window).")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", type=Path, help="audio or video files")
+    parser.add_argument("--model", type=Path, metavar="DIR", default=Path("models"),
+                        help="folder with autoencoder/best.pt and translator/generator.pt (default: models)")
+    parser.add_argument("--samples", type=_positive_int, metavar="N", default=1,
+                        help="images per window, drawn with the generator's dropout (default 1); "
+                             "above 1 a spread map per window is written too")
+    parser.add_argument("--hop", type=_hop, metavar="SECONDS", default=1.0, help="seconds between window starts (default 1.0)")
+    parser.add_argument("--out", type=Path, metavar="DIR", default=Path("translations"), help="output folder (default translations)")
+    parser.add_argument("--pad", action="store_true", help="zero-pad sounds shorter than one window")
+    parser.add_argument("--device", default=None, metavar="DEVICE", help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--seed", type=int, metavar="S", default=0, help="seed of the dropout sampling (default 0)")
+    parser.add_argument("--emb-dim", type=_positive_int, metavar="E", default=None,
+                        help="check that the model has this embedding size")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help or a usage error, already printed by argparse
+        return int(done.code or 0)
+    try:
+        device = pick_device(args.device)
+        model = load_model(args.model, device, args.emb_dim)
+    except (TranslateError, RuntimeError, ValueError) as err:
+        print(f"s2i translate: {err}", file=sys.stderr)
+        return 2
+    failed, taken = 0, set()
+    for path in args.inputs:
+        name = safe_name(path, taken)
+        try:
+            sidecar = translate_file(path, args.out, name, model, args.samples, args.hop, args.pad, args.seed)
+        except (TranslateError, MediaError) as err:
+            print(f"s2i translate: {err}", file=sys.stderr)
+            failed += 1
+        except Exception as err:  # keep going with the other inputs; still one line
+            message = str(err).splitlines()[0] if str(err) else ""
+            print(f"s2i translate: {path}: {type(err).__name__}: {message}", file=sys.stderr)
+            failed += 1
+        else:
+            n_images = sum(len(w["images"]) for w in sidecar["windows"])
+            print(f"{path} -> {args.out / name}/ ({len(sidecar['windows'])} windows, {n_images} images)")
+    if failed:
+        print(f"s2i translate: {failed} of {len(args.inputs)} inputs failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
