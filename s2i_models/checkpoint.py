@@ -1,0 +1,131 @@
+"""Checkpoints: state_dicts + plain metadata, written atomically, read with weights_only=True."""
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+FORMAT = "s2i-checkpoint-1"
+PLAIN_TYPES = (str, int, float, bool, type(None))
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Metadata must load under weights_only=True: plain values, lists, dicts, tensors."""
+    if isinstance(value, PLAIN_TYPES) or isinstance(value, torch.Tensor):
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"checkpoint metadata {where}: key {key!r} is not str/int")
+            _check_plain(item, f"{where}.{key}")
+        return
+    raise TypeError(f"checkpoint metadata {where}: {type(value).__name__} is not a plain value")
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy (if present), torch and CUDA generator states as tensors and ints."""
+    version, mt, gauss = random.getstate()
+    state: dict[str, Any] = {
+        "python": {"version": version, "mt": torch.tensor(mt, dtype=torch.int64), "gauss": gauss},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    try:
+        import numpy as np
+    except ImportError:
+        return state
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state["numpy"] = {"name": name, "keys": torch.from_numpy(keys.astype("int64")),
+                      "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)}
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["mt"].tolist()), py["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if "numpy" in state:
+        import numpy as np
+        npst = state["numpy"]
+        np.random.set_state((npst["name"], npst["keys"].numpy().astype("uint32"),
+                             npst["pos"], npst["has_gauss"], npst["cached"]))
+
+
+def save_checkpoint(path: str | os.PathLike, *, models: Mapping[str, nn.Module], emb_dim: int, width: float,
+                    epoch: int, optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
+                    extra: Mapping[str, Any] | None = None, with_rng: bool = True) -> None:
+    """Write {format, emb_dim, width, epoch, models, optimizers, rng, extra} to `path` atomically."""
+    extra = dict(extra or {})
+    _check_plain(extra, "extra")
+    payload = {
+        "format": FORMAT,
+        "emb_dim": int(emb_dim),
+        "width": float(width),
+        "epoch": int(epoch),
+        "models": {name: model.state_dict() for name, model in models.items()},
+        "optimizers": {name: opt.state_dict() for name, opt in (optimizers or {}).items()},
+        "rng": rng_state() if with_rng else None,
+        "extra": extra,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, *, emb_dim: int | None = None, width: float | None = None,
+                    map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint (weights_only=True); check emb_dim / width when given."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt or unsafe files
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})") from err
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an s2i checkpoint (format {FORMAT!r} expected)")
+    if emb_dim is not None and ckpt["emb_dim"] != emb_dim:
+        raise CheckpointError(f"{path}: checkpoint has emb_dim {ckpt['emb_dim']}, but emb_dim {emb_dim} was asked for")
+    if width is not None and ckpt["width"] != float(width):
+        raise CheckpointError(f"{path}: checkpoint has width {ckpt['width']}, but width {width} was asked for")
+    return ckpt
+
+
+def restore(ckpt: Mapping[str, Any], models: Mapping[str, nn.Module],
+            optimizers: Mapping[str, torch.optim.Optimizer] | None = None, rng: bool = False) -> None:
+    """Load the named state_dicts (and optionally the RNG states) from a loaded checkpoint."""
+    for name, model in models.items():
+        if name not in ckpt["models"]:
+            raise CheckpointError(f"checkpoint has no model {name!r} (has {sorted(ckpt['models'])})")
+        model.load_state_dict(ckpt["models"][name])
+    for name, opt in (optimizers or {}).items():
+        if name not in ckpt["optimizers"]:
+            raise CheckpointError(f"checkpoint has no optimizer {name!r} (has {sorted(ckpt['optimizers'])})")
+        opt.load_state_dict(ckpt["optimizers"][name])
+    if rng:
+        if not ckpt.get("rng"):
+            raise CheckpointError("checkpoint holds no RNG state")
+        set_rng_state(ckpt["rng"])

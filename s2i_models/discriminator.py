@@ -1,0 +1,59 @@
+"""Conditional discriminator: (image, embedding) -> RC-score in [-1, 1] per image.
+
+The score measures realness and coherence with the sound: the embedding,
+reshaped to (E/4) x 2 x 2, joins the image features after conv12.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .generator import IMAGE_CHANNELS, IMAGE_SIZE
+from .layers import conv_bn_act, scaled, xavier_init
+
+# (out channels, kernel, stride); spatial sizes 46, 22, 20 ... 2. No padding.
+CONV_TABLE = [
+    (96, 5, 2),
+    (192, 3, 2),
+    (192, 3, 1),
+    (208, 3, 1),
+    (224, 3, 1),
+    (240, 3, 1),
+    (256, 3, 1),
+    (256, 3, 1),
+    (256, 3, 1),
+    (256, 3, 1),
+    (256, 3, 1),
+    (256, 3, 1),
+]
+DROPOUT = 0.5
+SCORE_KERNEL = 2
+
+
+class Discriminator(nn.Module):
+    def __init__(self, emb_dim: int = 512, width: float = 1.0):
+        super().__init__()
+        if emb_dim % 4:
+            raise ValueError(f"emb_dim must be divisible by 4 (reshaped to E/4 x 2 x 2), got {emb_dim}")
+        self.emb_dim, self.width = emb_dim, width
+        layers, in_ch = [], IMAGE_CHANNELS
+        for out, kernel, stride in CONV_TABLE:
+            out = scaled(out, width)
+            conv = nn.Conv2d(in_ch, out, kernel, stride, bias=False)
+            layers.append(conv_bn_act(conv, out, nn.ReLU(inplace=True), nn.Dropout2d(DROPOUT)))
+            in_ch = out
+        self.features = nn.Sequential(*layers)
+        conv = nn.Conv2d(in_ch + emb_dim // 4, 1, SCORE_KERNEL, bias=False)
+        self.score = conv_bn_act(conv, 1, nn.Tanh())
+        xavier_init(self)
+
+    def forward(self, image: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        n = image.shape[0]
+        if image.dim() != 4 or image.shape[1:] != (IMAGE_CHANNELS, IMAGE_SIZE, IMAGE_SIZE):
+            raise ValueError(f"expected images N x 3 x {IMAGE_SIZE} x {IMAGE_SIZE}, got {tuple(image.shape)}")
+        if emb.numel() != n * self.emb_dim:
+            raise ValueError(f"expected {n} embeddings of size {self.emb_dim}, got {tuple(emb.shape)}")
+        cond = emb.reshape(n, self.emb_dim // 4, 2, 2)
+        x = self.features(image)
+        x = torch.cat([x, cond.to(x.dtype)], 1)
+        return self.score(x).flatten()

@@ -1,0 +1,212 @@
+"""Training steps for the autoencoder and the conditional GAN, and their optimisers.
+
+The GAN follows the paper (sections 4.3, 5.2): generator loss = pixel MSE +
+lambda * adversarial MSE to the "real" score, where the adversarial term is the
+running mean of this epoch's batch losses (`EpochMovingAverage`); the
+discriminator learns MSE of its RC-score to +1 (real pair) / -1 (synthetic)
+on balanced batches and trains once every `d_every` generator updates
+(`DiscriminatorSchedule`).
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .device import autocast
+
+D_UNITS = ("epoch", "iteration")
+
+# The paper's SGD settings (section 5.2 and 5.3).
+SGD_SETTINGS = {
+    "autoencoder": dict(lr=0.05, momentum=0.9),
+    "generator": dict(lr=0.1, momentum=0.5),
+    "discriminator": dict(lr=0.1, momentum=0.5),
+    "informativity": dict(lr=0.001, momentum=0.9, weight_decay=5e-5),
+}
+
+
+def make_optimizer(kind: str, params: Iterable[torch.nn.Parameter], **overrides) -> torch.optim.SGD:
+    """SGD with the paper's settings for `kind` (see SGD_SETTINGS); keyword overrides win."""
+    if kind not in SGD_SETTINGS:
+        raise ValueError(f"unknown optimizer kind {kind!r}; expected one of {sorted(SGD_SETTINGS)}")
+    return torch.optim.SGD(params, **{**SGD_SETTINGS[kind], **overrides})
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    lambda_adv: float = 0.1
+    real_score: float = 1.0
+    fake_score: float = -1.0
+    d_every: int = 5
+    d_unit: str = "epoch"          # "epoch" (default) or "iteration", see DiscriminatorSchedule
+    d_eval_in_g_step: bool = True  # D in eval mode while it scores G's images
+    bf16: bool = False             # bf16 autocast on CUDA (no-op on CPU)
+
+    def __post_init__(self):
+        if self.d_unit not in D_UNITS:
+            raise ValueError(f"d_unit must be one of {D_UNITS}, got {self.d_unit!r}")
+        if self.d_every < 1:
+            raise ValueError(f"d_every must be >= 1, got {self.d_every}")
+
+
+class DiscriminatorSchedule:
+    """When the discriminator trains: once every `every` generator updates.
+
+    Epochs and iterations are counted from 1; the iteration count runs across
+    epochs (it is not reset at epoch start).
+    - unit "epoch" (default; matches the paper's evaluation rule about "the
+      epochs after a discriminator update"): G trains every epoch; after G
+      epochs every, 2*every, ... (5, 10, 15, ...) D trains for one full pass
+      over the training batches, with G fixed.
+    - unit "iteration" (the paper's algorithm listing): after G iterations
+      every, 2*every, ... D takes one step on the same batch.
+    """
+
+    def __init__(self, every: int = 5, unit: str = "epoch"):
+        GanConfig(d_every=every, d_unit=unit)  # validates
+        self.every, self.unit = every, unit
+
+    @classmethod
+    def from_config(cls, cfg: GanConfig) -> "DiscriminatorSchedule":
+        return cls(cfg.d_every, cfg.d_unit)
+
+    def after_epoch(self, epoch: int) -> bool:
+        """Does a D pass follow G epoch `epoch`?"""
+        return self.unit == "epoch" and epoch % self.every == 0
+
+    def after_iteration(self, iteration: int) -> bool:
+        """Does a D step follow global G iteration `iteration`?"""
+        return self.unit == "iteration" and iteration % self.every == 0
+
+    def follows_d_update(self, epoch: int, window: int = 2) -> bool:
+        """Is `epoch` one of the `window` epochs right after a D pass (unit "epoch")?
+        The paper replaces their informativity by the mean of the 5 epochs before."""
+        return any(self.after_epoch(e) for e in range(max(1, epoch - window), epoch))
+
+    def events(self, epochs: int, batches: int) -> Iterator[tuple[str, int, int]]:
+        """The training order as ("G" | "D", epoch, batch) tuples, all 1-based."""
+        iteration = 0
+        for epoch in range(1, epochs + 1):
+            for batch in range(1, batches + 1):
+                iteration += 1
+                yield "G", epoch, batch
+                if self.after_iteration(iteration):
+                    yield "D", epoch, batch
+            if self.after_epoch(epoch):
+                for batch in range(1, batches + 1):
+                    yield "D", epoch, batch
+
+
+class EpochMovingAverage:
+    """Mean of the adversarial batch losses seen so far in this epoch.
+
+    Calling it with batch k's loss L_k returns (L_k + sum of earlier L_i) / k,
+    the earlier losses detached: its value is the running mean and its gradient
+    is grad(L_k) / k. Call `reset()` at the start of every epoch.
+    """
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.total = 0.0
+        self.count = 0
+
+    def __call__(self, batch_loss: torch.Tensor) -> torch.Tensor:
+        self.count += 1
+        averaged = (batch_loss + self.total) / self.count
+        self.total += float(batch_loss.detach())
+        return averaged
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module, eval_mode: bool):
+    """No parameter gradients for `module` (and optionally eval mode) inside the block."""
+    flags = [p.requires_grad for p in module.parameters()]
+    was_training = module.training
+    for p in module.parameters():
+        p.requires_grad_(False)
+    if eval_mode:
+        module.eval()
+    try:
+        yield module
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+        module.train(was_training)
+
+
+def _update(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def autoencoder_step(model: nn.Module, opt: torch.optim.Optimizer, mel: torch.Tensor, bf16: bool = False) -> dict[str, float]:
+    """One SGD step on the reconstruction MSE."""
+    with autocast(mel.device, bf16):
+        recon = model(mel)
+    loss = F.mse_loss(recon.float(), mel.float())
+    _update(opt, loss)
+    return {"ae_loss": loss.item()}
+
+
+def generator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: torch.Tensor,
+                   real: torch.Tensor, avg: EpochMovingAverage, cfg: GanConfig) -> dict[str, float]:
+    """One G update: pixel MSE + lambda * moving-average adversarial MSE.
+
+    D is frozen (no weight gradients) and, by default, in eval mode while it
+    scores: its last layer is a BatchNorm over the batch's scores, which in
+    training mode would re-centre an all-synthetic batch and hide how real
+    the images look.
+    """
+    with autocast(emb.device, cfg.bf16):
+        fake = G(emb)
+    pixel = F.mse_loss(fake.float(), real.float())
+    with frozen(D, eval_mode=cfg.d_eval_in_g_step), autocast(emb.device, cfg.bf16):
+        scores = D(fake, emb).float()
+    adv_batch = F.mse_loss(scores, torch.full_like(scores, cfg.real_score))
+    adv = avg(adv_batch)
+    loss = pixel + cfg.lambda_adv * adv
+    _update(opt, loss)
+    return {
+        "g_loss": loss.item(),
+        "g_pixel": pixel.item(),
+        "g_adv": adv.item(),
+        "g_adv_batch": adv_batch.item(),
+        "g_score": scores.mean().item(),
+    }
+
+
+def discriminator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: torch.Tensor,
+                       real: torch.Tensor, cfg: GanConfig) -> dict[str, float]:
+    """One D update on a balanced batch: the real images with their own sound's
+    embedding (target real_score) and G's images for the same embeddings
+    (target fake_score), in one batch so D's BatchNorms see both kinds.
+
+    G runs without gradients in its current mode (in training that means its
+    BatchNorm running statistics also see these batches).
+    """
+    n = real.shape[0]
+    with torch.no_grad(), autocast(emb.device, cfg.bf16):
+        fake = G(emb)
+    images = torch.cat([real, fake.to(real.dtype)])
+    cond = torch.cat([emb, emb])
+    targets = torch.cat([
+        torch.full((n,), cfg.real_score, device=real.device),
+        torch.full((n,), cfg.fake_score, device=real.device),
+    ])
+    with autocast(emb.device, cfg.bf16):
+        scores = D(images, cond).float()
+    loss = F.mse_loss(scores, targets)
+    _update(opt, loss)
+    return {
+        "d_loss": loss.item(),
+        "d_real_score": scores[:n].mean().item(),
+        "d_fake_score": scores[n:].mean().item(),
+    }

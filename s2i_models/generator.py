@@ -1,0 +1,162 @@
+"""Generators: embedding N x E -> image N x 3 x 96 x 96 in [-1, 1].
+
+`DenseGenerator` is the paper's 25-layer DenseNet-inspired translator;
+`SequentialGenerator` gives the two baselines of the paper's Fig. 6.
+Dropout after transitions is an `AlwaysDropout2d`: on in eval mode too, so one
+embedding gives a different image on every call (switch off with
+`set_inference_dropout(G, False)` for deterministic checks).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layers import AlwaysDropout2d, as_embedding_map, conv_bn_act, falling_rates, scaled, xavier_init
+
+IMAGE_CHANNELS, IMAGE_SIZE = 3, 96
+
+# Rows: ("transition", out channels, kernel, stride, padding, dropout after) or
+# ("block", (c1, c2, c3)) = three ConvTranspose k3 s1 p1 layers.
+# Spatial sizes: 2, 4, 6, 12, 24, 48, 96. The last transition is the output layer.
+DENSE_TABLE = [
+    ("transition", 512, 2, 1, 0, 0.15),
+    ("block", (512, 512, 512)),
+    ("transition", 512, 3, 1, 0, 0.13),
+    ("block", (512, 416, 352)),
+    ("transition", 352, 3, 1, 0, 0.11),
+    ("block", (304, 256, 224)),
+    ("transition", 224, 4, 2, 1, 0.09),
+    ("block", (192, 176, 160)),
+    ("transition", 160, 4, 2, 1, 0.07),
+    ("block", (144, 128, 112)),
+    ("transition", 112, 4, 2, 1, 0.05),
+    ("block", (96, 80, 64)),
+    ("transition", IMAGE_CHANNELS, 4, 2, 1, None),
+]
+
+# 13-layer sequential baseline, shaped like the audio decoder (same channel
+# widths, E -> 512 ... 80 -> 3) but routed to 96x96: five k3 s1 p0 layers grow
+# 1 -> 11, one k2 layer reaches 12, then three k4 s2 p1 doublings (12 -> 96)
+# interleaved with k3 s1 p1 layers that keep the size.
+# Rows: (out channels, kernel, stride, padding).
+SEQUENTIAL_13 = [
+    (512, 3, 1, 0),   # 3
+    (512, 3, 1, 0),   # 5
+    (512, 3, 1, 0),   # 7
+    (512, 3, 1, 0),   # 9
+    (416, 3, 1, 0),   # 11
+    (352, 2, 1, 0),   # 12
+    (304, 3, 1, 1),   # 12
+    (272, 3, 1, 1),   # 12
+    (224, 4, 2, 1),   # 24
+    (192, 3, 1, 1),   # 24
+    (176, 4, 2, 1),   # 48
+    (80, 3, 1, 1),    # 48
+    (IMAGE_CHANNELS, 4, 2, 1),  # 96, output
+]
+SEQUENTIAL_13_DROPOUT = falling_rates(0.15, 0.05, len(SEQUENTIAL_13) - 1)
+
+
+def up_layer(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int, dropout: float | None = None) -> nn.Sequential:
+    """ConvTranspose2d -> BN -> ReLU [-> test-time dropout]."""
+    conv = nn.ConvTranspose2d(in_ch, out_ch, kernel, stride, padding, bias=False)
+    drop = AlwaysDropout2d(dropout) if dropout else None
+    return conv_bn_act(conv, out_ch, nn.ReLU(inplace=True), drop)
+
+
+def output_layer(in_ch: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
+    """ConvTranspose2d -> BN -> tanh to the RGB image."""
+    conv = nn.ConvTranspose2d(in_ch, IMAGE_CHANNELS, kernel, stride, padding, bias=False)
+    return conv_bn_act(conv, IMAGE_CHANNELS, nn.Tanh())
+
+
+class Block(nn.Module):
+    """Three k3 s1 p1 layers. Dense: layer 3 sees cat(x1, x2), output is cat(x1, x2, x3).
+    Sequential: a plain chain, output x3."""
+
+    def __init__(self, in_ch: int, widths: tuple[int, int, int], dense: bool):
+        super().__init__()
+        c1, c2, c3 = widths
+        self.dense = dense
+        self.layer1 = up_layer(in_ch, c1, 3, 1, 1)
+        self.layer2 = up_layer(c1, c2, 3, 1, 1)
+        self.layer3 = up_layer(c1 + c2 if dense else c2, c3, 3, 1, 1)
+        self.out_channels = c1 + c2 + c3 if dense else c3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.layer1(x)
+        x2 = self.layer2(x1)
+        if not self.dense:
+            return self.layer3(x2)
+        x3 = self.layer3(torch.cat([x1, x2], 1))
+        return torch.cat([x1, x2, x3], 1)
+
+
+def build_from_dense_table(emb_dim: int, width: float, dense: bool) -> nn.Sequential:
+    stages, in_ch = [], emb_dim
+    for row in DENSE_TABLE:
+        if row[0] == "block":
+            block = Block(in_ch, tuple(scaled(c, width) for c in row[1]), dense)
+            stages.append(block)
+            in_ch = block.out_channels
+            continue
+        _, out, kernel, stride, padding, dropout = row
+        if out == IMAGE_CHANNELS:
+            stages.append(output_layer(in_ch, kernel, stride, padding))
+        else:
+            stages.append(up_layer(in_ch, scaled(out, width), kernel, stride, padding, dropout))
+            in_ch = scaled(out, width)
+    return nn.Sequential(*stages)
+
+
+class Generator(nn.Module):
+    """Common shell: validates/reshapes the embedding and runs `self.net`."""
+
+    net: nn.Sequential
+
+    def __init__(self, emb_dim: int, width: float):
+        super().__init__()
+        self.emb_dim, self.width = emb_dim, width
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        return self.net(as_embedding_map(emb, self.emb_dim))
+
+
+class DenseGenerator(Generator):
+    """The paper's 25-layer dense translator (7 transitions + 6 three-layer blocks)."""
+
+    def __init__(self, emb_dim: int = 512, width: float = 1.0):
+        super().__init__(emb_dim, width)
+        self.net = build_from_dense_table(emb_dim, width, dense=True)
+        xavier_init(self)
+
+
+class SequentialGenerator(Generator):
+    """Fig. 6 baselines.
+
+    depth=25: the dense table with the concatenations removed: the same 25
+    layers, kernels, sizes and dropout positions, but every layer sees only the
+    layer before it (transitions take the block's last output).
+    depth=13: SEQUENTIAL_13, the audio decoder's channel widths routed to
+    3 x 96 x 96, with test-time dropout after every inner layer falling
+    0.15 -> 0.05 as in the audio decoder.
+    """
+
+    def __init__(self, emb_dim: int = 512, depth: int = 25, width: float = 1.0):
+        super().__init__(emb_dim, width)
+        if depth == 25:
+            self.net = build_from_dense_table(emb_dim, width, dense=False)
+        elif depth == 13:
+            layers, in_ch = [], emb_dim
+            for i, (out, kernel, stride, padding) in enumerate(SEQUENTIAL_13):
+                if i == len(SEQUENTIAL_13) - 1:
+                    layers.append(output_layer(in_ch, kernel, stride, padding))
+                else:
+                    out = scaled(out, width)
+                    layers.append(up_layer(in_ch, out, kernel, stride, padding, SEQUENTIAL_13_DROPOUT[i]))
+                    in_ch = out
+            self.net = nn.Sequential(*layers)
+        else:
+            raise ValueError(f"SequentialGenerator depth must be 13 or 25, got {depth}")
+        self.depth = depth
+        xavier_init(self)

@@ -1,0 +1,286 @@
+"""GAN and autoencoder training steps, schedule, moving average, optimisers, checkpoints."""
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from s2i_models import (
+    AudioAutoencoder,
+    CheckpointError,
+    DenseGenerator,
+    Discriminator,
+    DiscriminatorSchedule,
+    EpochMovingAverage,
+    GanConfig,
+    autocast,
+    autoencoder_step,
+    discriminator_step,
+    generator_step,
+    load_checkpoint,
+    make_optimizer,
+    pick_device,
+    restore,
+    save_checkpoint,
+    set_inference_dropout,
+)
+
+E, WIDTH, BATCH = 32, 0.0625, 4
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks run faster on one thread, and the machine is shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def small_gan(seed=0):
+    torch.manual_seed(seed)
+    G, D = DenseGenerator(E, WIDTH), Discriminator(E, WIDTH)
+    emb = torch.rand(BATCH, E) * 2 - 1
+    real = torch.rand(BATCH, 3, 96, 96) * 2 - 1
+    return G, D, emb, real
+
+
+def snapshot(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def changed(before, module):
+    after = module.state_dict()
+    return {k for k in before if not torch.equal(before[k], after[k])}
+
+
+def test_generator_step_updates_only_the_generator():
+    G, D, emb, real = small_gan()
+    g0, d0 = snapshot(G), snapshot(D)
+    opt = make_optimizer("generator", G.parameters())
+    out = generator_step(G, D, opt, emb, real, EpochMovingAverage(), GanConfig())
+    assert {k for k, _ in G.named_parameters()} <= changed(g0, G)
+    assert changed(d0, D) == set()          # frozen and scored in eval mode: weights and BN stats untouched
+    assert all(p.requires_grad for p in D.parameters()) and D.training
+    assert out["g_loss"] == pytest.approx(out["g_pixel"] + 0.1 * out["g_adv"], rel=1e-5)
+    assert out["g_adv"] == pytest.approx(out["g_adv_batch"])  # first batch: the mean is the batch loss
+
+
+def test_generator_step_adversarial_term_is_the_epoch_mean():
+    G, D, emb, real = small_gan()
+    opt = make_optimizer("generator", G.parameters())
+    avg, cfg = EpochMovingAverage(), GanConfig(lambda_adv=0.5)
+    batch_losses = []
+    for _ in range(3):
+        out = generator_step(G, D, opt, emb, real, avg, cfg)
+        batch_losses.append(out["g_adv_batch"])
+        assert out["g_adv"] == pytest.approx(sum(batch_losses) / len(batch_losses), rel=1e-5)
+        assert out["g_loss"] == pytest.approx(out["g_pixel"] + 0.5 * out["g_adv"], rel=1e-5)
+
+
+def test_discriminator_step_updates_only_the_discriminator():
+    G, D, emb, real = small_gan()
+    G.eval()  # so that G's BN statistics stay put too
+    g0, d0 = snapshot(G), snapshot(D)
+    opt = make_optimizer("discriminator", D.parameters())
+    out = discriminator_step(G, D, opt, emb, real, GanConfig())
+    assert {k for k, _ in D.named_parameters()} <= changed(d0, D)
+    assert changed(g0, G) == set()
+    assert all(p.grad is None for p in G.parameters())
+    assert set(out) == {"d_loss", "d_real_score", "d_fake_score"}
+    # balanced batch, targets +1 / -1: loss = mean of the two halves' squared errors
+    assert -1 <= out["d_fake_score"] <= 1 and -1 <= out["d_real_score"] <= 1
+
+
+def test_discriminator_loss_is_mse_to_real_and_fake_targets():
+    G, D, emb, real = small_gan()
+    G.eval()
+    set_inference_dropout(G, False)
+    D.eval()  # no dropout, fixed BN: the pre-step scores are reproducible
+    cfg = GanConfig(real_score=0.8, fake_score=-0.6)
+    with torch.no_grad():
+        fake = G(emb)
+        real_scores, fake_scores = D(real, emb), D(fake, emb)
+    expected = (F.mse_loss(real_scores, torch.full((BATCH,), 0.8)) + F.mse_loss(fake_scores, torch.full((BATCH,), -0.6))) / 2
+    out = discriminator_step(G, D, make_optimizer("discriminator", D.parameters()), emb, real, cfg)
+    assert out["d_loss"] == pytest.approx(expected.item(), rel=1e-5)
+    assert out["d_real_score"] == pytest.approx(real_scores.mean().item(), rel=1e-5)
+    assert out["d_fake_score"] == pytest.approx(fake_scores.mean().item(), rel=1e-5)
+
+
+def test_steps_are_deterministic_for_a_seed():
+    runs = []
+    for _ in range(2):
+        G, D, emb, real = small_gan(seed=3)
+        g_opt = make_optimizer("generator", G.parameters())
+        d_opt = make_optimizer("discriminator", D.parameters())
+        cfg = GanConfig()
+        runs.append((generator_step(G, D, g_opt, emb, real, EpochMovingAverage(), cfg),
+                     discriminator_step(G, D, d_opt, emb, real, cfg)))
+    assert runs[0] == runs[1]
+
+
+def test_moving_average_hand_values():
+    avg = EpochMovingAverage()
+    expected_values = [4.0, 3.0, 3.0]
+    for k, (value, expected) in enumerate(zip([4.0, 2.0, 3.0], expected_values), start=1):
+        loss = torch.tensor(value, requires_grad=True)
+        used = avg(loss)
+        assert used.item() == pytest.approx(expected)
+        used.backward()
+        assert loss.grad.item() == pytest.approx(1 / k)   # earlier batches are detached
+    avg.reset()
+    assert avg(torch.tensor(7.0)).item() == pytest.approx(7.0)
+
+
+def test_schedule_epoch_unit_hand_sequence():
+    sched = DiscriminatorSchedule(every=2, unit="epoch")
+    assert list(sched.events(epochs=4, batches=2)) == [
+        ("G", 1, 1), ("G", 1, 2),
+        ("G", 2, 1), ("G", 2, 2), ("D", 2, 1), ("D", 2, 2),
+        ("G", 3, 1), ("G", 3, 2),
+        ("G", 4, 1), ("G", 4, 2), ("D", 4, 1), ("D", 4, 2),
+    ]
+    paper = DiscriminatorSchedule()  # defaults: every 5 epochs
+    assert [e for e in range(1, 21) if paper.after_epoch(e)] == [5, 10, 15, 20]
+    assert not any(paper.after_iteration(i) for i in range(1, 50))
+    assert [e for e in range(1, 16) if paper.follows_d_update(e)] == [6, 7, 11, 12]
+
+
+def test_schedule_iteration_unit_hand_sequence():
+    sched = DiscriminatorSchedule(every=2, unit="iteration")
+    # the iteration count runs across epochs: 3 batches per epoch, D after iterations 2, 4, 6
+    assert list(sched.events(epochs=2, batches=3)) == [
+        ("G", 1, 1), ("G", 1, 2), ("D", 1, 2), ("G", 1, 3),
+        ("G", 2, 1), ("D", 2, 1), ("G", 2, 2), ("G", 2, 3), ("D", 2, 3),
+    ]
+    five = DiscriminatorSchedule(every=5, unit="iteration")
+    assert [i for i in range(1, 16) if five.after_iteration(i)] == [5, 10, 15]
+    assert not any(five.after_epoch(e) for e in range(1, 20))
+
+
+def test_config_validation():
+    assert GanConfig().d_unit == "epoch" and GanConfig().d_every == 5
+    with pytest.raises(ValueError, match="d_unit"):
+        GanConfig(d_unit="batch")
+    with pytest.raises(ValueError, match="d_every"):
+        DiscriminatorSchedule(every=0)
+
+
+def test_make_optimizer_paper_settings_and_overrides():
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    expected = {
+        "autoencoder": (0.05, 0.9, 0.0),
+        "generator": (0.1, 0.5, 0.0),
+        "discriminator": (0.1, 0.5, 0.0),
+        "informativity": (0.001, 0.9, 5e-5),
+    }
+    for kind, (lr, momentum, wd) in expected.items():
+        group = make_optimizer(kind, params).param_groups[0]
+        assert (group["lr"], group["momentum"], group["weight_decay"]) == (lr, momentum, wd)
+    assert make_optimizer("generator", params, lr=0.01).param_groups[0]["lr"] == 0.01
+    with pytest.raises(ValueError, match="unknown optimizer kind"):
+        make_optimizer("critic", params)
+
+
+def test_autoencoder_step_returns_the_pre_step_loss_and_updates():
+    torch.manual_seed(0)
+    ae = AudioAutoencoder(E, WIDTH).eval()  # eval: no dropout, fixed BN, so the loss is reproducible
+    mel = torch.rand(2, 1, 128, 100) * 2 - 1
+    with torch.no_grad():
+        expected = F.mse_loss(ae(mel), mel).item()
+    before = snapshot(ae)
+    out = autoencoder_step(ae, make_optimizer("autoencoder", ae.parameters()), mel)
+    assert out["ae_loss"] == pytest.approx(expected, rel=1e-5)
+    assert changed(before, ae)
+
+
+def test_device_helpers_and_bf16_noop_on_cpu():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device().type in {"cpu", "cuda"}
+    with autocast("cpu", bf16=True):
+        assert torch.zeros(2, 2).matmul(torch.zeros(2, 2)).dtype == torch.float32
+    results = []
+    for bf16 in (False, True):
+        G, D, emb, real = small_gan(seed=1)
+        opt = make_optimizer("generator", G.parameters())
+        results.append(generator_step(G, D, opt, emb, real, EpochMovingAverage(), GanConfig(bf16=bf16)))
+    assert results[0] == results[1]
+
+
+def trained_pair():
+    G, D, emb, real = small_gan()
+    g_opt = make_optimizer("generator", G.parameters())
+    d_opt = make_optimizer("discriminator", D.parameters())
+    generator_step(G, D, g_opt, emb, real, EpochMovingAverage(), GanConfig())
+    discriminator_step(G, D, d_opt, emb, real, GanConfig())
+    return G, D, g_opt, d_opt
+
+
+def test_checkpoint_round_trip(tmp_path):
+    G, D, g_opt, d_opt = trained_pair()
+    path = tmp_path / "ckpt" / "translator.pt"
+    save_checkpoint(path, models={"generator": G, "discriminator": D}, emb_dim=E, width=WIDTH, epoch=7,
+                    optimizers={"generator": g_opt, "discriminator": d_opt}, extra={"note": "x", "losses": [1.0, 2.0]})
+    assert os.listdir(path.parent) == ["translator.pt"]   # no temp file left behind
+
+    raw = torch.load(path, weights_only=True)
+    assert raw["epoch"] == 7 and raw["extra"] == {"note": "x", "losses": [1.0, 2.0]}
+    ckpt = load_checkpoint(path, emb_dim=E, width=WIDTH)
+    for name, model in {"generator": G, "discriminator": D}.items():
+        saved = ckpt["models"][name]
+        assert saved.keys() == model.state_dict().keys()
+        assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+
+    G2, D2 = DenseGenerator(E, WIDTH), Discriminator(E, WIDTH)
+    g_opt2 = make_optimizer("generator", G2.parameters())
+    restore(ckpt, {"generator": G2, "discriminator": D2}, {"generator": g_opt2})
+    assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), G2.state_dict().values()))
+    momentum = [s["momentum_buffer"] for s in g_opt.state_dict()["state"].values()]
+    momentum2 = [s["momentum_buffer"] for s in g_opt2.state_dict()["state"].values()]
+    assert len(momentum) > 0 and all(torch.equal(a, b) for a, b in zip(momentum, momentum2))
+
+
+def test_checkpoint_rng_round_trip(tmp_path):
+    import random
+    path = tmp_path / "rng.pt"
+    G = DenseGenerator(E, WIDTH)
+    save_checkpoint(path, models={"generator": G}, emb_dim=E, width=WIDTH, epoch=0)
+    draws = (torch.rand(3), random.random())
+    restore(load_checkpoint(path), {}, rng=True)
+    assert torch.equal(torch.rand(3), draws[0]) and random.random() == draws[1]
+
+
+def test_checkpoint_errors(tmp_path):
+    path = tmp_path / "g.pt"
+    G = DenseGenerator(E, WIDTH)
+    save_checkpoint(path, models={"generator": G}, emb_dim=E, width=WIDTH, epoch=1)
+    with pytest.raises(CheckpointError, match=r"g\.pt: checkpoint has emb_dim 32, but emb_dim 512"):
+        load_checkpoint(path, emb_dim=512)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pt: not a readable checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+    with pytest.raises(TypeError, match="extra.bad"):
+        save_checkpoint(path, models={"generator": G}, emb_dim=E, width=WIDTH, epoch=1, extra={"bad": object()})
+    with pytest.raises(CheckpointError, match="no model 'discriminator'"):
+        restore(load_checkpoint(path), {"discriminator": Discriminator(E, WIDTH)})
+
+
+def test_train_step_benchmark_smoke(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train_step.py"
+    spec = importlib.util.spec_from_file_location("bench_train_step", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--width", "0.0625", "--batch", "2", "--emb-dim", "32", "--steps", "1", "--warmup", "0",
+                "--device", "cpu", "--matmul-size", "128", "--matmul-seconds", "0.01", "--threads", "1"])
+    lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.strip().splitlines())
+    assert float(lines["g_fwd_bwd_gflop"]) > 0 and float(lines["g_step_fraction_of_matmul"]) > 0
+    assert {"g_step_s", "d_step_s", "g_plus_d_s", "g_step_samples_per_s"} <= lines.keys()
+    loader = bench.loader_vs_step([torch.zeros(4, 3)] * 3, n_batches=2, step_samples_per_s=8.0)
+    assert loader["loader_samples_per_s"] > 0
+    assert loader["loader_over_step"] == pytest.approx(loader["loader_samples_per_s"] / 8.0)
