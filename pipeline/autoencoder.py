@@ -43,9 +43,9 @@ def train(emb_dim: int, p: dict) -> None:
     settings = {"emb_dim": emb_dim, **p, "data": files_digest(train_paths + val_paths)}
     scale = MelScale(p["mel_centre"], p["mel_half_range"])
     seed_everything(p["seed"])
-    model = AudioAutoencoder(emb_dim, p["width"]).to(device)
+    model = AudioAutoencoder(emb_dim, p["width"], p["output_bn"]).to(device)
     opt = make_optimizer("autoencoder", model.parameters(), lr=p["lr"], momentum=p["momentum"])
-    extra = {"settings": digest(settings), "mel_scale": dataclasses.asdict(scale), "best_val": float("inf"), "best_epoch": 0}
+    extra = {"settings": digest(settings), "mel_scale": dataclasses.asdict(scale), "output_bn": p["output_bn"], "best_val": float("inf"), "best_epoch": 0}
     ckpt = resumable(OUT_DIR / "last.pt", extra["settings"], p["epochs"])
     first = 1
     if ckpt:

@@ -26,9 +26,14 @@ OUT_DIR = Path("data/embeddings")
 CHECKPOINT = Path("models/autoencoder/best.pt")
 
 
+def build_encoder(ckpt: dict) -> AudioAutoencoder:
+    """The (untrained) autoencoder a checkpoint's metadata describes."""
+    return AudioAutoencoder(ckpt["emb_dim"], ckpt["width"], ckpt["extra"].get("output_bn", True))
+
+
 def load_encoder(path: Path = CHECKPOINT, device=None) -> tuple[AudioAutoencoder, MelScale]:
     ckpt = load_checkpoint(path)
-    model = AudioAutoencoder(ckpt["emb_dim"], ckpt["width"])
+    model = build_encoder(ckpt)
     restore(ckpt, {"autoencoder": model})
     return model.to(device or "cpu").eval(), MelScale(**ckpt["extra"]["mel_scale"])
 

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from s2i_models import AudioAutoencoder, CheckpointError, load_checkpoint, pick_device, restore
 
 from .contact_sheet import SheetColumn, draw_contact_sheet, heat_map, spectrogram_tile
-from .embed import embed_mels
+from .embed import build_encoder, embed_mels
 from .features import MelConfig, log_mel, segment_slice
 from .loader import MelScale, tensor_to_image
 from .media import MediaError, decode_audio, probe
@@ -100,7 +100,7 @@ def load_model(model_dir: str | Path, device: torch.device, emb_dim: int | None 
     kind = gen["extra"].get("generator")
     if kind not in GENERATORS:
         raise TranslateError(gen_path, f"checkpoint names generator {kind!r}; expected one of {sorted(GENERATORS)}")
-    encoder = AudioAutoencoder(enc["emb_dim"], enc["width"])
+    encoder = build_encoder(enc)
     _restore(enc, enc_path, "autoencoder", encoder)
     generator = build_generator(kind, gen["emb_dim"], gen["width"])
     _restore(gen, gen_path, "generator", generator)

@@ -53,11 +53,17 @@ DECODER_DROPOUT = falling_rates(0.15, 0.05, len(DECODER) - 1)
 
 
 class AudioAutoencoder(nn.Module):
-    """Log-Mel autoencoder; `encode` gives the N x E embedding in [-1, 1]."""
+    """Log-Mel autoencoder; `encode` gives the N x E embedding in [-1, 1].
 
-    def __init__(self, emb_dim: int = 512, width: float = 1.0):
+    `output_bn=False` replaces the output layer's BatchNorm by a conv bias. The
+    paper has the BN; over a few hundred SGD steps it pins the reconstruction
+    to the batch mean (the loss stays at the data variance), so short CPU runs
+    drop it.
+    """
+
+    def __init__(self, emb_dim: int = 512, width: float = 1.0, output_bn: bool = True):
         super().__init__()
-        self.emb_dim, self.width = emb_dim, width
+        self.emb_dim, self.width, self.output_bn = emb_dim, width, output_bn
 
         encoder, in_ch = [], 1
         for i, (out, kernel, stride) in enumerate(ENCODER):
@@ -72,6 +78,9 @@ class AudioAutoencoder(nn.Module):
         for i, (out, kernel, stride) in enumerate(DECODER):
             last = i == len(DECODER) - 1
             out = 1 if last else scaled(out, width)
+            if last and not output_bn:
+                decoder.append(nn.Sequential(nn.ConvTranspose2d(in_ch, out, kernel, stride), nn.Tanh()))
+                continue
             conv = nn.ConvTranspose2d(in_ch, out, kernel, stride, bias=False)
             if last:
                 decoder.append(conv_bn_act(conv, out, nn.Tanh()))
