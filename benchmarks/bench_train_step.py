@@ -6,16 +6,21 @@ Prints one "name: value" line per figure. The FLOPs are counted once with
 torch.utils.flop_counter.FlopCounterMode; the rates divide them by the median
 step time. The matmul rate is a large fp32 matmul timed in the same process
 around every step, so "fraction_of_matmul" says how close the convolutions
-get to the machine's dense-math peak. Extend `loader_vs_step` with a real data loader to see
-whether loading keeps up with training.
+get to the machine's dense-math peak. With both steps timed, it also times the two
+training loaders (streamed log-Mels, in-memory image batches) on data/shards, or on
+synthetic shards when there are none, and prints loader samples/s over step samples/s
+(goal >= 5).
 """
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -30,6 +35,10 @@ from s2i_models import (
     make_optimizer,
     pick_device,
 )
+
+from pipeline import wds
+from pipeline.loader import MelScale, load_split, stream_mels
+from pipeline.translator import as_pixels
 
 
 def sync(device: torch.device) -> None:
@@ -104,6 +113,34 @@ def loader_vs_step(batches: Iterable, n_batches: int, step_samples_per_s: float)
     return {"loader_samples_per_s": loader_rate, "loader_over_step": loader_rate / step_samples_per_s}
 
 
+def synthetic_shards(folder: Path, n: int, seed: int = 0) -> str:
+    """n random samples in the shards' layout (for a loader timing without `dvc repro`)."""
+    rng = np.random.default_rng(seed)
+    samples = [(f"clip{i:05d}_000000", {
+        "mel.npy": wds.encode_npy(rng.normal(-6, 2, (128, 100)).astype(np.float32)),
+        "png": wds.encode_png(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)),
+        "json": wds.encode_json({"segment_id": f"clip{i:05d}_000000", "class_index": i % 5}),
+    }) for i in range(n)]
+    for k in range(0, n, 500):
+        wds.write_tar(folder / f"train-{k // 500:06d}.tar", samples[k:k + 500])
+    return str(folder)
+
+
+def loader_figures(shard_dir: str, batch: int, n_batches: int, step_samples_per_s: float) -> dict[str, float]:
+    """Both stages' loaders against the step: streamed log-Mels (autoencoder) and
+    in-memory image batches (translator: index, uint8 -> [-1, 1] pixels)."""
+    paths = wds.shard_paths(shard_dir, "train")
+    out = {f"mel_stream_{k}": v for k, v in
+           loader_vs_step(stream_mels(paths, batch, MelScale(), seed=0, buffer=1000), n_batches,
+                          step_samples_per_s).items()}
+    images = torch.from_numpy(load_split(shard_dir, "train").images)
+    order = torch.randperm(len(images))
+    pixel_batches = (as_pixels(images[order[i:i + batch]]) for i in range(0, len(images) - batch + 1, batch))
+    out.update({f"image_batches_{k}": v for k, v in
+                loader_vs_step(pixel_batches, n_batches, step_samples_per_s).items()})
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=float, default=1.0)
@@ -121,6 +158,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parts", default="g_fwd_bwd,g_step,d_step",
                         help="comma list of g_fwd_bwd (G forward+backward alone), g_step, d_step")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shards", default="data/shards",
+                        help="shards for the loader timing (synthetic ones when missing)")
+    parser.add_argument("--loader-batches", type=int, default=20)
     args = parser.parse_args(argv)
 
     device = pick_device(args.device)
@@ -166,6 +206,12 @@ def main(argv: list[str] | None = None) -> None:
         figures["g_plus_d_gflop_per_s"] = (figures["g_step_gflop"] + figures["d_step_gflop"]) / figures["g_plus_d_s"]
     if "g_step" in chosen:
         figures["g_step_samples_per_s"] = args.batch / figures["g_step_s"]
+    if {"g_step", "d_step"} <= set(chosen):
+        step_rate = args.batch / figures["g_plus_d_s"]
+        with tempfile.TemporaryDirectory() as tmp:
+            shard_dir = args.shards if wds.shard_paths(args.shards, "train") else synthetic_shards(
+                Path(tmp), args.batch * (args.loader_batches + 1))
+            figures.update(loader_figures(shard_dir, args.batch, args.loader_batches, step_rate))
     for name, value in figures.items():
         print(f"{name}: {value:.4g}" if isinstance(value, float) else f"{name}: {value}")
 
