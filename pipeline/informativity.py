@@ -176,7 +176,8 @@ def train_binary_classifiers(pool: labelsets.Pool, labels: np.ndarray, p: dict, 
             entry.update(accuracy=accuracy(net, pool.images[test], labels[test]),
                          train_accuracy=accuracy(net, pool.images[train], labels[train]), final_loss=losses[-1])
             save_classifier(path, net, p["width"], {"class_name": name, "constant": None})
-            print(f"{name}: test accuracy {entry['accuracy']:.3f} on {len(test)} images")
+            shown = "n/a" if entry["accuracy"] is None else f"{entry['accuracy']:.3f}"
+            print(f"{name}: test accuracy {shown} on {len(test)} images")
         report[name] = entry
     return report, pd.DataFrame(rows, columns=["image_id", "class_name", "part", "label", "epoch"])
 
