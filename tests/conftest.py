@@ -37,6 +37,17 @@ def media_factory(tmp_path):
 
 
 @pytest.fixture
+def one_thread():
+    """Small networks run faster on one torch thread (and leave the other core to ffmpeg)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(0)
 
