@@ -40,8 +40,9 @@ FRAMES_PER_SECOND = 100      # log-Mel hop of 10 ms (pipeline.features)
 HASH_BATCH = 4096
 
 DEFAULTS = {
-    "image_radius": 10,          # Hamming bits out of 64
+    "image_radius": 8,           # Hamming bits out of 64
     "image_min_pairs": 1,        # matching segment pairs needed to flag a pair of videos
+    "image_colour_tolerance": 12.0,  # mean abs difference (0-255) of 8x8 colour thumbnails
     "blank_std": 2.0,            # frames flatter than this (grey std, 0-255) are not hashed
     "audio_threshold": 0.30,     # bit error rate; unrelated audio sits near 0.5
     "audio_min_overlap_s": 1.0,
@@ -67,12 +68,14 @@ def scan_shards(shard_dir: str | Path, blank_std: float) -> tuple[pd.DataFrame, 
     paths = [p for split in SPLITS for p in shard_paths(shard_dir, split)]
     if not paths:
         raise AuditError(f"{shard_dir}: no shards (expected {{train,val,test}}-NNNNNN.tar)")
-    rows, images, hashes = [], [], []
+    rows, images, hashes, thumbs = [], [], [], []
     bands_by_clip: dict[str, list] = defaultdict(list)
 
     def flush():
         if images:
-            hashes.append(fp.image_hashes(np.stack(images), blank_std))
+            batch = np.stack(images)
+            hashes.append(fp.image_hashes(batch, blank_std))
+            thumbs.append(fp.colour_thumbnails(batch))
             images.clear()
 
     for path in tqdm(paths, desc="audit: read shards", unit="shard"):
@@ -95,6 +98,7 @@ def scan_shards(shard_dir: str | Path, blank_std: float) -> tuple[pd.DataFrame, 
     segments["phash"] = np.concatenate([h[0] for h in hashes])
     segments["mirror"] = np.concatenate([h[1] for h in hashes])
     segments["blank"] = np.concatenate([h[2] for h in hashes])
+    segments.attrs["thumbnails"] = np.concatenate(thumbs)
     return segments, bands_by_clip
 
 
@@ -132,14 +136,17 @@ def check_overlap(table: pd.DataFrame, column: str) -> list[dict]:
             for value, row in shared.iterrows()]
 
 
-def check_images(segments: pd.DataFrame, radius: int, min_pairs: int) -> list[dict]:
+def check_images(segments: pd.DataFrame, radius: int, min_pairs: int, colour_tolerance: float) -> list[dict]:
     """Pairs of source videos in different splits whose central frames are within `radius` bits
-    (either way round: the query frame or its mirror image)."""
+    (either way round: the query frame or its mirror image) and whose colour thumbnails
+    differ by at most `colour_tolerance` (pHash sees only coarse grey layout, so different
+    scenes of one layout would match on it alone)."""
+    thumbs = segments.attrs["thumbnails"][~segments["blank"].to_numpy()]
     usable = segments[~segments["blank"]].reset_index(drop=True)
     found = []
     for split_a, split_b in split_pairs():
-        a = usable[usable["split"] == split_a].reset_index(drop=True)
-        b = usable[usable["split"] == split_b].reset_index(drop=True)
+        in_a, in_b = (usable["split"] == split_a).to_numpy(), (usable["split"] == split_b).to_numpy()
+        a, b = usable[in_a].reset_index(drop=True), usable[in_b].reset_index(drop=True)
         best: dict[tuple[int, int], tuple[int, bool]] = {}
         for mirrored, query in ((False, b["phash"]), (True, b["mirror"])):
             i, j, dist = fp.near_pairs(a["phash"].to_numpy(np.uint64), query.to_numpy(np.uint64), radius)
@@ -149,10 +156,15 @@ def check_images(segments: pd.DataFrame, radius: int, min_pairs: int) -> list[di
         if not best:
             continue
         ij = np.array(list(best))
+        mirrored = np.array([v[1] for v in best.values()])
+        same_colours = fp.colour_distance(thumbs[in_a][ij[:, 0]], thumbs[in_b][ij[:, 1]], mirrored) <= colour_tolerance
+        ij, kept = ij[same_colours], [v for v, ok in zip(best.values(), same_colours) if ok]
+        if not kept:
+            continue
         pairs = pd.DataFrame({
             "video_a": a["source_video"].to_numpy()[ij[:, 0]], "video_b": b["source_video"].to_numpy()[ij[:, 1]],
             "segment_a": a["segment_id"].to_numpy()[ij[:, 0]], "segment_b": b["segment_id"].to_numpy()[ij[:, 1]],
-            "distance": [v[0] for v in best.values()], "mirrored": [v[1] for v in best.values()],
+            "distance": [v[0] for v in kept], "mirrored": [v[1] for v in kept],
         }).sort_values(["distance", "segment_a", "segment_b"])
         for (video_a, video_b), group in pairs.groupby(["video_a", "video_b"], sort=True):
             if len(group) < min_pairs:
@@ -243,7 +255,8 @@ def audit(index: pd.DataFrame, clips: pd.DataFrame, shard_dir: str | Path, param
         "video_overlap": check_overlap(index, "source_video"),
         "clip_overlap": check_overlap(index, "clip_id"),
         "vegas_overlap": check_overlap(vegas, "vegas_video"),
-        "image_pairs": check_images(segments, params["image_radius"], params["image_min_pairs"]),
+        "image_pairs": check_images(segments, params["image_radius"], params["image_min_pairs"],
+                                    params["image_colour_tolerance"]),
         "audio_pairs": check_audio(audio_clips, prints, params["audio_threshold"],
                                    int(round(params["audio_min_overlap_s"] * FRAMES_PER_SECOND)),
                                    params["audio_candidates"]),

@@ -87,6 +87,19 @@ def image_hashes(images: np.ndarray, blank_std: float = 2.0) -> tuple[np.ndarray
     return _bits_over_median(coef), _bits_over_median(coef * sign), blank
 
 
+def colour_thumbnails(images: np.ndarray, size: int = 8) -> np.ndarray:
+    """N x size x size x 3 block means (uint8): the colours that pHash, grey and coarse, ignores."""
+    n, h, w, c = images.shape
+    blocks = images.reshape(n, size, h // size, size, w // size, c).astype(np.float32)
+    return blocks.mean(axis=(2, 4)).round().astype(np.uint8)
+
+
+def colour_distance(a: np.ndarray, b: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+    """Mean absolute difference (0-255) of paired colour thumbnails, b mirrored where asked."""
+    b = np.where(mirrored[:, None, None, None], b[:, :, ::-1], b)
+    return np.abs(a.astype(np.int16) - b.astype(np.int16)).mean(axis=(1, 2, 3))
+
+
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.bitwise_count(np.bitwise_xor(a, b)).astype(np.int32)
 

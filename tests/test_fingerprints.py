@@ -144,3 +144,18 @@ def test_signature_candidates_rank_the_copy_first():
     copy = fp.clip_signature(fp.mel_bands(noise_mel(7) + 1.5))
     i, j = fp.signature_candidates(sigs, copy[None], k=1)
     assert i.tolist() == [7] and j.tolist() == [0]
+
+
+def test_colour_thumbnails_tell_same_layout_scenes_apart_but_keep_copies():
+    rng = np.random.default_rng(3)
+    layout = np.zeros((96, 96), np.float32)
+    layout[20:70, 30:66] = 1.0  # one shape in the middle of a plain room
+    scene_a = (layout[..., None] * [200, 120, 90] + (1 - layout[..., None]) * [230, 200, 240]).astype(np.uint8)
+    scene_b = (layout[..., None] * [120, 70, 40] + (1 - layout[..., None]) * [240, 230, 190]).astype(np.uint8)
+    scene_a = np.clip(scene_a + rng.integers(-3, 4, scene_a.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(scene_a[:, ::-1]).save(buf, format="JPEG", quality=60)
+    copy = np.asarray(Image.open(buf).convert("RGB"))
+    thumbs = fp.colour_thumbnails(np.stack([scene_a, scene_b, copy]))
+    dist = fp.colour_distance(thumbs[[0, 0]], thumbs[[1, 2]], np.array([False, True]))
+    assert dist[0] > 20 and dist[1] < 5
