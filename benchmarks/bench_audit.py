@@ -27,9 +27,13 @@ def synthetic_segments(rng, n_segments: int, n_videos: int) -> pd.DataFrame:
     for _ in range(3):
         noise |= np.uint64(1) << rng.integers(0, 64, n_segments).astype(np.uint64)
     phash = base[video] ^ noise
-    return pd.DataFrame({"segment_id": [f"s{i}" for i in range(n_segments)],
-                         "source_video": [f"v{v}" for v in video], "split": split_of_video[video],
-                         "phash": phash, "mirror": ~phash, "blank": np.zeros(n_segments, bool)})
+    segments = pd.DataFrame({"segment_id": [f"s{i}" for i in range(n_segments)],
+                             "source_video": [f"v{v}" for v in video], "split": split_of_video[video],
+                             "phash": phash, "mirror": ~phash, "blank": np.zeros(n_segments, bool)})
+    palettes = rng.integers(0, 256, (n_videos, 8, 8, 3))  # each video its own colours, segments near them
+    segments.attrs["thumbnails"] = np.clip(palettes[video] + rng.integers(-4, 5, (n_segments, 8, 8, 3)),
+                                           0, 255).astype(np.uint8)
+    return segments
 
 
 def plant_image_leaks(rng, segments: pd.DataFrame, n: int) -> set:
@@ -37,12 +41,15 @@ def plant_image_leaks(rng, segments: pd.DataFrame, n: int) -> set:
     test = np.flatnonzero(segments["split"].to_numpy() == "test")
     src, dst = rng.choice(train, n, replace=False), rng.choice(test, n, replace=False)
     ph, mi = segments["phash"].to_numpy().copy(), segments["mirror"].to_numpy().copy()
+    thumbs = segments.attrs["thumbnails"]
     for k, (s, d) in enumerate(zip(src, dst)):
         flips = np.uint64(sum(1 << int(b) for b in rng.choice(64, 4, replace=False)))
         if k % 2:          # a mirrored copy: its mirror hash is near the original
             mi[d], ph[d] = ph[s] ^ flips, ~(ph[s] ^ flips)
+            thumbs[d] = thumbs[s][:, ::-1]
         else:
             ph[d], mi[d] = ph[s] ^ flips, ~(ph[s] ^ flips)
+            thumbs[d] = thumbs[s]
     segments["phash"], segments["mirror"] = ph, mi
     return {(segments["source_video"][s], segments["source_video"][d]) for s, d in zip(src, dst)}
 
@@ -59,7 +66,8 @@ def main() -> None:
     segments = synthetic_segments(rng, args.segments, args.videos)
     planted = plant_image_leaks(rng, segments, args.leaks)
     t0 = time.perf_counter()
-    found = audit.check_images(segments, radius=audit.DEFAULTS["image_radius"], min_pairs=1)
+    found = audit.check_images(segments, radius=audit.DEFAULTS["image_radius"], min_pairs=1,
+                               colour_tolerance=audit.DEFAULTS["image_colour_tolerance"])
     seconds = time.perf_counter() - t0
     hits = {(r["video_a"], r["video_b"]) for r in found}
     print(f"image matching: {len(segments)} segments in {seconds:.2f} s = {len(segments) / seconds:,.0f} segments/s; "
