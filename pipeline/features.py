@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import librosa
 
 LOG_FLOOR = 1e-6
 
@@ -38,9 +37,35 @@ class MelConfig:
         return self.sample_rate / self.hop
 
 
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    mel = hz / (200.0 / 3)
+    log_part = hz >= 1000.0
+    return np.where(log_part, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0), mel)
+
+
+def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)), mel * (200.0 / 3))
+
+
 @lru_cache(maxsize=8)
 def _mel_basis(cfg: MelConfig) -> np.ndarray:
-    return librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels).astype(np.float32)
+    """Triangular filters, area-normalised (Slaney), equal to librosa.filters.mel's defaults.
+
+    Written out so that the decode workers need not import librosa's filters,
+    whose first call costs about 2 s (numba) in every new process.
+    """
+    edges = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(cfg.sample_rate / 2), cfg.n_mels + 2))
+    bins = np.linspace(0, cfg.sample_rate / 2, 1 + cfg.n_fft // 2)
+    ramps = edges[:, None] - bins[None, :]
+    widths = np.diff(edges)
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights.astype(np.float32)
 
 
 @lru_cache(maxsize=8)

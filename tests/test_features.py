@@ -51,3 +51,11 @@ def test_tone_lands_in_the_right_mel_band():
     band = int(np.argmax(spec[:, 50]))
     centres = librosa.mel_frequencies(n_mels=cfg.n_mels + 2, fmax=cfg.sample_rate / 2)[1:-1]
     assert abs(centres[band] - 1000) < 60
+
+
+def test_mel_filterbank_equals_librosa():
+    from pipeline.features import _mel_basis
+
+    cfg = MelConfig()
+    ref = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels)
+    np.testing.assert_allclose(_mel_basis(cfg), ref, rtol=1e-5, atol=1e-7)
