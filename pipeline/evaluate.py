@@ -158,7 +158,7 @@ def write_per_epoch(path: Path, epochs: list[int], per_epoch: list[dict]) -> Non
 def run(p: dict, translator_p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, shard_dir=SHARD_DIR, emb_dir=EMB_DIR,
         classifier_dir=CLASSIFIER_DIR, informativity_metrics=INFORMATIVITY_METRICS, report_dir=REPORT_DIR,
         figures: bool = True) -> dict:
-    from .translator import build_generator, load_generator
+    from .translator import generator_for, load_generator
 
     report_dir = Path(report_dir)
     test = load_split(shard_dir, "test", mels=figures)
@@ -174,13 +174,11 @@ def run(p: dict, translator_p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, shard_
     epochs, per_epoch = [], []
     for epoch, path in tqdm(snapshots, desc="evaluate snapshots", unit="snapshot"):
         epochs.append(epoch)
-        per_epoch.append(evaluate_snapshot(load_generator(path), judges, test_emb, test_classes, test.images, p))
+        final = load_generator(path)  # the last one is the final generator of the controls below
+        per_epoch.append(evaluate_snapshot(final, judges, test_emb, test_classes, test.images, p))
 
-    final_path = snapshots[-1][1]
-    final = load_generator(final_path)
-    ckpt = load_checkpoint(final_path)
     torch.manual_seed(p["seed"])
-    untrained = build_generator(ckpt["extra"]["generator"], ckpt["emb_dim"], ckpt["width"]).eval()
+    untrained = generator_for(load_checkpoint(snapshots[-1][1])).eval()
     shuffled = np.random.default_rng(p["seed"]).permutation(len(test_emb))
     controls = {
         "untrained": evaluate_snapshot(untrained, judges, test_emb, test_classes, test.images, p),

@@ -43,10 +43,15 @@ def build_generator(kind: str, emb_dim: int, width: float) -> torch.nn.Module:
     return GENERATORS[kind](emb_dim, width)
 
 
+def generator_for(ckpt: dict) -> torch.nn.Module:
+    """The (untrained) generator a checkpoint's metadata describes."""
+    return build_generator(ckpt["extra"]["generator"], ckpt["emb_dim"], ckpt["width"])
+
+
 def load_generator(path: str | Path, device="cpu", emb_dim: int | None = None) -> torch.nn.Module:
     """A generator checkpoint (final model or snapshot) ready for inference (dropout stays on)."""
     ckpt = load_checkpoint(path, emb_dim=emb_dim)
-    G = build_generator(ckpt["extra"]["generator"], ckpt["emb_dim"], ckpt["width"])
+    G = generator_for(ckpt)
     restore(ckpt, {"generator": G})
     return G.to(device).eval()
 
