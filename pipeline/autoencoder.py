@@ -15,8 +15,11 @@ from tqdm import tqdm
 
 from s2i_models import AudioAutoencoder, autoencoder_step, enable_fast_kernels, make_optimizer, pick_device, restore, save_checkpoint
 
-from .loader import MelScale, stream_mels
+from .embed import embed_mels, load_encoder
+from .loader import MelScale, load_split, stream_mels
 from .params import load_params
+from .probe import class_probe
+from .tables import CLASSES, SPLITS
 from .training import digest, files_digest, open_live, resumable, seed_everything
 from .wds import shard_paths
 
@@ -44,7 +47,7 @@ def train(emb_dim: int, p: dict) -> None:
     scale = MelScale(p["mel_centre"], p["mel_half_range"])
     seed_everything(p["seed"])
     model = AudioAutoencoder(emb_dim, p["width"], p["output_bn"]).to(device)
-    opt = make_optimizer("autoencoder", model.parameters(), lr=p["lr"], momentum=p["momentum"])
+    opt = make_optimizer("autoencoder", model.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     extra = {"settings": digest(settings), "mel_scale": dataclasses.asdict(scale), "output_bn": p["output_bn"], "best_val": float("inf"), "best_epoch": 0}
     ckpt = resumable(OUT_DIR / "last.pt", extra["settings"], p["epochs"])
     first = 1
@@ -73,7 +76,21 @@ def train(emb_dim: int, p: dict) -> None:
         save_checkpoint(OUT_DIR / "last.pt", models={"autoencoder": model}, optimizers={"autoencoder": opt},
                         emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra)
         live.next_step()
+    probe = embedding_probe(OUT_DIR / "best.pt", device)
+    for split in ("train", "val", "test"):
+        live.log_metric(f"probe/{split}_accuracy", probe[f"{split}_accuracy"], plot=False)
+    print("linear probe of the embedding (ridge, one-hot classes): " + "  ".join(f"{k} {v:.3f}" for k, v in probe.items()))
     live.end()
+
+
+def embedding_probe(checkpoint: Path, device) -> dict:
+    """Does the embedding carry the sound's class? A ridge classifier trained on train
+    embeddings (alpha picked on val), scored on val and test."""
+    model, scale = load_encoder(checkpoint, device)
+    splits = {s: load_split(SHARD_DIR, s, mels=True) for s in SPLITS}
+    emb = {s: embed_mels(model, scale, d.mels) for s, d in splits.items()}
+    return class_probe(emb["train"], splits["train"].class_index, emb["val"], splits["val"].class_index,
+                       emb["test"], splits["test"].class_index, len(CLASSES))
 
 
 def main() -> None:

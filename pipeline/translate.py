@@ -102,7 +102,7 @@ def load_model(model_dir: str | Path, device: torch.device, emb_dim: int | None 
         raise TranslateError(gen_path, f"checkpoint names generator {kind!r}; expected one of {sorted(GENERATORS)}")
     encoder = build_encoder(enc)
     _restore(enc, enc_path, "autoencoder", encoder)
-    generator = build_generator(kind, gen["emb_dim"], gen["width"])
+    generator = build_generator(kind, gen["emb_dim"], gen["width"], gen["extra"].get("output_bn", True))
     _restore(gen, gen_path, "generator", generator)
     info = {
         "encoder": {"path": str(enc_path), "emb_dim": enc["emb_dim"], "width": enc["width"], "epoch": enc["epoch"]},

@@ -31,21 +31,22 @@ OUT_DIR = Path("models/translator")
 LIVE_DIR = Path("models/translator_live")
 
 GENERATORS = {
-    "dense": lambda emb_dim, width: DenseGenerator(emb_dim, width),
-    "sequential13": lambda emb_dim, width: SequentialGenerator(emb_dim, 13, width),
-    "sequential25": lambda emb_dim, width: SequentialGenerator(emb_dim, 25, width),
+    "dense": lambda emb_dim, width, output_bn: DenseGenerator(emb_dim, width, output_bn),
+    "sequential13": lambda emb_dim, width, output_bn: SequentialGenerator(emb_dim, 13, width, output_bn),
+    "sequential25": lambda emb_dim, width, output_bn: SequentialGenerator(emb_dim, 25, width, output_bn),
 }
 
 
-def build_generator(kind: str, emb_dim: int, width: float) -> torch.nn.Module:
+def build_generator(kind: str, emb_dim: int, width: float, output_bn: bool = True) -> torch.nn.Module:
     if kind not in GENERATORS:
         raise ValueError(f"unknown generator {kind!r}; expected one of {sorted(GENERATORS)}")
-    return GENERATORS[kind](emb_dim, width)
+    return GENERATORS[kind](emb_dim, width, output_bn)
 
 
 def generator_for(ckpt: dict) -> torch.nn.Module:
     """The (untrained) generator a checkpoint's metadata describes."""
-    return build_generator(ckpt["extra"]["generator"], ckpt["emb_dim"], ckpt["width"])
+    extra = ckpt["extra"]
+    return build_generator(extra["generator"], ckpt["emb_dim"], ckpt["width"], extra.get("output_bn", True))
 
 
 def load_generator(path: str | Path, device="cpu", emb_dim: int | None = None) -> torch.nn.Module:
@@ -56,12 +57,13 @@ def load_generator(path: str | Path, device="cpu", emb_dim: int | None = None) -
     return G.to(device).eval()
 
 
-def load_pairs(split: str, device) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+def load_pairs(split: str, device, emb_dir: Path = EMB_DIR,
+               shard_dir: Path = SHARD_DIR) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """Embeddings (N x E float) and real images (N x 96 x 96 x 3 uint8, kept compact) on device."""
-    arrays = np.load(EMB_DIR / f"{split}.npz")
-    images = load_split(SHARD_DIR, split)
+    arrays = np.load(Path(emb_dir) / f"{split}.npz")
+    images = load_split(shard_dir, split)
     if list(arrays["keys"]) != images.keys:
-        raise RuntimeError(f"{EMB_DIR}/{split}.npz does not match the {split} shards; rerun `dvc repro embed`")
+        raise RuntimeError(f"{emb_dir}/{split}.npz does not match the {split} shards; rerun `dvc repro embed`")
     return (torch.from_numpy(arrays["emb"]).to(device), torch.from_numpy(images.images).to(device),
             arrays["class_index"])
 
@@ -103,27 +105,30 @@ def test_grid(G, emb, images_u8, classes: np.ndarray, per_class: int = 6, seed: 
     return image_grid(rows, CLASSES, "test sounds: ground truth | translation", labels, scale=1)
 
 
-def train(p: dict) -> None:
+def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: Path = EMB_DIR,
+          shard_dir: Path = SHARD_DIR) -> None:
+    out_dir, emb_dir = Path(out_dir), Path(emb_dir)
     device = pick_device()
     enable_fast_kernels(device)
     seed_everything(p["seed"])
-    emb, images, _ = load_pairs("train", device)
-    val_emb, val_images, _ = load_pairs("val", device)
+    emb, images, _ = load_pairs("train", device, emb_dir, shard_dir)
+    val_emb, val_images, _ = load_pairs("val", device, emb_dir, shard_dir)
     emb_dim = emb.shape[1]
-    settings = {"emb_dim": emb_dim, **p, "data": files_digest(sorted(EMB_DIR.glob("*.npz")))}
-    G = build_generator(p["generator"], emb_dim, p["width"]).to(device)
+    settings = {"emb_dim": emb_dim, **p, "data": files_digest(sorted(emb_dir.glob("*.npz")))}
+    G = build_generator(p["generator"], emb_dim, p["width"], p["output_bn"]).to(device)
     D = Discriminator(emb_dim, p["width"]).to(device)
-    opt_g = make_optimizer("generator", G.parameters(), lr=p["lr"], momentum=p["momentum"])
-    opt_d = make_optimizer("discriminator", D.parameters(), lr=p["lr"], momentum=p["momentum"])
-    cfg = GanConfig(lambda_adv=p["lambda_adv"], d_every=p["d_every"], d_unit=p["d_unit"], bf16=p["bf16"])
-    schedule, adv_average = DiscriminatorSchedule.from_config(cfg), EpochMovingAverage()
-    extra = {"settings": digest(settings), "generator": p["generator"], "iteration": 0}
-    ckpt = resumable(OUT_DIR / "last.pt", extra["settings"], p["epochs"])
+    opt_g = make_optimizer("generator", G.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
+    opt_d = make_optimizer("discriminator", D.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
+    cfg = GanConfig(lambda_adv=p["lambda_adv"], lambda_pixel=p["lambda_pixel"], d_every=p["d_every"],
+                    d_unit=p["d_unit"], adv_average=p["adv_average"], bf16=p["bf16"])
+    schedule, adv_average = DiscriminatorSchedule.from_config(cfg), EpochMovingAverage(cfg.adv_average)
+    extra = {"settings": digest(settings), "generator": p["generator"], "output_bn": p["output_bn"], "iteration": 0}
+    ckpt = resumable(out_dir / "last.pt", extra["settings"], p["epochs"])
     first = 1
     if ckpt:
         restore(ckpt, {"generator": G, "discriminator": D}, {"generator": opt_g, "discriminator": opt_d}, rng=True)
         extra, first = ckpt["extra"], ckpt["epoch"] + 1
-    live = open_live(LIVE_DIR, resume=ckpt is not None)
+    live = open_live(live_dir, resume=ckpt is not None)
     for epoch in range(first, p["epochs"] + 1):
         G.train(), D.train()
         adv_average.reset()
@@ -147,20 +152,20 @@ def train(p: dict) -> None:
             live.log_metric(name if "/" in name else f"train/{name}", value)
         print(f"epoch {epoch}: " + "  ".join(f"{k} {v:.4f}" for k, v in summary.items()))
         if epoch % p["snapshot_every"] == 0 or epoch == p["epochs"]:
-            save_checkpoint(OUT_DIR / "snapshots" / f"generator_{epoch:05d}.pt", models={"generator": G},
+            save_checkpoint(out_dir / "snapshots" / f"generator_{epoch:05d}.pt", models={"generator": G},
                             emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra, with_rng=False)
-        save_checkpoint(OUT_DIR / "last.pt", models={"generator": G, "discriminator": D},
+        save_checkpoint(out_dir / "last.pt", models={"generator": G, "discriminator": D},
                         optimizers={"generator": opt_g, "discriminator": opt_d},
                         emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra)
         live.next_step()
     live.end()
     final = p["epochs"]
-    save_checkpoint(OUT_DIR / "generator.pt", models={"generator": G}, emb_dim=emb_dim, width=p["width"],
+    save_checkpoint(out_dir / "generator.pt", models={"generator": G}, emb_dim=emb_dim, width=p["width"],
                     epoch=final, extra=extra, with_rng=False)
-    save_checkpoint(OUT_DIR / "discriminator.pt", models={"discriminator": D}, emb_dim=emb_dim,
+    save_checkpoint(out_dir / "discriminator.pt", models={"discriminator": D}, emb_dim=emb_dim,
                     width=p["width"], epoch=final, extra=extra, with_rng=False)
-    test_emb, test_images, test_classes = load_pairs("test", device)
-    save_png(test_grid(G, test_emb, test_images, test_classes, seed=p["seed"]), OUT_DIR / "test_grid.png")
+    test_emb, test_images, test_classes = load_pairs("test", device, emb_dir, shard_dir)
+    save_png(test_grid(G, test_emb, test_images, test_classes, seed=p["seed"]), out_dir / "test_grid.png")
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from torch import nn
 from .device import autocast
 
 D_UNITS = ("epoch", "iteration")
+ADV_AVERAGES = ("epoch", "batch")
 
 # The paper's SGD settings (section 5.2 and 5.3).
 SGD_SETTINGS = {
@@ -30,11 +31,25 @@ SGD_SETTINGS = {
 }
 
 
-def make_optimizer(kind: str, params: Iterable[torch.nn.Parameter], **overrides) -> torch.optim.SGD:
-    """SGD with the paper's settings for `kind` (see SGD_SETTINGS); keyword overrides win."""
+OPTIMIZERS = ("sgd", "adam")
+
+
+def make_optimizer(kind: str, params: Iterable[torch.nn.Parameter], optimizer: str = "sgd",
+                   **overrides) -> torch.optim.Optimizer:
+    """The paper's SGD settings for `kind` (see SGD_SETTINGS); keyword overrides win.
+
+    optimizer="adam" keeps lr and weight decay and reads `momentum` as Adam's beta1
+    (beta2 0.999): the demo translator's departure from the paper.
+    """
     if kind not in SGD_SETTINGS:
         raise ValueError(f"unknown optimizer kind {kind!r}; expected one of {sorted(SGD_SETTINGS)}")
-    return torch.optim.SGD(params, **{**SGD_SETTINGS[kind], **overrides})
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    settings = {**SGD_SETTINGS[kind], **overrides}
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, **settings)
+    beta1 = settings.pop("momentum")
+    return torch.optim.Adam(params, betas=(beta1, 0.999), **settings)
 
 
 @dataclass(frozen=True)
@@ -44,12 +59,15 @@ class GanConfig:
     fake_score: float = -1.0
     d_every: int = 5
     d_unit: str = "epoch"          # "epoch" (default) or "iteration", see DiscriminatorSchedule
-    d_eval_in_g_step: bool = True  # D in eval mode while it scores G's images
+    adv_average: str = "epoch"     # "epoch": the paper's running mean (EpochMovingAverage); "batch": this batch's loss
+    lambda_pixel: float = 1.0
     bf16: bool = False             # bf16 autocast on CUDA (no-op on CPU)
 
     def __post_init__(self):
         if self.d_unit not in D_UNITS:
             raise ValueError(f"d_unit must be one of {D_UNITS}, got {self.d_unit!r}")
+        if self.adv_average not in ADV_AVERAGES:
+            raise ValueError(f"adv_average must be one of {ADV_AVERAGES}, got {self.adv_average!r}")
         if self.d_every < 1:
             raise ValueError(f"d_every must be >= 1, got {self.d_every}")
 
@@ -107,10 +125,16 @@ class EpochMovingAverage:
 
     Calling it with batch k's loss L_k returns (L_k + sum of earlier L_i) / k,
     the earlier losses detached: its value is the running mean and its gradient
-    is grad(L_k) / k. Call `reset()` at the start of every epoch.
+    is grad(L_k) / k. Call `reset()` at the start of every epoch. Over an epoch
+    of B batches the adversarial gradient is thus scaled by H(B) / B on average
+    (0.085 for the demo's 54 batches, 0.009 for the paper's 765); unit "batch"
+    passes each batch loss through unchanged.
     """
 
-    def __init__(self):
+    def __init__(self, unit: str = "epoch"):
+        if unit not in ADV_AVERAGES:
+            raise ValueError(f"adv_average must be one of {ADV_AVERAGES}, got {unit!r}")
+        self.unit = unit
         self.reset()
 
     def reset(self) -> None:
@@ -118,6 +142,8 @@ class EpochMovingAverage:
         self.count = 0
 
     def __call__(self, batch_loss: torch.Tensor) -> torch.Tensor:
+        if self.unit == "batch":
+            return batch_loss
         self.count += 1
         averaged = (batch_loss + self.total) / self.count
         self.total += float(batch_loss.detach())
@@ -125,20 +151,17 @@ class EpochMovingAverage:
 
 
 @contextlib.contextmanager
-def frozen(module: nn.Module, eval_mode: bool):
-    """No parameter gradients for `module` (and optionally eval mode) inside the block."""
+def frozen(module: nn.Module):
+    """No parameter gradients for `module` inside the block; its mode is left as it is
+    (in training mode its BatchNorm running statistics still move, and D never uses them)."""
     flags = [p.requires_grad for p in module.parameters()]
-    was_training = module.training
     for p in module.parameters():
         p.requires_grad_(False)
-    if eval_mode:
-        module.eval()
     try:
         yield module
     finally:
         for p, flag in zip(module.parameters(), flags):
             p.requires_grad_(flag)
-        module.train(was_training)
 
 
 def _update(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
@@ -158,21 +181,24 @@ def autoencoder_step(model: nn.Module, opt: torch.optim.Optimizer, mel: torch.Te
 
 def generator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: torch.Tensor,
                    real: torch.Tensor, avg: EpochMovingAverage, cfg: GanConfig) -> dict[str, float]:
-    """One G update: pixel MSE + lambda * moving-average adversarial MSE.
+    """One G update: lambda_pixel * pixel MSE + lambda_adv * (moving-average) adversarial MSE.
 
-    D is frozen (no weight gradients) and, by default, in eval mode while it
-    scores: its last layer is a BatchNorm over the batch's scores, which in
-    training mode would re-centre an all-synthetic batch and hide how real
-    the images look.
+    D is frozen (no weight gradients) but stays in training mode, and scores G's
+    images in the same balanced real + synthetic batch it learns from
+    (`discriminator_step`): its last layer is a BatchNorm over the batch's
+    scores, so an all-synthetic batch would be re-centred, and in eval mode its
+    running statistics leave the score all but independent of the image (the
+    adversarial gradient was zero). Only the synthetic half's scores enter the loss.
     """
+    n = real.shape[0]
     with autocast(emb.device, cfg.bf16):
         fake = G(emb)
     pixel = F.mse_loss(fake.float(), real.float())
-    with frozen(D, eval_mode=cfg.d_eval_in_g_step), autocast(emb.device, cfg.bf16):
-        scores = D(fake, emb).float()
+    with frozen(D), autocast(emb.device, cfg.bf16):
+        scores = D(torch.cat([real, fake.to(real.dtype)]), torch.cat([emb, emb])).float()[n:]
     adv_batch = F.mse_loss(scores, torch.full_like(scores, cfg.real_score))
     adv = avg(adv_batch)
-    loss = pixel + cfg.lambda_adv * adv
+    loss = cfg.lambda_pixel * pixel + cfg.lambda_adv * adv
     _update(opt, loss)
     return {
         "g_loss": loss.item(),

@@ -64,8 +64,12 @@ def up_layer(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int, dr
     return conv_bn_act(conv, out_ch, nn.ReLU(inplace=True), drop)
 
 
-def output_layer(in_ch: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
-    """ConvTranspose2d -> BN -> tanh to the RGB image."""
+def output_layer(in_ch: int, kernel: int, stride: int, padding: int, bn: bool = True) -> nn.Sequential:
+    """ConvTranspose2d -> BN -> tanh to the RGB image (the paper's), or, with bn=False,
+    ConvTranspose2d with a bias -> tanh: the output BatchNorm ties every image's mean
+    colour to the batch's, which over short runs desaturates the scenes."""
+    if not bn:
+        return nn.Sequential(nn.ConvTranspose2d(in_ch, IMAGE_CHANNELS, kernel, stride, padding), nn.Tanh())
     conv = nn.ConvTranspose2d(in_ch, IMAGE_CHANNELS, kernel, stride, padding, bias=False)
     return conv_bn_act(conv, IMAGE_CHANNELS, nn.Tanh())
 
@@ -92,7 +96,7 @@ class Block(nn.Module):
         return torch.cat([x1, x2, x3], 1)
 
 
-def build_from_dense_table(emb_dim: int, width: float, dense: bool) -> nn.Sequential:
+def build_from_dense_table(emb_dim: int, width: float, dense: bool, output_bn: bool) -> nn.Sequential:
     stages, in_ch = [], emb_dim
     for row in DENSE_TABLE:
         if row[0] == "block":
@@ -102,7 +106,7 @@ def build_from_dense_table(emb_dim: int, width: float, dense: bool) -> nn.Sequen
             continue
         _, out, kernel, stride, padding, dropout = row
         if out == IMAGE_CHANNELS:
-            stages.append(output_layer(in_ch, kernel, stride, padding))
+            stages.append(output_layer(in_ch, kernel, stride, padding, output_bn))
         else:
             stages.append(up_layer(in_ch, scaled(out, width), kernel, stride, padding, dropout))
             in_ch = scaled(out, width)
@@ -114,9 +118,9 @@ class Generator(nn.Module):
 
     net: nn.Sequential
 
-    def __init__(self, emb_dim: int, width: float):
+    def __init__(self, emb_dim: int, width: float, output_bn: bool):
         super().__init__()
-        self.emb_dim, self.width = emb_dim, width
+        self.emb_dim, self.width, self.output_bn = emb_dim, width, output_bn
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
         return self.net(as_embedding_map(emb, self.emb_dim))
@@ -125,9 +129,9 @@ class Generator(nn.Module):
 class DenseGenerator(Generator):
     """The paper's 25-layer dense translator (7 transitions + 6 three-layer blocks)."""
 
-    def __init__(self, emb_dim: int = 512, width: float = 1.0):
-        super().__init__(emb_dim, width)
-        self.net = build_from_dense_table(emb_dim, width, dense=True)
+    def __init__(self, emb_dim: int = 512, width: float = 1.0, output_bn: bool = True):
+        super().__init__(emb_dim, width, output_bn)
+        self.net = build_from_dense_table(emb_dim, width, dense=True, output_bn=output_bn)
         xavier_init(self)
 
 
@@ -142,15 +146,15 @@ class SequentialGenerator(Generator):
     0.15 -> 0.05 as in the audio decoder.
     """
 
-    def __init__(self, emb_dim: int = 512, depth: int = 25, width: float = 1.0):
-        super().__init__(emb_dim, width)
+    def __init__(self, emb_dim: int = 512, depth: int = 25, width: float = 1.0, output_bn: bool = True):
+        super().__init__(emb_dim, width, output_bn)
         if depth == 25:
-            self.net = build_from_dense_table(emb_dim, width, dense=False)
+            self.net = build_from_dense_table(emb_dim, width, dense=False, output_bn=output_bn)
         elif depth == 13:
             layers, in_ch = [], emb_dim
             for i, (out, kernel, stride, padding) in enumerate(SEQUENTIAL_13):
                 if i == len(SEQUENTIAL_13) - 1:
-                    layers.append(output_layer(in_ch, kernel, stride, padding))
+                    layers.append(output_layer(in_ch, kernel, stride, padding, output_bn))
                 else:
                     out = scaled(out, width)
                     layers.append(up_layer(in_ch, out, kernel, stride, padding, SEQUENTIAL_13_DROPOUT[i]))
