@@ -14,17 +14,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import math
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .media import MediaError, decode_audio, decode_errors, decode_frames, probe
+from .media import CONTENT_LIMITS, MediaError, content_problem, decode_audio, decode_errors, probe
 from .params import load_params
 from .tables import CLASS_CODES, CLASSES, CLIP_COLUMNS, REJECT_COLUMNS, check_id, empty_table, write_table, write_text
 
@@ -32,7 +30,6 @@ RAW_DIR = Path("data/raw")
 SUMMARY_PATH = Path("data/acquire.json")
 MIN_SECONDS = 1.0
 SOURCE_MODULES = {"vegas_archive": "archive", "youtube": "youtube", "local": "local"}  # pipeline/sources/*.py
-CONTENT_LIMITS = {"silent_below_db": -60.0, "blank_std": 2.0}   # defaults of the data.* params of that name
 
 
 def verify_clip(row: dict, limits: dict = CONTENT_LIMITS) -> dict:
@@ -61,26 +58,10 @@ def _usable(path: Path, facts: dict, row: dict, limits: dict) -> tuple[str | Non
     errors = decode_errors(path)
     if errors:
         return "corrupt", f"{path}: decode error ({errors})"
-    return _content(path, limits)
+    return content_problem(path, decode_audio(path, 8000), limits) or (None, "")
 
 
-def _content(path: Path, limits: dict) -> tuple[str | None, str]:
-    """silent_audio when no sample of the clip reaches `silent_below_db`; blank_video when every
-    frame (one per second) is flatter than `blank_std` (grey std, 0-255): nothing to learn from."""
-    peak = float(np.max(np.abs(decode_audio(path, 8000)), initial=0.0))
-    peak_db = 20 * math.log10(peak) if peak > 0 else -math.inf
-    if peak_db < limits["silent_below_db"]:
-        return "silent_audio", (f"{path}: silent audio (peak {peak_db:.1f} dBFS, below data.silent_below_db "
-                                f"{limits['silent_below_db']:g})")
-    frames = decode_frames(path, fps=1.0, size=32)
-    flatness = frames.astype(np.float32).mean(axis=3).std(axis=(1, 2))
-    if len(flatness) and float(flatness.max()) < limits["blank_std"]:
-        return "blank_video", (f"{path}: blank video (every frame's grey std <= {flatness.max():.2f}, "
-                               f"below data.blank_std {limits['blank_std']:g})")
-    return None, ""
-
-
-def fetch_rows(params: dict, raw_dir: Path, retry_failed: bool) -> pd.DataFrame:
+def fetch_rows(params: dict, raw_dir: Path, retry_failed: bool, limits: dict = CONTENT_LIMITS) -> pd.DataFrame:
     data = params["data"]
     source = data["source"]
     if source == "demo":
@@ -94,7 +75,9 @@ def fetch_rows(params: dict, raw_dir: Path, retry_failed: bool) -> pd.DataFrame:
                          f"{sorted(SOURCE_MODULES)})")
     # import errors inside a source (a missing dependency) surface as themselves, not as "unknown source"
     module = importlib.import_module(f"pipeline.sources.{SOURCE_MODULES[source]}")
-    return module.fetch(data[source], raw_dir, workers=data["workers"], retry_failed=retry_failed)
+    # the source checks each clip as this stage does, so that its ledger and clips.parquet agree
+    return module.fetch({**data[source], "checks": limits}, raw_dir, workers=data["workers"],
+                        retry_failed=retry_failed)
 
 
 def build_tables(rows: pd.DataFrame, workers: int, limits: dict = CONTENT_LIMITS) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -125,11 +108,12 @@ def reconcile_ledger(clips: pd.DataFrame, rejects: pd.DataFrame, ledger_path: Pa
         row = ledger.get(clip.clip_id)
         if row is not None and row["status"] == "ok":
             ledger.record(clip.clip_id, source=row["source"], url=row["url"], status=clip.status,
-                          message=clip.message, nbytes=row["bytes"], duration=row["duration"],
+                          message=clip.message, path=row["path"], nbytes=row["bytes"], duration=row["duration"],
                           attempts=row["attempts"], sha256=row["sha256"])
     table = ledger.table()
     missing = table[(table["status"] != "ok") & ~table["item"].isin(set(clips["clip_id"]))]
-    unfetched = pd.DataFrame({"clip_id": missing["item"], "path": missing["url"], "stage": "acquire",
+    paths = missing["path"].where(missing["path"] != "", missing["url"])
+    unfetched = pd.DataFrame({"clip_id": missing["item"], "path": paths, "stage": "acquire",
                               "reason": missing["status"], "message": missing["message"]})
     return pd.concat([rejects[list(REJECT_COLUMNS)], unfetched], ignore_index=True)
 
@@ -153,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params()
     retry = args.retry_failed or bool(params["data"].get("retry_failed", False))
     limits = {k: float(params["data"].get(k, v)) for k, v in CONTENT_LIMITS.items()}
-    rows = fetch_rows(params, RAW_DIR, retry)
+    rows = fetch_rows(params, RAW_DIR, retry, limits)
     clips, rejects = build_tables(rows, params["data"]["workers"], limits)
     rejects = reconcile_ledger(clips, rejects, RAW_DIR / "ledger.parquet")
     write_table(clips, RAW_DIR / "clips.parquet", CLIP_COLUMNS)

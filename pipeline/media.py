@@ -11,6 +11,7 @@ memory addresses so that the same input gives the same reject row.
 """
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 from functools import lru_cache
@@ -77,7 +78,8 @@ def decode_errors(path: str | Path) -> str:
     Judged by ffmpeg's exit status and by what demuxers and decoders report (a truncated
     file decodes with exit status 0 but says "partial file"), not by the null output's muxer.
     """
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", local_url(path),
+    # repeat+: every message on its own tagged line, never "Last message repeated n times"
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "repeat+error", "-i", local_url(path),
                            "-map", "0:a:0", "-map", "0:v:0", "-f", "null", "-"],
                           capture_output=True, text=True, errors="replace")
     lines = [ln for ln in ffmpeg_lines(proc.stderr, path) if not ln.startswith(_OUTPUT_TAGS)]
@@ -171,3 +173,25 @@ def decode_frames(path: str | Path, fps: float = 10.0, size: int = 96) -> np.nda
              .filter("scale", size, size, flags="area"))
     out = ffmpeg.output(video, "pipe:", format="rawvideo", pix_fmt="rgb24")
     return np.frombuffer(_run_decoder(path, out, "video"), dtype=np.uint8).reshape(-1, size, size, 3)
+
+
+CONTENT_LIMITS = {"silent_below_db": -60.0, "blank_std": 2.0}   # defaults of the data.* params of that name
+
+
+def content_problem(path: str | Path, audio: np.ndarray, limits: dict = CONTENT_LIMITS) -> tuple[str, str] | None:
+    """(silent_audio | blank_video, message) for a clip there is nothing to learn from, else None.
+
+    silent_audio: no sample of `audio` (the decoded clip, any rate) reaches `silent_below_db` dBFS;
+    blank_video: every frame, one per second, is flatter than `blank_std` (grey std, 0-255).
+    """
+    peak = float(np.max(np.abs(audio), initial=0.0))
+    peak_db = 20 * math.log10(peak) if peak > 0 else -math.inf
+    if peak_db < limits["silent_below_db"]:
+        return "silent_audio", (f"{path}: silent audio (peak {peak_db:.1f} dBFS, below data.silent_below_db "
+                                f"{limits['silent_below_db']:g})")
+    frames = decode_frames(path, fps=1.0, size=32)
+    flatness = frames.astype(np.float32).mean(axis=3).std(axis=(1, 2))
+    if len(flatness) and float(flatness.max()) < limits["blank_std"]:
+        return "blank_video", (f"{path}: blank video (no frame's grey std reaches {flatness.max():.2f}; "
+                               f"data.blank_std is {limits['blank_std']:g})")
+    return None
