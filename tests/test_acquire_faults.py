@@ -144,29 +144,53 @@ def test_no_usable_clip_still_writes_tables_and_exits_1(tmp_path):
 
 # ---- items 4, 5, 7: real decode errors only, stable messages, silent and blank clips
 
-def test_clip_verdicts_agree_are_stable_and_flag_silence_and_blank_video(clips, tmp_path, monkeypatch):
-    folder = vegas_folder(tmp_path / "in", clips)
+@pytest.fixture(scope="module")
+def acquired(clips, tmp_path_factory):
+    """The clips as a local VEGAS folder, acquired in two workspaces and once more in the first."""
+    root = tmp_path_factory.mktemp("acquired")
+    folder = vegas_folder(root / "in", clips)
+    works = [workspace(root / f"w{i}", "local", local={"folder": str(folder)}) for i in range(2)]
+    rejects = []
+    with pytest.MonkeyPatch.context() as mp:
+        for work in works + works[:1]:
+            mp.chdir(work)
+            acquire.main([])
+            rejects.append((work / "data/raw/rejects.parquet").read_bytes())
     ids = {name: f"c002_video_{k:05d}" for k, name in enumerate(clips)}
-    works = [workspace(tmp_path / f"w{i}", "local", local={"folder": str(folder)}) for i in range(2)]
-    for work in works + works[:1]:  # two workspaces, and a rerun of the first
-        monkeypatch.chdir(work)
-        acquire.main([])
-        rejects = (work / "data/raw/rejects.parquet").read_bytes()
-        assert rejects == (works[0] / "data/raw/rejects.parquet").read_bytes()
-    clip_status, ledger_status = status_of(works[0])
+    return {"folder": folder, "works": works, "rejects": rejects, "ids": ids}
+
+
+def test_variable_frame_rate_clip_is_ok_and_ledger_agrees(acquired):
+    ids = acquired["ids"]
+    clip_status, ledger_status = status_of(acquired["works"][0])
     assert clip_status[ids["vfr"]] == ledger_status[ids["vfr"]] == "ok"
-    assert clip_status[ids["good"]] == "ok"
+    assert clip_status[ids["good"]] == ledger_status[ids["good"]] == "ok"
     assert ledger_status[ids["truncated"]] == "corrupt" and ids["truncated"] not in clip_status
-    reasons = pd.read_parquet(works[0] / "data/raw/rejects.parquet").set_index("clip_id")
-    assert reasons.loc[ids["silent"], "reason"] == "silent_audio" and ledger_status[ids["silent"]] == "silent_audio"
-    assert reasons.loc[ids["black"], "reason"] == "blank_video"
+    reasons = pd.read_parquet(acquired["works"][0] / "data/raw/rejects.parquet").set_index("clip_id")
+    assert reasons.loc[ids["truncated"], "reason"] == "corrupt"
     assert "partial file" in reasons.loc[ids["truncated"], "message"]
-    assert not reasons["message"].str.contains(" @ 0x").any()  # no memory addresses
-    # the thresholds are params
-    lenient = workspace(tmp_path / "lenient", "local", local={"folder": str(folder)}, blank_std=0.0)
+
+
+def test_rejects_are_byte_identical_across_runs(acquired):
+    first, *others = acquired["rejects"]
+    assert all(other == first for other in others)
+    messages = pd.read_parquet(acquired["works"][0] / "data/raw/rejects.parquet")["message"]
+    assert len(messages) == 3 and not messages.str.contains(" @ 0x").any()  # no memory addresses
+    assert messages.str.startswith(str(acquired["folder"])).all()  # the user's file, not a scratch copy
+
+
+def test_silent_and_blank_clips_are_rejected_by_params(acquired, tmp_path, monkeypatch):
+    ids = acquired["ids"]
+    reasons = pd.read_parquet(acquired["works"][0] / "data/raw/rejects.parquet").set_index("clip_id")["reason"]
+    assert reasons[ids["silent"]] == "silent_audio" and reasons[ids["black"]] == "blank_video"
+    assert status_of(acquired["works"][0])[1][ids["silent"]] == "silent_audio"
+    lenient = workspace(tmp_path, "local", local={"folder": str(acquired["folder"])}, blank_std=0.0,
+                        silent_below_db=-1000.0)
     monkeypatch.chdir(lenient)
     acquire.main([])
-    assert status_of(lenient)[0][ids["black"]] == "ok"
+    clip_status, ledger_status = status_of(lenient)
+    assert clip_status[ids["black"]] == "ok"
+    assert ledger_status[ids["silent"]] == "silent_audio"  # digital zero is below any threshold
 
 
 # ---- item 12: the local source's line numbers, symlinks and summary
