@@ -19,6 +19,7 @@ from s2i_models import (DenseGenerator, Discriminator, DiscriminatorSchedule, Ep
                         SequentialGenerator, discriminator_step, enable_fast_kernels, generator_step,
                         load_checkpoint, make_optimizer, pick_device, restore, save_checkpoint)
 
+from .embed import load_embeddings
 from .figures import image_grid, save_png
 from .loader import image_to_tensor, load_split, tensor_to_image
 from .params import load_params
@@ -58,7 +59,7 @@ def load_generator(path: str | Path, device="cpu", emb_dim: int | None = None) -
 
 def load_pairs(split: str, device) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """Embeddings (N x E float) and real images (N x 96 x 96 x 3 uint8, kept compact) on device."""
-    arrays = np.load(EMB_DIR / f"{split}.npz")
+    arrays = load_embeddings(EMB_DIR / f"{split}.npz")
     images = load_split(SHARD_DIR, split)
     if list(arrays["keys"]) != images.keys:
         raise RuntimeError(f"{EMB_DIR}/{split}.npz does not match the {split} shards; rerun `dvc repro embed`")
