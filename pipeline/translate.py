@@ -250,7 +250,19 @@ def remove_stale(out_root: Path) -> list[str]:
 
 
 def _publish(tmp: Path, final: Path) -> None:
-    """Move the finished temp folder to `final`, replacing an earlier result of the same name."""
+    """Move the finished temp folder to `final`, replacing an earlier result of the same name.
+
+    Ctrl-C and SIGTERM wait until both renames are done (an interruption between them would
+    leave the earlier result only in the hidden folder that the next run deletes)."""
+    signals = {signal.SIGINT, signal.SIGTERM}
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        _replace(tmp, final)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def _replace(tmp: Path, final: Path) -> None:
     check_replaceable(final)
     if final.exists() or final.is_symlink():
         old = _scratch(final.parent, final.name, ".old")
