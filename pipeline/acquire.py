@@ -4,31 +4,35 @@
 
 Outputs (under data/raw/): clips/<class_code>/<clip_id>.mp4, clips.parquet (every
 clip, with probe facts and `status`), rejects.parquet (the clips whose status is
-not ok, with a one-line message each), ledger.parquet for downloaded sources;
-data/acquire.json (counts by status, a DVC metric).
+not ok and the source items that never became a clip, with a one-line message
+each), ledger.parquet for downloaded sources; data/acquire.json (counts by status,
+a DVC metric). When no clip is usable the tables and summary are still written and
+the stage exits 1 with a one-line error.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import importlib
-import subprocess
+import json
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
-from .media import MediaError, ffmpeg_exe, probe
+from .media import CONTENT_LIMITS, MediaError, content_problem, decode_audio, decode_errors, probe
 from .params import load_params
-from .tables import CLASS_CODES, CLASSES, CLIP_COLUMNS, REJECT_COLUMNS, check_id, write_table, write_text
+from .tables import CLASS_CODES, CLASSES, CLIP_COLUMNS, REJECT_COLUMNS, check_id, empty_table, write_table, write_text
 
 RAW_DIR = Path("data/raw")
 SUMMARY_PATH = Path("data/acquire.json")
 MIN_SECONDS = 1.0
+SOURCE_MODULES = {"vegas_archive": "archive", "youtube": "youtube", "local": "local"}  # pipeline/sources/*.py
 
 
-def verify_clip(row: dict) -> dict:
+def verify_clip(row: dict, limits: dict = CONTENT_LIMITS) -> dict:
     """Probe facts plus status: ok, or the reason the clip cannot give a 1-s segment."""
     path = Path(row["path"])
     facts = {"duration": float("nan"), "audio_streams": 0, "video_streams": 0, "sample_rate": 0,
@@ -36,14 +40,14 @@ def verify_clip(row: dict) -> dict:
     try:
         check_id(row["clip_id"], "clip id")
         facts.update(probe(path))
-        reason, message = _usable(path, facts, row)
+        reason, message = _usable(path, facts, row, limits)
     except (MediaError, ValueError) as err:
         reason = getattr(err, "code", "invalid_id")
         message = str(err)
     return {**row, **facts, "status": reason or "ok", "message": message}
 
 
-def _usable(path: Path, facts: dict, row: dict) -> tuple[str | None, str]:
+def _usable(path: Path, facts: dict, row: dict, limits: dict) -> tuple[str | None, str]:
     if facts["audio_streams"] == 0:
         return "no_audio", f"{path}: no audio stream"
     if facts["video_streams"] == 0:
@@ -51,24 +55,13 @@ def _usable(path: Path, facts: dict, row: dict) -> tuple[str | None, str]:
     span = min(row["event_end"], facts["duration"]) - row["event_start"]
     if not span >= MIN_SECONDS:
         return "too_short", f"{path}: annotated span {span:.2f} s is shorter than {MIN_SECONDS:.0f} s"
-    errors = _decode_errors(path)
+    errors = decode_errors(path)
     if errors:
         return "corrupt", f"{path}: decode error ({errors})"
-    return None, ""
+    return content_problem(path, decode_audio(path, 8000), limits) or (None, "")
 
 
-def _decode_errors(path: Path) -> str:
-    """First error line of a full decode of both streams ('' when clean): catches truncated files."""
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
-                           "-map", "0:a:0", "-map", "0:v:0", "-f", "null", "-"],
-                          capture_output=True, text=True, errors="replace")
-    lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
-    if proc.returncode != 0 or lines:
-        return lines[0] if lines else f"ffmpeg exit code {proc.returncode}"
-    return ""
-
-
-def fetch_rows(params: dict, raw_dir: Path, retry_failed: bool) -> pd.DataFrame:
+def fetch_rows(params: dict, raw_dir: Path, retry_failed: bool, limits: dict = CONTENT_LIMITS) -> pd.DataFrame:
     data = params["data"]
     source = data["source"]
     if source == "demo":
@@ -77,22 +70,52 @@ def fetch_rows(params: dict, raw_dir: Path, retry_failed: bool) -> pd.DataFrame:
         demo = data["demo"]
         return demo_world.render(raw_dir / "clips", clips_per_class=demo["clips_per_class"],
                                  seed=demo["seed"], workers=data["workers"], broken=demo["broken"])
-    try:
-        module = importlib.import_module(f"pipeline.sources.{source}")
-    except ModuleNotFoundError:
-        raise SystemExit(f"params.yaml: unknown data.source {source!r}")
-    return module.fetch(data[source], raw_dir, workers=data["workers"], retry_failed=retry_failed)
+    if source not in SOURCE_MODULES:
+        raise SystemExit(f"params.yaml: unknown data.source {source!r} (expected demo or one of "
+                         f"{sorted(SOURCE_MODULES)})")
+    # import errors inside a source (a missing dependency) surface as themselves, not as "unknown source"
+    module = importlib.import_module(f"pipeline.sources.{SOURCE_MODULES[source]}")
+    # the source checks each clip as this stage does, so that its ledger and clips.parquet agree
+    return module.fetch({**data[source], "checks": limits}, raw_dir, workers=data["workers"],
+                        retry_failed=retry_failed)
 
 
-def build_tables(rows: pd.DataFrame, workers: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows = rows.sort_values("clip_id").reset_index(drop=True)
-    rows["class_code"] = rows["class_name"].map(dict(zip(CLASSES, CLASS_CODES)))
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        checked = list(tqdm(pool.map(verify_clip, rows.to_dict("records")), total=len(rows),
-                            desc="probe clips", unit="clip"))
-    clips = pd.DataFrame(checked)
+def build_tables(rows: pd.DataFrame, workers: int, limits: dict = CONTENT_LIMITS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    checked = []
+    if not rows.empty:
+        rows = rows.sort_values("clip_id").reset_index(drop=True)
+        rows["class_code"] = rows["class_name"].map(dict(zip(CLASSES, CLASS_CODES)))
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            checked = list(tqdm(pool.map(partial(verify_clip, limits=limits), rows.to_dict("records")),
+                                total=len(rows), desc="probe clips", unit="clip"))
+    clips = pd.DataFrame(checked) if checked else empty_table({**CLIP_COLUMNS, "message": "string"})
     bad = clips[clips["status"] != "ok"].assign(stage="acquire", reason=lambda d: d["status"])
     return clips, bad
+
+
+def reconcile_ledger(clips: pd.DataFrame, rejects: pd.DataFrame, ledger_path: Path) -> pd.DataFrame:
+    """Make the download ledger and the clip table agree, and list every item that gave no clip.
+
+    A clip the ledger calls ok but this stage rejects gets this stage's verdict in the ledger;
+    ledger items that never became a clip (bad manifest lines, failed downloads) join the rejects.
+    """
+    if not ledger_path.exists():
+        return rejects
+    from .sources.ledger import Ledger
+
+    ledger = Ledger(ledger_path)
+    for clip in clips[clips["status"] != "ok"].itertuples():
+        row = ledger.get(clip.clip_id)
+        if row is not None and row["status"] == "ok":
+            ledger.record(clip.clip_id, source=row["source"], url=row["url"], status=clip.status,
+                          message=clip.message, path=row["path"], nbytes=row["bytes"], duration=row["duration"],
+                          attempts=row["attempts"], sha256=row["sha256"])
+    table = ledger.table()
+    missing = table[(table["status"] != "ok") & ~table["item"].isin(set(clips["clip_id"]))]
+    paths = missing["path"].where(missing["path"] != "", missing["url"])
+    unfetched = pd.DataFrame({"clip_id": missing["item"], "path": paths, "stage": "acquire",
+                              "reason": missing["status"], "message": missing["message"]})
+    return pd.concat([rejects[list(REJECT_COLUMNS)], unfetched], ignore_index=True)
 
 
 def summary(source: str, clips: pd.DataFrame) -> dict:
@@ -113,14 +136,22 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     params = load_params()
     retry = args.retry_failed or bool(params["data"].get("retry_failed", False))
-    rows = fetch_rows(params, RAW_DIR, retry)
-    clips, rejects = build_tables(rows, params["data"]["workers"])
+    limits = {k: float(params["data"].get(k, v)) for k, v in CONTENT_LIMITS.items()}
+    rows = fetch_rows(params, RAW_DIR, retry, limits)
+    clips, rejects = build_tables(rows, params["data"]["workers"], limits)
+    rejects = reconcile_ledger(clips, rejects, RAW_DIR / "ledger.parquet")
     write_table(clips, RAW_DIR / "clips.parquet", CLIP_COLUMNS)
     write_table(rejects, RAW_DIR / "rejects.parquet", REJECT_COLUMNS)
     write_text(json.dumps(summary(params["data"]["source"], clips), indent=2) + "\n", SUMMARY_PATH)
     for msg in rejects["message"]:
         print(f"rejected: {msg}")
-    print(f"acquire: {int((clips['status'] == 'ok').sum())} clips ok, {len(rejects)} rejected")
+    ok = int((clips["status"] == "ok").sum())
+    print(f"acquire: {ok} clips ok, {len(rejects)} rejected")
+    if ok == 0:
+        print(f"acquire: error: no usable clip; the reasons are in {RAW_DIR / 'rejects.parquet'}"
+              + (f" and {RAW_DIR / 'ledger.parquet'}" if (RAW_DIR / "ledger.parquet").exists() else ""),
+              file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -167,14 +167,34 @@ def check_images(segments: pd.DataFrame, radius: int, min_pairs: int, colour_tol
             "distance": [v[0] for v in kept], "mirrored": [v[1] for v in kept],
         }).sort_values(["distance", "segment_a", "segment_b"])
         for (video_a, video_b), group in pairs.groupby(["video_a", "video_b"], sort=True):
-            if len(group) < min_pairs:
+            matched = one_to_one(group)
+            if matched < min_pairs:
                 continue
             top = group.iloc[0]
             found.append({"video_a": video_a, "split_a": split_a, "video_b": video_b, "split_b": split_b,
                           "segment_a": top["segment_a"], "segment_b": top["segment_b"],
                           "distance": int(top["distance"]), "mirrored": bool(top["mirrored"]),
-                          "matching_segment_pairs": int(len(group))})
+                          "matching_segment_pairs": matched})
     return sorted(found, key=lambda r: (r["distance"], r["video_a"], r["video_b"]))
+
+
+def one_to_one(pairs: pd.DataFrame) -> int:
+    """Segment pairs matched greedily by distance, each segment used once: at most the shorter clip's
+    segment count (a static scene matches every segment of the other video, which is one pair each)."""
+    used_a, used_b = set(), set()
+    for a, b in zip(pairs["segment_a"], pairs["segment_b"]):  # pairs come sorted by distance
+        if a not in used_a and b not in used_b:
+            used_a.add(a)
+            used_b.add(b)
+    return len(used_a)
+
+
+def blank_clips(segments: pd.DataFrame) -> list[dict]:
+    """The clips with blank central frames (not hashed), with how many of their segments are blank."""
+    per_clip = segments.groupby("clip_id", sort=True).agg(split=("split", "first"), segments=("blank", "size"),
+                                                           blank_segments=("blank", "sum"))
+    return [{"clip_id": clip_id, "split": row.split, "blank_segments": int(row.blank_segments),
+             "segments": int(row.segments)} for clip_id, row in per_clip[per_clip["blank_segments"] > 0].iterrows()]
 
 
 def check_audio(clips: pd.DataFrame, prints: dict, threshold: float, min_overlap: int, k: int) -> list[dict]:
@@ -262,6 +282,7 @@ def audit(index: pd.DataFrame, clips: pd.DataFrame, shard_dir: str | Path, param
                                    params["audio_candidates"]),
         "balance": check_balance(index, params["expected_per_class"]),
         "outside_span": check_spans(index, clips, params["span_tolerance_s"]),
+        "blank_frames": blank_clips(segments),
     }
     counts = {name: len(report[name]) for name in LEAK_CHECKS}
     counts["leaks"] = sum(counts.values())

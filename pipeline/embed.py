@@ -9,6 +9,7 @@ data/embeddings/{train,val,test}.npz with `keys`, `emb` (N x E float32 in
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,27 @@ from .wds import decode_npy, iter_tar, shard_paths
 SHARD_DIR = Path("data/shards")
 OUT_DIR = Path("data/embeddings")
 CHECKPOINT = Path("models/autoencoder/best.pt")
+
+
+EMBEDDING_ARRAYS = ("keys", "emb", "class_index")
+
+
+def load_embeddings(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of one data/embeddings/<split>.npz, read in full; a missing or damaged file stops
+    the stage with one line naming it and the command that rebuilds it."""
+    path = Path(path)
+    rebuild = "rebuild it with `dvc repro embed` (or `python -m pipeline.embed`)"
+    if not path.is_file():
+        raise SystemExit(f"{path}: embeddings missing; {rebuild}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise SystemExit(f"{path}: unreadable embeddings ({type(err).__name__}: {err}); {rebuild}") from None
+    missing = [name for name in EMBEDDING_ARRAYS if name not in arrays]
+    if missing:
+        raise SystemExit(f"{path}: embeddings lack arrays {missing}; {rebuild}")
+    return arrays
 
 
 def build_encoder(ckpt: dict) -> AudioAutoencoder:

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from s2i_models import load_checkpoint
 
 from . import labelsets, metrics
+from .embed import load_embeddings
 from .informativity import METRICS as INFORMATIVITY_METRICS
 from .informativity import OUT_DIR as CLASSIFIER_DIR
 from .informativity import features, load_binary, load_class_match, predict
@@ -163,7 +164,7 @@ def run(p: dict, translator_p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, shard_
     report_dir = Path(report_dir)
     test = load_split(shard_dir, "test", mels=figures)
     train = load_split(shard_dir, "train")
-    test_npz, train_npz = np.load(Path(emb_dir) / "test.npz"), np.load(Path(emb_dir) / "train.npz")
+    test_npz, train_npz = load_embeddings(Path(emb_dir) / "test.npz"), load_embeddings(Path(emb_dir) / "train.npz")
     for name, npz, split in (("test", test_npz, test), ("train", train_npz, train)):
         if list(npz["keys"]) != split.keys:
             raise RuntimeError(f"{emb_dir}/{name}.npz does not match the {name} shards; rerun `dvc repro embed`")

@@ -159,6 +159,7 @@ def build_session(labels_csv: Path, rater: str, params_path: Path) -> LabelSessi
     from .translator import load_generator
 
     p = load_params(params_path)["informativity"]
+    labelsets.read_labels(labels_csv)  # a damaged labels file stops here, before the pool is drawn
     pool = labelsets.build_pool(labelsets.list_snapshots(), labelsets.load_sounds(), p, load_generator)
     return LabelSession(pool.records, pool.images, labels_csv, rater, seed=p["seed"])
 

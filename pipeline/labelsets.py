@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .embed import load_embeddings
 from .loader import tensor_to_image
 from .tables import CLASSES, CLASS_INDEX, check_id
 
@@ -84,10 +85,7 @@ class Sounds:
 def load_sounds(splits=POOL_SPLITS, emb_dir: str | Path = EMB_DIR) -> Sounds:
     parts = []
     for split in splits:
-        path = Path(emb_dir) / f"{split}.npz"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: embeddings missing; run `dvc repro embed`")
-        parts.append(np.load(path))
+        parts.append(load_embeddings(Path(emb_dir) / f"{split}.npz"))
     return Sounds(np.concatenate([p["keys"] for p in parts]).astype(str),
                   np.concatenate([p["emb"] for p in parts]).astype(np.float32),
                   np.concatenate([p["class_index"] for p in parts]).astype(np.int64))
@@ -139,8 +137,12 @@ def read_labels(path: str | Path = LABELS_CSV) -> pd.DataFrame:
         missing = [c for c in LABEL_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{path}: labels CSV lacks columns {missing}")
-        rows = list(reader)
-    for n, row in enumerate(rows, start=2):
+        numbered = [(reader.line_num, row) for row in reader]  # line_num counts blank lines too
+    rows = [row for _, row in numbered]
+    for n, row in numbered:
+        if None in row or None in row.values():  # DictReader files extra fields under None, fills missing with None
+            more_or_fewer = "more" if None in row else "fewer"
+            raise ValueError(f"{path}: line {n}: {more_or_fewer} fields than the {len(reader.fieldnames)} of the header")
         if row["label"] not in LABEL_VALUES:
             raise ValueError(f"{path}: line {n}: label {row['label']!r} is not one of {sorted(LABEL_VALUES)}")
         if row["class_name"] not in CLASS_INDEX:

@@ -19,6 +19,7 @@ from s2i_models import (DenseGenerator, Discriminator, DiscriminatorSchedule, Ep
                         SequentialGenerator, discriminator_step, enable_fast_kernels, generator_step,
                         load_checkpoint, make_optimizer, pick_device, restore, save_checkpoint)
 
+from .embed import load_embeddings
 from .figures import image_grid, save_png
 from .loader import image_to_tensor, load_split, tensor_to_image
 from .params import load_params
@@ -60,7 +61,7 @@ def load_generator(path: str | Path, device="cpu", emb_dim: int | None = None) -
 def load_pairs(split: str, device, emb_dir: Path = EMB_DIR,
                shard_dir: Path = SHARD_DIR) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """Embeddings (N x E float) and real images (N x 96 x 96 x 3 uint8, kept compact) on device."""
-    arrays = np.load(Path(emb_dir) / f"{split}.npz")
+    arrays = load_embeddings(Path(emb_dir) / f"{split}.npz")
     images = load_split(shard_dir, split)
     if list(arrays["keys"]) != images.keys:
         raise RuntimeError(f"{emb_dir}/{split}.npz does not match the {split} shards; rerun `dvc repro embed`")

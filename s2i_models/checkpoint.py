@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 FORMAT = "s2i-checkpoint-1"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 PLAIN_TYPES = (str, int, float, bool, type(None))
 
 
@@ -89,6 +91,7 @@ def save_checkpoint(path: str | os.PathLike, *, models: Mapping[str, nn.Module],
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give checkpoints the mode of any output
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

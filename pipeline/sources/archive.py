@@ -155,11 +155,11 @@ def extract(archive: Path, cfg: dict, raw_dir: Path, ledger: Ledger, *, workers:
         try:
             with local.zip.open(entry["member"]) as src, open(tmp, "wb") as out:
                 shutil.copyfileobj(src, out, 1 << 20)
-            duration = verify_media(tmp)
+            duration = verify_media(tmp, cfg.get("checks"))
         except (zipfile.BadZipFile, OSError) as err:
             status, message, duration = "corrupt", f"{archive}:{entry['member']}: {err}", float("nan")
-        except FetchError as err:
-            status, message, duration = err.status, str(err), float("nan")
+        except FetchError as err:  # named by the member, not by the scratch copy
+            status, message, duration = err.status, str(err).replace(str(tmp), f"{archive}:{entry['member']}"), float("nan")
         else:
             status, message = "ok", ""
         nbytes = tmp.stat().st_size if tmp.exists() else 0

@@ -10,7 +10,7 @@ from typing import Callable, Iterable
 
 from tqdm import tqdm
 
-from ..media import MediaError, decode_audio, probe
+from ..media import MediaError, content_problem, decode_audio, decode_errors, probe
 from ..tables import CLASS_CODES, CLASSES, CODE_TO_CLASS
 
 CLASS_TO_CODE = dict(zip(CLASSES, CLASS_CODES))
@@ -70,19 +70,28 @@ def fresh_dir(path: Path) -> Path:
     return path
 
 
-def verify_media(path: Path) -> float:
-    """Media duration of a usable clip; FetchError(corrupt | no_audio | no_video | too_short) otherwise."""
+def verify_media(path: Path, checks: dict | None = None) -> float:
+    """Media duration of a usable clip; FetchError(corrupt | no_audio | no_video | too_short) otherwise,
+    and with `checks` (acquire's data.silent_below_db, data.blank_std) silent_audio | blank_video too:
+    the same judgement as the acquire stage's, so the ledger and clips.parquet agree."""
     try:
         facts = probe(path)
         if facts["audio_streams"] == 0:
             raise FetchError("no_audio", f"{path}: no audio stream")
         if facts["video_streams"] == 0:
             raise FetchError("no_video", f"{path}: no video stream")
-        seconds = len(decode_audio(path, 8000)) / 8000
+        audio = decode_audio(path, 8000)
+        errors = decode_errors(path)
+        if errors:
+            raise FetchError("corrupt", f"{path}: decode error ({errors})")
+        problem = content_problem(path, audio, checks) if checks else None
     except MediaError as err:
         raise FetchError("corrupt" if err.code in ("corrupt", "empty", "missing") else err.code, str(err)) from err
+    seconds = len(audio) / 8000
     if seconds < MIN_SECONDS:
         raise FetchError("too_short", f"{path}: {seconds:.2f} s of audio, fewer than {MIN_SECONDS:.0f} s")
+    if problem:
+        raise FetchError(*problem)
     return facts["duration"] if facts["duration"] == facts["duration"] else seconds
 
 

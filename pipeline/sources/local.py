@@ -8,6 +8,7 @@ raw_dir/clips/ after they pass `verify_media`; files outside `folder` are refuse
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
 import shutil
@@ -40,7 +41,7 @@ def fetch(cfg: dict, raw_dir: Path, *, workers: int, retry_failed: bool) -> pd.D
         ledger.record(item, source=SOURCE, url=item, status=status, message=message)
     scratch = partial_dir(raw_dir)
     copy = str(cfg.get("link", "copy")) != "hardlink"
-    run_pool(lambda e: take(e, raw_dir, scratch, ledger, retry_failed, copy), entries, workers,
+    run_pool(lambda e: take(e, raw_dir, scratch, ledger, retry_failed, copy, cfg.get("checks")), entries, workers,
              desc="local clips")
     print(format_summary(summarize(ledger.table())))
     rows = []
@@ -62,6 +63,7 @@ def _entry(file: Path, name: str, vegas_video: str, clip_id: str, start: float =
 
 def entries_from_layout(folder: Path, folders: dict[str, str]) -> tuple[list[dict], list[tuple]]:
     entries, bad, seen = [], [], set()
+    root = folder.resolve()
     for file in sorted(folder.rglob("*")):
         match = VIDEO_FILE.match(file.name)
         if not match or not file.is_file():
@@ -69,6 +71,9 @@ def entries_from_layout(folder: Path, folders: dict[str, str]) -> tuple[list[dic
         dirs = file.relative_to(folder).parts[:-1]
         name = next((folders[d.lower()] for d in reversed(dirs) if d.lower() in folders), None)
         if name is None:
+            continue
+        if not file.resolve().is_relative_to(root):
+            bad.append((f"file:{file}", "unsafe_path", f"{file}: links to {file.resolve()}, outside {folder}"))
             continue
         video = match.group(1).lower()
         clip_id = f"{CLASS_TO_CODE[name]}_{video}"
@@ -90,11 +95,13 @@ def entries_from_csv(path: Path, folder: Path) -> tuple[list[dict], list[tuple]]
         missing = {"file", "class"} - set(reader.fieldnames or [])
         if missing:
             raise SystemExit(f"{path}: lacks columns {sorted(missing)}")
-        for number, rec in enumerate(reader, start=2):
+        for rec in reader:
+            number = reader.line_num
             where = f"{path} line {number}"
             try:
-                file = (folder / (rec["file"] or "").strip())
-                if not file.resolve().is_relative_to(root) or Path(rec["file"].strip()).is_absolute():
+                given = (rec["file"] or "").strip()
+                file = folder / given
+                if not file.resolve().is_relative_to(root) or Path(given).is_absolute():
                     raise ValueError(f"{where}: {rec['file']!r} is outside {folder}")
                 name = class_name(rec["class"] or "", where)
                 vegas = (rec.get("vegas_video") or "").strip().lower()
@@ -102,8 +109,8 @@ def entries_from_csv(path: Path, folder: Path) -> tuple[list[dict], list[tuple]]
                     raise ValueError(f"{where}: vegas_video {vegas!r} is not video_NNNNN")
                 stem = vegas or re.sub(r"[^A-Za-z0-9_-]", "_", file.stem)[:100]
                 clip_id = check_id(f"{CLASS_TO_CODE[name]}_{stem}", "clip id")
-                start = float(rec.get("event_start") or 0.0)
-                end = float(rec.get("event_end") or "nan")
+                start = _seconds(rec.get("event_start"), 0.0, "event_start", where)
+                end = _seconds(rec.get("event_end"), float("nan"), "event_end", where)
             except ValueError as err:
                 bad.append((f"csv:line{number}", "invalid_line", str(err)))
                 continue
@@ -115,7 +122,21 @@ def entries_from_csv(path: Path, folder: Path) -> tuple[list[dict], list[tuple]]
     return entries, bad
 
 
-def take(entry: dict, raw_dir: Path, scratch: Path, ledger: Ledger, retry_failed: bool, copy: bool) -> str:
+def _seconds(text: str | None, default: float, column: str, where: str) -> float:
+    text = (text or "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{where}: {column} {text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{where}: {column} {text!r} is not a number of seconds")
+    return value
+
+
+def take(entry: dict, raw_dir: Path, scratch: Path, ledger: Ledger, retry_failed: bool, copy: bool,
+         checks: dict | None = None) -> str:
     item = entry["clip_id"]
     if ledger.skip(item, retry_failed):
         return "skipped"
@@ -129,9 +150,9 @@ def take(entry: dict, raw_dir: Path, scratch: Path, ledger: Ledger, retry_failed
             raise FetchError("missing", f"{source_file}: no such file")
         _link_or_copy(source_file, tmp, copy)
         nbytes = tmp.stat().st_size
-        duration = verify_media(tmp)
+        duration = verify_media(tmp, checks)
     except FetchError as err:
-        status, message = err.status, str(err)
+        status, message = err.status, str(err).replace(str(tmp), str(source_file))  # name the user's file
     else:
         status, message = "ok", ""
         target.parent.mkdir(parents=True, exist_ok=True)

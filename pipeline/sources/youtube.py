@@ -164,7 +164,7 @@ def download_section(clip: Clip, url: str, work_dir: Path, cfg: dict) -> tuple[P
     outputs = [p for p in work_dir.iterdir() if p.name.startswith("clip.") and p.suffix.lower() in MEDIA_SUFFIXES]
     if len(outputs) != 1:
         raise FetchError("download_failed", f"{url}: yt-dlp left {len(outputs)} media files")
-    return outputs[0], verify_media(outputs[0])
+    return outputs[0], verify_media(outputs[0], cfg.get("checks"))
 
 
 def classify(err: Exception, info: dict | None, clip: Clip, timeout: float) -> FetchError:
