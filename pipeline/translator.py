@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from s2i_models import (DenseGenerator, Discriminator, DiscriminatorSchedule, EpochMovingAverage, GanConfig,
-                        SequentialGenerator, discriminator_step, enable_fast_kernels, generator_step,
+                        SequentialGenerator, WeightAverage, discriminator_step, recompute_batchnorm, enable_fast_kernels, generator_step,
                         load_checkpoint, make_optimizer, pick_device, restore, save_checkpoint)
 
 from .embed import load_embeddings
@@ -124,11 +124,15 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
                     d_unit=p["d_unit"], adv_average=p["adv_average"], bf16=p["bf16"])
     schedule, adv_average = DiscriminatorSchedule.from_config(cfg), EpochMovingAverage(cfg.adv_average)
     extra = {"settings": digest(settings), "generator": p["generator"], "output_bn": p["output_bn"], "iteration": 0}
+    # The generator people see: an exponential moving average of G's weights when ema_decay > 0 (G itself otherwise).
+    shown = WeightAverage(G, p["ema_decay"]) if p["ema_decay"] else None
+    models = {"generator": G, "discriminator": D, **({"generator_ema": shown.model} if shown else {})}
     ckpt = resumable(out_dir / "last.pt", extra["settings"], p["epochs"])
     first = 1
     if ckpt:
-        restore(ckpt, {"generator": G, "discriminator": D}, {"generator": opt_g, "discriminator": opt_d}, rng=True)
+        restore(ckpt, models, {"generator": opt_g, "discriminator": opt_d}, rng=True)
         extra, first = ckpt["extra"], ckpt["epoch"] + 1
+    G_shown = shown.model if shown else G
     live = open_live(live_dir, resume=ckpt is not None)
     for epoch in range(first, p["epochs"] + 1):
         G.train(), D.train()
@@ -140,6 +144,8 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
             idx = idx.to(device)
             real = as_pixels(images[idx])
             logs.append(generator_step(G, D, opt_g, emb[idx], real, adv_average, cfg))
+            if shown:
+                shown.update(G)
             extra["iteration"] += 1
             if schedule.after_iteration(extra["iteration"]):
                 logs[-1].update(discriminator_step(G, D, opt_d, emb[idx], real, cfg))
@@ -148,25 +154,27 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
                 idx = idx.to(device)
                 logs.append(discriminator_step(G, D, opt_d, emb[idx], as_pixels(images[idx]), cfg))
         summary = {k: float(np.mean([log[k] for log in logs if k in log])) for k in sorted({k for log in logs for k in log})}
-        summary["val/g_pixel"] = pixel_loss(G, val_emb, val_images)
+        if p["bn_recompute"]:
+            recompute_batchnorm(G_shown, (emb[idx] for idx in batches(len(emb), p["batch_size"])))
+        summary["val/g_pixel"] = pixel_loss(G_shown, val_emb, val_images)
         for name, value in summary.items():
             live.log_metric(name if "/" in name else f"train/{name}", value)
         print(f"epoch {epoch}: " + "  ".join(f"{k} {v:.4f}" for k, v in summary.items()))
         if epoch % p["snapshot_every"] == 0 or epoch == p["epochs"]:
-            save_checkpoint(out_dir / "snapshots" / f"generator_{epoch:05d}.pt", models={"generator": G},
+            save_checkpoint(out_dir / "snapshots" / f"generator_{epoch:05d}.pt", models={"generator": G_shown},
                             emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra, with_rng=False)
-        save_checkpoint(out_dir / "last.pt", models={"generator": G, "discriminator": D},
+        save_checkpoint(out_dir / "last.pt", models=models,
                         optimizers={"generator": opt_g, "discriminator": opt_d},
                         emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra)
         live.next_step()
     live.end()
     final = p["epochs"]
-    save_checkpoint(out_dir / "generator.pt", models={"generator": G}, emb_dim=emb_dim, width=p["width"],
+    save_checkpoint(out_dir / "generator.pt", models={"generator": G_shown}, emb_dim=emb_dim, width=p["width"],
                     epoch=final, extra=extra, with_rng=False)
     save_checkpoint(out_dir / "discriminator.pt", models={"discriminator": D}, emb_dim=emb_dim,
                     width=p["width"], epoch=final, extra=extra, with_rng=False)
     test_emb, test_images, test_classes = load_pairs("test", device, emb_dir, shard_dir)
-    save_png(test_grid(G, test_emb, test_images, test_classes, seed=p["seed"]), out_dir / "test_grid.png")
+    save_png(test_grid(G_shown, test_emb, test_images, test_classes, seed=p["seed"]), out_dir / "test_grid.png")
 
 
 def main() -> None:

@@ -7,10 +7,13 @@ from .gan import (
     DiscriminatorSchedule,
     EpochMovingAverage,
     GanConfig,
+    WeightAverage,
     autoencoder_step,
     discriminator_step,
+    generator_losses,
     generator_step,
     make_optimizer,
+    recompute_batchnorm,
 )
 from .generator import DenseGenerator, SequentialGenerator
 from .informativity import InformativityClassifier
@@ -19,7 +22,7 @@ from .layers import AlwaysDropout2d, set_inference_dropout
 __all__ = [
     "AlwaysDropout2d", "AudioAutoencoder", "CheckpointError", "DenseGenerator", "Discriminator",
     "DiscriminatorSchedule", "EpochMovingAverage", "GanConfig", "InformativityClassifier",
-    "SequentialGenerator", "autocast", "autoencoder_step", "discriminator_step", "enable_fast_kernels",
-    "generator_step", "load_checkpoint", "make_optimizer", "pick_device", "restore", "save_checkpoint",
+    "SequentialGenerator", "WeightAverage", "autocast", "autoencoder_step", "discriminator_step", "enable_fast_kernels",
+    "generator_losses", "generator_step", "load_checkpoint", "make_optimizer", "pick_device", "recompute_batchnorm", "restore", "save_checkpoint",
     "set_inference_dropout",
 ]

@@ -10,6 +10,7 @@ on balanced batches and trains once every `d_every` generator updates
 from __future__ import annotations
 
 import contextlib
+import copy
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
@@ -150,6 +151,55 @@ class EpochMovingAverage:
         return averaged
 
 
+class WeightAverage:
+    """An exponential moving average of a model's weights (BatchNorm statistics copied as they are).
+
+    `model` holds the average, in eval mode; `update(source)` after every step
+    moves it by (1 - decay) towards the source's weights. GAN weights oscillate
+    from step to step; their average draws steadier images.
+    """
+
+    def __init__(self, source: nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema decay must be in (0, 1), got {decay}")
+        self.decay = decay
+        self.model = copy.deepcopy(source).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, source: nn.Module) -> None:
+        for avg, p in zip(self.model.parameters(), source.parameters()):
+            avg.lerp_(p, 1.0 - self.decay)
+        for avg, b in zip(self.model.buffers(), source.buffers()):
+            avg.copy_(b)
+
+
+@torch.no_grad()
+def recompute_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> None:
+    """Replace every BatchNorm's running statistics by their mean over `batches`, run in
+    training mode (test-time dropout on, as when drawing); the global RNG state is left as it was.
+
+    The running averages kept during GAN training trail weights that keep moving
+    (and an averaged generator never ran its own batches): in eval mode they
+    washed the demo scenes out to one grey-green.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [bn.momentum for bn in norms]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None                      # cumulative mean over the batches
+    was_training = model.training
+    model.train()
+    device = next(model.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        for batch in batches:
+            model(batch)
+    for bn, momentum in zip(norms, momenta):
+        bn.momentum = momentum
+    model.train(was_training)
+
+
 @contextlib.contextmanager
 def frozen(module: nn.Module):
     """No parameter gradients for `module` inside the block; its mode is left as it is
@@ -179,16 +229,16 @@ def autoencoder_step(model: nn.Module, opt: torch.optim.Optimizer, mel: torch.Te
     return {"ae_loss": loss.item()}
 
 
-def generator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: torch.Tensor,
-                   real: torch.Tensor, avg: EpochMovingAverage, cfg: GanConfig) -> dict[str, float]:
-    """One G update: lambda_pixel * pixel MSE + lambda_adv * (moving-average) adversarial MSE.
+def generator_losses(G: nn.Module, D: nn.Module, emb: torch.Tensor, real: torch.Tensor,
+                     cfg: GanConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """G's pixel MSE, its adversarial batch MSE and D's scores of G's images (D frozen).
 
-    D is frozen (no weight gradients) but stays in training mode, and scores G's
-    images in the same balanced real + synthetic batch it learns from
-    (`discriminator_step`): its last layer is a BatchNorm over the batch's
-    scores, so an all-synthetic batch would be re-centred, and in eval mode its
-    running statistics leave the score all but independent of the image (the
-    adversarial gradient was zero). Only the synthetic half's scores enter the loss.
+    D stays in training mode and scores G's images inside the same balanced real +
+    synthetic batch it learns from (`discriminator_step`): its last layer is a
+    BatchNorm over the batch's scores, so an all-synthetic batch would be
+    re-centred, and in eval mode its running statistics leave the score all but
+    independent of the image (the adversarial gradient was zero). Only the
+    synthetic half's scores enter the loss.
     """
     n = real.shape[0]
     with autocast(emb.device, cfg.bf16):
@@ -196,7 +246,14 @@ def generator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: 
     pixel = F.mse_loss(fake.float(), real.float())
     with frozen(D), autocast(emb.device, cfg.bf16):
         scores = D(torch.cat([real, fake.to(real.dtype)]), torch.cat([emb, emb])).float()[n:]
-    adv_batch = F.mse_loss(scores, torch.full_like(scores, cfg.real_score))
+    adversarial = F.mse_loss(scores, torch.full_like(scores, cfg.real_score))
+    return pixel, adversarial, scores
+
+
+def generator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: torch.Tensor,
+                   real: torch.Tensor, avg: EpochMovingAverage, cfg: GanConfig) -> dict[str, float]:
+    """One G update: lambda_pixel * pixel MSE + lambda_adv * (moving-average) adversarial MSE."""
+    pixel, adv_batch, scores = generator_losses(G, D, emb, real, cfg)
     adv = avg(adv_batch)
     loss = cfg.lambda_pixel * pixel + cfg.lambda_adv * adv
     _update(opt, loss)

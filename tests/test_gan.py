@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from s2i_models import (
+    AlwaysDropout2d,
     AudioAutoencoder,
     CheckpointError,
     DenseGenerator,
@@ -13,13 +14,16 @@ from s2i_models import (
     DiscriminatorSchedule,
     EpochMovingAverage,
     GanConfig,
+    WeightAverage,
     autocast,
     autoencoder_step,
     discriminator_step,
+    generator_losses,
     generator_step,
     load_checkpoint,
     make_optimizer,
     pick_device,
+    recompute_batchnorm,
     restore,
     save_checkpoint,
     set_inference_dropout,
@@ -54,7 +58,7 @@ def test_generator_step_updates_only_the_generator():
     opt = make_optimizer("generator", G.parameters())
     out = generator_step(G, D, opt, emb, real, EpochMovingAverage(), GanConfig())
     assert {k for k, _ in G.named_parameters()} <= changed(g0, G)
-    assert changed(d0, D) == set()          # frozen and scored in eval mode: weights and BN stats untouched
+    assert changed(d0, D) <= {k for k, _ in D.named_buffers()}   # frozen: no weight moves (BN statistics may)
     assert all(p.requires_grad for p in D.parameters()) and D.training
     assert out["g_loss"] == pytest.approx(out["g_pixel"] + 0.1 * out["g_adv"], rel=1e-5)
     assert out["g_adv"] == pytest.approx(out["g_adv_batch"])  # first batch: the mean is the batch loss
@@ -278,3 +282,134 @@ def test_train_step_benchmark_smoke(capsys):
     loader = bench.loader_vs_step([torch.zeros(4, 3)] * 3, n_batches=2, step_samples_per_s=8.0)
     assert loader["loader_samples_per_s"] > 0
     assert loader["loader_over_step"] == pytest.approx(loader["loader_samples_per_s"] / 8.0)
+
+
+def grad_norm(loss, module):
+    grads = torch.autograd.grad(loss, [p for p in module.parameters()], retain_graph=True, allow_unused=True)
+    return float(torch.sqrt(sum((g ** 2).sum() for g in grads if g is not None)))
+
+
+def test_adversarial_gradient_reaches_the_generator():
+    # Train D a few steps so that it tells real from synthetic, then compare the two
+    # parts of G's loss. With D scored in eval mode (the old bug) the adversarial
+    # gradient was exactly 0; it must be of the pixel gradient's order.
+    torch.manual_seed(0)
+    G, D = DenseGenerator(E, WIDTH), Discriminator(E, WIDTH)
+    emb = torch.rand(16, E) * 2 - 1
+    real = torch.rand(16, 3, 96, 96) * 2 - 1
+    cfg = GanConfig()
+    d_opt = make_optimizer("discriminator", D.parameters())
+    for _ in range(5):
+        discriminator_step(G, D, d_opt, emb, real, cfg)
+    pixel, adversarial, scores = generator_losses(G, D, emb, real, cfg)
+    pixel_norm, adv_norm = grad_norm(pixel, G), grad_norm(adversarial, G)
+    assert pixel_norm > 0
+    assert 0.1 < adv_norm / pixel_norm < 100, (adv_norm, pixel_norm)
+    assert scores.std() > 0                       # D's score depends on the image
+    assert all(p.requires_grad for p in D.parameters())
+
+
+def test_generator_losses_score_fakes_beside_reals_in_train_mode():
+    G, D, emb, real = small_gan()
+    torch.manual_seed(1)
+    pixel, adversarial, scores = generator_losses(G, D, emb, real, GanConfig())
+    assert D.training and scores.shape == (BATCH,)
+    assert float(adversarial) == pytest.approx(float(((scores - 1.0) ** 2).mean()), rel=1e-6)
+    assert 0 < float(pixel) < 4                   # MSE of two images in [-1, 1]
+
+
+def class_world(n_per_class=16, seed=0):
+    """Two classes: embeddings near +v or -v, images a red or a blue 96x96 field."""
+    gen = torch.Generator().manual_seed(seed)
+    direction = torch.randn(E, generator=gen).sign()
+    emb = torch.cat([direction.expand(n_per_class, E), -direction.expand(n_per_class, E)])
+    emb = (emb * 0.8 + 0.1 * torch.randn(emb.shape, generator=gen)).clamp(-1, 1)
+    colours = torch.tensor([[0.8, -0.6, -0.6], [-0.6, -0.6, 0.8]])
+    classes = torch.arange(2).repeat_interleave(n_per_class)
+    real = colours[classes][:, :, None, None].expand(-1, 3, 96, 96).clone()
+    return emb, real, classes, colours
+
+
+def test_briefly_trained_generator_draws_each_class_in_its_own_colour():
+    # With the pixel and the adversarial loss, a tiny G learns in a hundred steps to
+    # draw a class's colour from that class's embedding.
+    torch.manual_seed(0)
+    emb, real, classes, colours = class_world()
+    G, D = DenseGenerator(E, WIDTH, output_bn=False), Discriminator(E, WIDTH)
+    cfg = GanConfig(lambda_adv=0.3, adv_average="batch")
+    g_opt = make_optimizer("generator", G.parameters(), "adam", lr=2e-3)
+    d_opt = make_optimizer("discriminator", D.parameters(), "adam", lr=2e-3)
+    avg = EpochMovingAverage("batch")
+    for step in range(100):
+        idx = torch.randperm(len(emb))[:16]
+        generator_step(G, D, g_opt, emb[idx], real[idx], avg, cfg)
+        discriminator_step(G, D, d_opt, emb[idx], real[idx], cfg)
+    recompute_batchnorm(G, [emb[:16], emb[16:]])
+    G.eval()
+    set_inference_dropout(G, False)
+    with torch.no_grad():
+        mean_colour = G(emb).mean(dim=(2, 3))
+    for c in range(2):
+        drawn = mean_colour[classes == c].mean(0)
+        own, other = (drawn - colours[c]).norm(), (drawn - colours[1 - c]).norm()
+        assert own < other, (c, drawn, colours)
+    assert (mean_colour[classes == 0].mean(0) - mean_colour[classes == 1].mean(0)).norm() > 0.5
+
+
+def test_untrained_generator_does_not_tell_the_classes_apart():
+    # The control for the test above: the same check fails before training.
+    torch.manual_seed(0)
+    emb, real, classes, colours = class_world()
+    G = DenseGenerator(E, WIDTH, output_bn=False).eval()
+    set_inference_dropout(G, False)
+    with torch.no_grad():
+        mean_colour = G(emb).mean(dim=(2, 3))
+    assert (mean_colour[classes == 0].mean(0) - mean_colour[classes == 1].mean(0)).norm() < 0.5
+
+
+def test_weight_average_hand_values():
+    source = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        source.weight.fill_(0.0)
+    avg = WeightAverage(source, decay=0.75)
+    for target, expected in [(4.0, 1.0), (4.0, 1.75), (0.0, 1.3125)]:
+        with torch.no_grad():
+            source.weight.fill_(target)
+        avg.update(source)
+        assert float(avg.model.weight) == pytest.approx(expected)   # 0.75 * old + 0.25 * new
+    assert not avg.model.training and not avg.model.weight.requires_grad
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(source, decay=1.0)
+
+
+def test_batch_unit_passes_the_batch_loss_through():
+    avg = EpochMovingAverage("batch")
+    first, second = torch.tensor(2.0, requires_grad=True), torch.tensor(4.0, requires_grad=True)
+    assert float(avg(first)) == 2.0 and float(avg(second)) == 4.0
+    avg(second).backward()
+    assert float(second.grad) == 1.0                  # "epoch" would scale it by 1/k
+    with pytest.raises(ValueError, match="adv_average"):
+        EpochMovingAverage("week")
+
+
+def test_adam_reads_momentum_as_beta1():
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    group = make_optimizer("generator", params, "adam", lr=2e-4, momentum=0.5).param_groups[0]
+    assert group["betas"] == (0.5, 0.999) and group["lr"] == 2e-4
+    with pytest.raises(ValueError, match="optimizer"):
+        make_optimizer("generator", params, "rmsprop")
+
+
+def test_recompute_batchnorm_hand_values_and_rng_untouched():
+    model = torch.nn.Sequential(torch.nn.BatchNorm2d(1), AlwaysDropout2d(0.5))   # the dropout draws random numbers
+    model.eval()
+    with torch.no_grad():
+        model[0].running_mean.fill_(9.0)
+    torch.manual_seed(3)
+    expected_next = torch.rand(3)
+    torch.manual_seed(3)
+    recompute_batchnorm(model, [torch.tensor([0.0, 2.0]).view(2, 1, 1, 1), torch.tensor([4.0, 6.0]).view(2, 1, 1, 1)])
+    assert torch.equal(torch.rand(3), expected_next)                 # global RNG as it was
+    assert float(model[0].running_mean) == pytest.approx(3.0)         # mean of the batch means 1 and 5
+    assert float(model[0].running_var) == pytest.approx(2.0)          # unbiased variances 2 and 2
+    assert model[0].momentum == 0.1 and not model.training
