@@ -17,13 +17,14 @@ from tqdm import tqdm
 
 from s2i_models import (DenseGenerator, Discriminator, DiscriminatorSchedule, EpochMovingAverage, GanConfig,
                         SequentialGenerator, discriminator_step, enable_fast_kernels, generator_step,
-                        load_checkpoint, make_optimizer, pick_device, restore, save_checkpoint)
+                        load_checkpoint, make_optimizer, restore)
 
+from .distributed import context
 from .figures import image_grid, save_png
 from .loader import image_to_tensor, load_split, tensor_to_image
 from .params import load_params
 from .tables import CLASSES
-from .training import digest, files_digest, open_live, resumable, seed_everything
+from .training import digest, files_digest, seed_everything
 
 SHARD_DIR = Path("data/shards")
 EMB_DIR = Path("data/embeddings")
@@ -104,9 +105,10 @@ def test_grid(G, emb, images_u8, classes: np.ndarray, per_class: int = 6, seed: 
 
 
 def train(p: dict) -> None:
-    device = pick_device()
+    ctx = context()
+    device = ctx.device
     enable_fast_kernels(device)
-    seed_everything(p["seed"])
+    seed_everything(ctx.rank_seed(p["seed"]))
     emb, images, _ = load_pairs("train", device)
     val_emb, val_images, _ = load_pairs("val", device)
     emb_dim = emb.shape[1]
@@ -118,47 +120,51 @@ def train(p: dict) -> None:
     cfg = GanConfig(lambda_adv=p["lambda_adv"], d_every=p["d_every"], d_unit=p["d_unit"], bf16=p["bf16"])
     schedule, adv_average = DiscriminatorSchedule.from_config(cfg), EpochMovingAverage()
     extra = {"settings": digest(settings), "generator": p["generator"], "iteration": 0}
-    ckpt = resumable(OUT_DIR / "last.pt", extra["settings"], p["epochs"])
+    ckpt = ctx.resumable(OUT_DIR / "last.pt", extra["settings"], p["epochs"])
     first = 1
     if ckpt:
-        restore(ckpt, {"generator": G, "discriminator": D}, {"generator": opt_g, "discriminator": opt_d}, rng=True)
+        ctx.restore(ckpt, {"generator": G, "discriminator": D}, {"generator": opt_g, "discriminator": opt_d}, rng=True)
         extra, first = ckpt["extra"], ckpt["epoch"] + 1
-    live = open_live(LIVE_DIR, resume=ckpt is not None)
+    G_ddp, D_ddp = ctx.wrap(G, p["sync_bn"]), ctx.wrap(D, p["sync_bn"])  # G, D themselves where no gradient syncs
+    live = ctx.open_live(LIVE_DIR, resume=ckpt is not None)
     for epoch in range(first, p["epochs"] + 1):
         G.train(), D.train()
         adv_average.reset()
         logs = []
         shuffle = torch.Generator().manual_seed(p["seed"] * 7919 + epoch)  # per epoch, so resuming repeats it
         for idx in tqdm(list(batches(len(emb), p["batch_size"], shuffle)), desc=f"translator epoch {epoch}/{p['epochs']}",
-                        unit="batch", leave=False):
-            idx = idx.to(device)
+                        unit="batch", leave=False, disable=not ctx.is_main):
+            idx = ctx.local_part(idx).to(device)
             real = as_pixels(images[idx])
-            logs.append(generator_step(G, D, opt_g, emb[idx], real, adv_average, cfg))
+            logs.append(generator_step(G_ddp, D, opt_g, emb[idx], real, adv_average, cfg))
             extra["iteration"] += 1
             if schedule.after_iteration(extra["iteration"]):
-                logs[-1].update(discriminator_step(G, D, opt_d, emb[idx], real, cfg))
+                logs[-1].update(discriminator_step(G, D_ddp, opt_d, emb[idx], real, cfg))
         if schedule.after_epoch(epoch):
             for idx in batches(len(emb), p["batch_size"], shuffle):
-                idx = idx.to(device)
-                logs.append(discriminator_step(G, D, opt_d, emb[idx], as_pixels(images[idx]), cfg))
+                idx = ctx.local_part(idx).to(device)
+                logs.append(discriminator_step(G, D_ddp, opt_d, emb[idx], as_pixels(images[idx]), cfg))
         summary = {k: float(np.mean([log[k] for log in logs if k in log])) for k in sorted({k for log in logs for k in log})}
+        summary = ctx.mean(summary)
         summary["val/g_pixel"] = pixel_loss(G, val_emb, val_images)
         for name, value in summary.items():
             live.log_metric(name if "/" in name else f"train/{name}", value)
         print(f"epoch {epoch}: " + "  ".join(f"{k} {v:.4f}" for k, v in summary.items()))
         if epoch % p["snapshot_every"] == 0 or epoch == p["epochs"]:
-            save_checkpoint(OUT_DIR / "snapshots" / f"generator_{epoch:05d}.pt", models={"generator": G},
+            ctx.save_checkpoint(OUT_DIR / "snapshots" / f"generator_{epoch:05d}.pt", models={"generator": G},
                             emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra, with_rng=False)
-        save_checkpoint(OUT_DIR / "last.pt", models={"generator": G, "discriminator": D},
+        ctx.save_checkpoint(OUT_DIR / "last.pt", models={"generator": G, "discriminator": D},
                         optimizers={"generator": opt_g, "discriminator": opt_d},
                         emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra)
         live.next_step()
     live.end()
     final = p["epochs"]
-    save_checkpoint(OUT_DIR / "generator.pt", models={"generator": G}, emb_dim=emb_dim, width=p["width"],
+    ctx.save_checkpoint(OUT_DIR / "generator.pt", models={"generator": G}, emb_dim=emb_dim, width=p["width"],
                     epoch=final, extra=extra, with_rng=False)
-    save_checkpoint(OUT_DIR / "discriminator.pt", models={"discriminator": D}, emb_dim=emb_dim,
+    ctx.save_checkpoint(OUT_DIR / "discriminator.pt", models={"discriminator": D}, emb_dim=emb_dim,
                     width=p["width"], epoch=final, extra=extra, with_rng=False)
+    if not ctx.is_main:
+        return
     test_emb, test_images, test_classes = load_pairs("test", device)
     save_png(test_grid(G, test_emb, test_images, test_classes, seed=p["seed"]), OUT_DIR / "test_grid.png")
 

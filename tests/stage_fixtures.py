@@ -8,9 +8,10 @@ from pipeline import wds
 SPLIT_SIZES = {"train": 40, "val": 10, "test": 10}
 
 AE_PARAMS = dict(width=0.0625, epochs=2, batch_size=8, lr=0.05, momentum=0.9, shuffle_buffer=16, output_bn=False,
-                 mel_centre=-4.0, mel_half_range=10.0, seed=0, bf16=False)
+                 mel_centre=-4.0, mel_half_range=10.0, seed=0, bf16=False, nproc=1, sync_bn=True)
 TRANSLATOR_PARAMS = dict(generator="dense", width=0.0625, epochs=3, batch_size=8, lr=0.1, momentum=0.5,
-                         lambda_adv=0.1, d_every=2, d_unit="epoch", snapshot_every=1, seed=0, bf16=False)
+                         lambda_adv=0.1, d_every=2, d_unit="epoch", snapshot_every=1, seed=0, bf16=False,
+                         nproc=1, sync_bn=True)
 
 
 def synthetic_sample(rng, c: int):
