@@ -59,45 +59,68 @@ class Ranks:
         return ranks
 
 
-class SyncBatchNorm(nn.SyncBatchNorm):
-    """torch's SyncBatchNorm, plus the same statistics for CPU processes (gloo), which torch's lacks.
+class _SumOverRanks(torch.autograd.Function):
+    """all_reduce(SUM) with its gradient: the gradient of a sum over ranks is the sum of the ranks' gradients."""
 
-    On CPU in training mode the batch mean and (biased) variance are taken over
-    the samples of all ranks with two differentiable all-reduces, so gradients
-    flow across ranks as in one process holding the whole batch.
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.clone()
+        dist.all_reduce(tensor)
+        return tensor
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm with training statistics over the samples of all processes, for CPU processes (gloo):
+    torch's SyncBatchNorm, which GPU processes use, runs on GPUs only.
+
+    The batch mean and (biased) variance come from two differentiable all-reduces,
+    so gradients flow across ranks as in one process holding the whole batch.
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or not self.training or not dist.is_initialized() or dist.get_world_size() == 1:
-            return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or not dist.is_initialized() or dist.get_world_size() == 1:
+            return super().forward(x)
+        self._check_input_dim(x)
         dims = [0, *range(2, x.dim())]
         shape = [1, -1] + [1] * (x.dim() - 2)
-        count = torch.tensor([x.numel() // x.shape[1]], dtype=x.dtype)
-        sums = all_reduce(torch.cat([x.sum(dims), count]))
+        # sums in float64, as torch's CPU BatchNorm accumulates, so that N ranks match one process closely
+        count = torch.tensor([x.numel() // x.shape[1]], dtype=torch.float64)
+        sums = _SumOverRanks.apply(torch.cat([x.sum(dims, dtype=torch.float64), count]))
         total = sums[-1].detach()
         mean = sums[:-1] / total
-        centred = x - mean.view(shape)
-        var = all_reduce(centred.square().sum(dims)) / total
-        y = centred * torch.rsqrt(var + self.eps).view(shape)
+        centred = x - mean.to(x.dtype).view(shape)
+        var = _SumOverRanks.apply(centred.square().sum(dims, dtype=torch.float64)) / total
+        y = centred * torch.rsqrt(var + self.eps).to(x.dtype).view(shape)
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
                 factor = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-                self.running_mean.lerp_(mean.detach(), factor)
-                self.running_var.lerp_(var.detach() * total / (total - 1), factor)
+                self.running_mean.lerp_(mean.to(x.dtype), factor)
+                self.running_var.lerp_((var * total / (total - 1)).to(x.dtype), factor)
         return y
 
 
-def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
-    """Every BatchNorm layer of `module` replaced by SyncBatchNorm, sharing its parameters and buffers
-    (optimisers built on the old parameters stay valid, state_dict keys stay the same)."""
-    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, SyncBatchNorm):
-        synced = SyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
-                               module.track_running_stats)
+def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
+    """Every BatchNorm layer of `module` made to normalise over the global batch: torch's SyncBatchNorm
+    on GPUs, CpuSyncBatchNorm on CPU. The new layers share the old ones' parameters and buffers
+    (optimisers built before stay valid, state_dict keys stay the same)."""
+    if device.type != "cpu":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, CpuSyncBatchNorm):
+        synced = CpuSyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
+                                  module.track_running_stats)
         if module.affine:
             synced.weight, synced.bias = module.weight, module.bias
         synced.running_mean, synced.running_var = module.running_mean, module.running_var
@@ -105,7 +128,7 @@ def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
         synced.train(module.training)
         module = synced
     for name, child in list(module.named_children()):
-        setattr(module, name, convert_sync_batchnorm(child))
+        setattr(module, name, convert_sync_batchnorm(child, device))
     return module
 
 
@@ -161,7 +184,7 @@ class Context:
         if not self.distributed:
             return model
         if sync_bn:
-            convert_sync_batchnorm(model)
+            model = convert_sync_batchnorm(model, self.device)
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
