@@ -1,4 +1,5 @@
 """Data-parallel training on CPU with gloo: 2 processes launched by torchrun, as a user launches them."""
+import contextlib
 import os
 import subprocess
 import sys
@@ -67,3 +68,105 @@ def test_launcher_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         launch.main(["--nproc", "2", "pipeline.acquire"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def translator_workspace(root: Path, epochs: int) -> Path:
+    """Synthetic shards, embeddings of matching keys and a params.yaml for 2-process training."""
+    import numpy as np
+
+    from pipeline.loader import load_split
+    from stage_fixtures import write_synthetic_shards
+
+    root.mkdir(exist_ok=True)
+    write_synthetic_shards(root)
+    rng = np.random.default_rng(0)
+    (root / "data" / "embeddings").mkdir(parents=True)
+    for split in ("train", "val", "test"):
+        arrays = load_split(root / "data" / "shards", split)
+        np.savez(root / "data" / "embeddings" / f"{split}.npz", keys=np.asarray(arrays.keys),
+                 emb=rng.uniform(-1, 1, (len(arrays.keys), 32)).astype(np.float32), class_index=arrays.class_index)
+    set_epochs(root, epochs)
+    return root
+
+
+def set_epochs(root: Path, epochs: int) -> None:
+    import yaml
+
+    from stage_fixtures import TRANSLATOR_PARAMS
+
+    params = {**TRANSLATOR_PARAMS, "nproc": 2, "epochs": epochs, "snapshot_every": 100}
+    (root / "params.yaml").write_text(yaml.safe_dump({"translator": params}))
+
+
+def launch_translator(root: Path, log: str) -> subprocess.Popen:
+    with open(root / log, "w") as out:
+        return subprocess.Popen([sys.executable, "-m", "pipeline.launch", "--nproc", "2", "pipeline.translator"],
+                                cwd=root, env=torchrun_env(), stdout=out, stderr=subprocess.STDOUT)
+
+
+def finish(proc: subprocess.Popen, root: Path, log: str) -> str:
+    proc.wait(timeout=300)
+    text = (root / log).read_text()
+    assert proc.returncode == 0, text[-4000:]
+    return text
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants (torchrun starts each worker in a session of its own)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo += children.get(tree[-1], [])
+    return tree
+
+
+def test_killed_two_process_translator_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
+    import signal
+    import time
+
+    from s2i_models import CheckpointError, load_checkpoint
+
+    killed = translator_workspace(tmp_path / "killed", epochs=1000)
+    proc = launch_translator(killed, "first.log")
+    last, deadline, epoch = killed / "models" / "translator" / "last.pt", time.monotonic() + 240, 0
+    try:
+        while epoch < 2:
+            assert proc.poll() is None, (killed / "first.log").read_text()[-4000:]
+            assert time.monotonic() < deadline, "no checkpoint after epoch 2"
+            time.sleep(0.1)
+            try:
+                epoch = load_checkpoint(last)["epoch"]
+            except CheckpointError:
+                pass
+    finally:
+        for pid in process_tree(proc.pid):   # torchrun and both workers, mid-run
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+    stopped = load_checkpoint(last)["epoch"]
+    assert not (killed / "models" / "translator" / "generator.pt").exists()
+    epochs = stopped + 2
+
+    set_epochs(killed, epochs)
+    log = finish(launch_translator(killed, "resumed.log"), killed, "resumed.log")
+    assert f"resuming from models/translator/last.pt after epoch {stopped}" in log
+    straight = translator_workspace(tmp_path / "straight", epochs=epochs)
+    finish(launch_translator(straight, "straight.log"), straight, "straight.log")
+
+    for name in ("generator", "discriminator"):
+        resumed = load_checkpoint(killed / "models" / "translator" / f"{name}.pt")
+        reference = load_checkpoint(straight / "models" / "translator" / f"{name}.pt")
+        assert resumed["epoch"] == reference["epoch"] == epochs
+        for key, tensor in reference["models"][name].items():
+            torch.testing.assert_close(resumed["models"][name][key], tensor, msg=f"{name} {key}")
+    # one writer: one dvclive row per epoch, the test grid from rank 0
+    steps = (straight / "models/translator_live/plots/metrics/train/g_pixel.tsv").read_text().splitlines()
+    assert len(steps) == 1 + epochs
+    assert (straight / "models" / "translator" / "test_grid.png").stat().st_size > 1000
