@@ -14,7 +14,8 @@ The rules a stage follows with a Context `ctx`:
 - only rank 0 writes (`ctx.save_checkpoint`, `ctx.open_live`, `ctx.is_main`);
   checkpoints carry every rank's RNG state so that a killed run resumes on
   every rank where it stopped;
-- step counters need no care: every rank takes every global step.
+- step counters need no care: every rank takes every global step;
+- ranks other than 0 print nothing to stdout (their errors still reach stderr).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import atexit
 import functools
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -257,4 +259,6 @@ def context() -> Context:
     if not dist.is_initialized():
         dist.init_process_group(backend)
         atexit.register(dist.destroy_process_group)
+    if ranks.rank:
+        sys.stdout = open(os.devnull, "w")   # one copy of the progress lines; errors still reach stderr
     return Context(ranks, device)

@@ -229,8 +229,7 @@ def run(p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, emb_dir=labelsets.EMB_DIR,
 
 def main() -> None:
     report = run(load_params()["informativity"])
-    if context().is_main:
-        print(json.dumps({k: report[k] for k in ("label_source", "mean_accuracy", "class_match")}, indent=1))
+    print(json.dumps({k: report[k] for k in ("label_source", "mean_accuracy", "class_match")}, indent=1))
 
 
 if __name__ == "__main__":
