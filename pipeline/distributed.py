@@ -22,7 +22,6 @@ from __future__ import annotations
 import atexit
 import functools
 import os
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from torch import nn
 from s2i_models import CheckpointError, pick_device, restore, save_checkpoint
 from s2i_models.checkpoint import rng_state, set_rng_state
 
-from .training import open_live, resumable
+from .training import open_live, resumable, start_fresh
 
 RANK_SEED_STRIDE = 1_000_003   # rank r > 0 seeds its RNGs with seed + r * stride (dropout masks differ per rank)
 
@@ -204,15 +203,16 @@ class Context:
             dist.barrier()
 
     def resumable(self, path: Path, settings_digest: str, epochs: int) -> dict | None:
-        """training.resumable on every rank; only rank 0 clears a folder it cannot resume from,
-        after the others have read it."""
-        if not self.distributed:
-            return resumable(path, settings_digest, epochs)
+        """training.resumable, and only from a checkpoint written by as many processes as this run has
+        (their RNG states are in it). Every rank reads it before rank 0 clears a folder it cannot resume."""
         ckpt = resumable(path, settings_digest, epochs, clear=False)
+        writers = len(ckpt["extra"].get("rank_rng") or [None]) if ckpt else 0
+        if ckpt and writers != self.world_size:
+            print(f"not resuming: {path} was written by a run of {writers} processes, this one has {self.world_size}")
+            ckpt = None
         self.barrier()
         if ckpt is None and self.is_main:
-            shutil.rmtree(path.parent, ignore_errors=True)
-            path.parent.mkdir(parents=True)
+            start_fresh(path)
         self.barrier()
         return ckpt
 

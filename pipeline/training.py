@@ -39,9 +39,14 @@ def resumable(path: Path, settings_digest: str, epochs: int, clear: bool = True)
         print(f"not resuming: {path} is past epoch {epochs}")
         ckpt = None
     if ckpt is None and clear:
-        shutil.rmtree(path.parent, ignore_errors=True)
-        path.parent.mkdir(parents=True)
+        start_fresh(path)
     return ckpt
+
+
+def start_fresh(path: Path) -> None:
+    """Empty the output folder of checkpoint `path` (another run's files must not stay)."""
+    shutil.rmtree(path.parent, ignore_errors=True)
+    path.parent.mkdir(parents=True)
 
 
 def _matching_checkpoint(path: Path, settings_digest: str) -> dict | None:

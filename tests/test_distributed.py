@@ -170,3 +170,18 @@ def test_killed_two_process_translator_resumes_to_the_weights_of_an_uninterrupte
     steps = (straight / "models/translator_live/plots/metrics/train/g_pixel.tsv").read_text().splitlines()
     assert len(steps) == 1 + epochs
     assert (straight / "models" / "translator" / "test_grid.png").stat().st_size > 1000
+
+
+def test_a_checkpoint_of_another_process_count_is_not_resumed(tmp_path, capsys):
+    from pipeline.distributed import Context
+    from s2i_models import save_checkpoint
+    from s2i_models.checkpoint import rng_state
+
+    last = tmp_path / "models" / "last.pt"
+    save_checkpoint(last, models={"model": torch.nn.Linear(2, 2)}, emb_dim=0, width=1.0, epoch=3,
+                    extra={"settings": "abc", "rank_rng": [rng_state(), rng_state()]})
+    (tmp_path / "models" / "snapshot.pt").write_bytes(b"old run")
+    one_process = Context(Ranks(), torch.device("cpu"))
+    assert one_process.resumable(last, "abc", epochs=5) is None
+    assert "written by a run of 2 processes, this one has 1" in capsys.readouterr().out
+    assert list((tmp_path / "models").iterdir()) == []
