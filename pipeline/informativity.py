@@ -207,6 +207,7 @@ def run(p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, emb_dir=labelsets.EMB_DIR,
         labels_csv=labelsets.LABELS_CSV, out_dir=OUT_DIR, shard_dir=SHARD_DIR, metrics_path=METRICS) -> dict:
     from .translator import load_generator
 
+    ctx = context()   # under torchrun: joins the process group, quiets other ranks' stdout
     out_dir = Path(out_dir)
     torch.manual_seed(p["seed"])
     pool = labelsets.build_pool(labelsets.list_snapshots(snapshot_dir), labelsets.load_sounds(emb_dir=emb_dir),
@@ -220,7 +221,7 @@ def run(p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, emb_dir=labelsets.EMB_DIR,
               "classifiers": per_class,
               "mean_accuracy": float(np.mean(accuracies)) if accuracies else None,
               "class_match": class_match}
-    if context().is_main:
+    if ctx.is_main:
         with atomic_path(out_dir / "sets.csv") as tmp:
             sets.to_csv(tmp, index=False)
         write_text(json.dumps(report, indent=2) + "\n", metrics_path)
