@@ -52,10 +52,10 @@ def count_flops(fn: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
-def matmul_rate(device: torch.device, size: int, min_seconds: float = 0.3) -> float:
-    """FLOP/s of repeated size x size fp32 matmuls run for about `min_seconds`."""
-    a = torch.randn(size, size, device=device)
-    b = torch.randn(size, size, device=device)
+def matmul_rate(device: torch.device, size: int, min_seconds: float = 0.3, dtype: torch.dtype = torch.float32) -> float:
+    """FLOP/s of repeated size x size matmuls (fp32 unless `dtype`) run for about `min_seconds`."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
     a @ b
     sync(device)
     start, count = time.perf_counter(), 0

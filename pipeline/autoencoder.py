@@ -13,14 +13,15 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from s2i_models import AudioAutoencoder, autoencoder_step, enable_fast_kernels, make_optimizer, pick_device, restore, save_checkpoint
+from s2i_models import AudioAutoencoder, autoencoder_step, enable_fast_kernels, make_optimizer
 
+from .distributed import context
 from .embed import embed_mels, load_encoder
 from .loader import MelScale, load_split, stream_mels
 from .params import load_params
 from .probe import class_probe
 from .tables import CLASSES, SPLITS
-from .training import digest, files_digest, open_live, resumable, seed_everything
+from .training import digest, files_digest, seed_everything
 from .wds import shard_paths
 
 SHARD_DIR = Path("data/shards")
@@ -40,46 +41,50 @@ def mean_loss(model, batches, device) -> float:
 
 
 def train(emb_dim: int, p: dict) -> None:
-    device = pick_device()
+    ctx = context()
+    device = ctx.device
     enable_fast_kernels(device)
     train_paths, val_paths = shard_paths(SHARD_DIR, "train"), shard_paths(SHARD_DIR, "val")
     settings = {"emb_dim": emb_dim, **p, "data": files_digest(train_paths + val_paths)}
     scale = MelScale(p["mel_centre"], p["mel_half_range"])
-    seed_everything(p["seed"])
+    seed_everything(ctx.rank_seed(p["seed"]))
     model = AudioAutoencoder(emb_dim, p["width"], p["output_bn"]).to(device)
     opt = make_optimizer("autoencoder", model.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     extra = {"settings": digest(settings), "mel_scale": dataclasses.asdict(scale), "output_bn": p["output_bn"], "best_val": float("inf"), "best_epoch": 0}
-    ckpt = resumable(OUT_DIR / "last.pt", extra["settings"], p["epochs"])
+    ckpt = ctx.resumable(OUT_DIR / "last.pt", extra["settings"], p["epochs"])
     first = 1
     if ckpt:
-        restore(ckpt, {"autoencoder": model}, {"autoencoder": opt}, rng=True)
+        ctx.restore(ckpt, {"autoencoder": model}, {"autoencoder": opt}, rng=True)
         extra, first = ckpt["extra"], ckpt["epoch"] + 1
-    live = open_live(LIVE_DIR, resume=ckpt is not None)
+    trained = ctx.wrap(model, p["sync_bn"])
+    live = ctx.open_live(LIVE_DIR, resume=ckpt is not None)
     for epoch in range(first, p["epochs"] + 1):
         model.train()
         losses = []
         batches = stream_mels(train_paths, p["batch_size"], scale, seed=p["seed"] * 100003 + epoch,
                               buffer=p["shuffle_buffer"], drop_last=True)
-        for mel in tqdm(batches, desc=f"autoencoder epoch {epoch}/{p['epochs']}", unit="batch", leave=False):
-            losses.append(autoencoder_step(model, opt, mel.to(device), bf16=p["bf16"])["ae_loss"])
+        for mel in tqdm(batches, desc=f"autoencoder epoch {epoch}/{p['epochs']}", unit="batch", leave=False,
+                        disable=not ctx.is_main):
+            losses.append(autoencoder_step(trained, opt, ctx.local_part(mel).to(device), bf16=p["bf16"])["ae_loss"])
         val = mean_loss(model, stream_mels(val_paths, 256, scale), device)
-        train_loss = sum(losses) / max(len(losses), 1)
+        train_loss = ctx.mean({"mse": sum(losses) / max(len(losses), 1)})["mse"]
         print(f"epoch {epoch}: train mse {train_loss:.5f}  val mse {val:.5f}")
         live.log_metric("train/mse", train_loss)
         live.log_metric("val/mse", val)
         if val < extra["best_val"]:
             extra = {**extra, "best_val": val, "best_epoch": epoch}
-            save_checkpoint(OUT_DIR / "best.pt", models={"autoencoder": model}, emb_dim=emb_dim,
-                            width=p["width"], epoch=epoch, extra=extra, with_rng=False)
+            ctx.save_checkpoint(OUT_DIR / "best.pt", models={"autoencoder": model}, emb_dim=emb_dim,
+                                width=p["width"], epoch=epoch, extra=extra, with_rng=False)
         live.log_metric("best/val_mse", extra["best_val"], plot=False)
         live.log_metric("best/epoch", extra["best_epoch"], plot=False)
-        save_checkpoint(OUT_DIR / "last.pt", models={"autoencoder": model}, optimizers={"autoencoder": opt},
-                        emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra)
+        ctx.save_checkpoint(OUT_DIR / "last.pt", models={"autoencoder": model}, optimizers={"autoencoder": opt},
+                            emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra)
         live.next_step()
-    probe = embedding_probe(OUT_DIR / "best.pt", device)
-    for split in ("train", "val", "test"):
-        live.log_metric(f"probe/{split}_accuracy", probe[f"{split}_accuracy"], plot=False)
-    print("linear probe of the embedding (ridge, one-hot classes): " + "  ".join(f"{k} {v:.3f}" for k, v in probe.items()))
+    if ctx.is_main:
+        probe = embedding_probe(OUT_DIR / "best.pt", device)
+        for split in SPLITS:
+            live.log_metric(f"probe/{split}_accuracy", probe[f"{split}_accuracy"], plot=False)
+        print("linear probe of the embedding (ridge, one-hot classes): " + "  ".join(f"{k} {v:.3f}" for k, v in probe.items()))
     live.end()
 
 

@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from s2i_models import InformativityClassifier, load_checkpoint, make_optimizer, restore, save_checkpoint
+from s2i_models import InformativityClassifier, load_checkpoint, make_optimizer, restore
 
 from . import demo_rater, labelsets
+from .distributed import context
 from .loader import image_to_tensor, load_split
 from .params import load_params
 from .tables import CLASS_CODES, CLASSES, atomic_path, write_text
@@ -67,25 +68,34 @@ def predict(net: InformativityClassifier, images_u8: np.ndarray, batch_size: int
 
 
 def fit(net: nn.Module, images_u8: np.ndarray, targets: np.ndarray, p: dict, desc: str) -> list[float]:
-    """Mini-batch SGD (the paper's lr 0.001, momentum 0.9, weight decay 5e-5 unless p overrides); loss per epoch."""
+    """Mini-batch SGD (the paper's lr 0.001, momentum 0.9, weight decay 5e-5 unless p overrides); loss per epoch.
+
+    Under torchrun each process trains on its slice of every batch (on its GPU when there is one; one
+    process trains on the CPU); a batch that does not split evenly into slices of two or more is skipped.
+    """
+    ctx = context()
+    device = ctx.device if ctx.distributed else torch.device("cpu")
     opt = make_optimizer("informativity", net.parameters(), lr=p["lr"], momentum=p["momentum"],
                          weight_decay=p["weight_decay"])
+    trained = ctx.wrap(net.to(device), p["sync_bn"])
     gen = torch.Generator().manual_seed(p["seed"])
     targets_t = torch.as_tensor(targets, dtype=torch.int64)
     losses = []
-    for _ in tqdm(range(p["epochs"]), desc=desc, unit="epoch", leave=False):
+    for _ in tqdm(range(p["epochs"]), desc=desc, unit="epoch", leave=False, disable=not ctx.is_main):
         net.train()
         order, total = torch.randperm(len(images_u8), generator=gen), 0.0
         for i in range(0, len(order), p["batch_size"]):
             idx = order[i:i + p["batch_size"]]
-            if len(idx) < 2:          # BatchNorm needs two samples
+            if len(idx) < 2 * ctx.world_size or len(idx) % ctx.world_size:   # BatchNorm needs two samples
                 continue
-            loss = F.nll_loss(net(image_to_tensor(images_u8[idx.numpy()])), targets_t[idx])
+            mine = ctx.local_part(idx)
+            loss = F.nll_loss(trained(image_to_tensor(images_u8[mine.numpy()]).to(device)), targets_t[mine].to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
-        losses.append(total / max(1, len(order)))
+        losses.append(ctx.mean({"loss": total / max(1, len(order))})["loss"])
+    net.cpu()
     return losses
 
 
@@ -98,7 +108,7 @@ def accuracy(net, images_u8, targets) -> float | None:
 def save_classifier(path: Path, net: nn.Module | None, width: float, extra: dict) -> None:
     """A classifier checkpoint; net None saves a constant "not informative" classifier (no labels to learn)."""
     models = {"classifier": net} if net is not None else {}
-    save_checkpoint(path, models=models, emb_dim=0, width=width, epoch=0, extra=extra, with_rng=False)
+    context().save_checkpoint(path, models=models, emb_dim=0, width=width, epoch=0, extra=extra, with_rng=False)
 
 
 class ConstantClassifier:
@@ -170,7 +180,7 @@ def train_binary_classifiers(pool: labelsets.Pool, labels: np.ndarray, p: dict, 
             entry.update(accuracy=None, constant=constant)
             print(f"{name}: too few labels of both kinds; constant classifier ({constant})")
         else:
-            torch.manual_seed(p["seed"] + c)
+            torch.manual_seed(context().rank_seed(p["seed"] + c))
             net = InformativityClassifier(p["width"])
             losses = fit(net, pool.images[train], labels[train], p, desc=f"informativity {name}")
             entry.update(accuracy=accuracy(net, pool.images[test], labels[test]),
@@ -185,7 +195,7 @@ def train_binary_classifiers(pool: labelsets.Pool, labels: np.ndarray, p: dict, 
 def train_class_match(p: dict, out_dir: Path, shard_dir: Path = SHARD_DIR) -> dict:
     """5-way classifier on real train frames; its accuracy on real val frames."""
     train, val = load_split(shard_dir, "train"), load_split(shard_dir, "val")
-    torch.manual_seed(p["seed"])
+    torch.manual_seed(context().rank_seed(p["seed"]))
     net = class_match_net(p["width"])
     fit(net, train.images, train.class_index, p, desc="class-match classifier")
     save_classifier(out_dir / "class_match.pt", net, p["width"], {"classes": CLASSES})
@@ -197,6 +207,7 @@ def run(p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, emb_dir=labelsets.EMB_DIR,
         labels_csv=labelsets.LABELS_CSV, out_dir=OUT_DIR, shard_dir=SHARD_DIR, metrics_path=METRICS) -> dict:
     from .translator import load_generator
 
+    ctx = context()   # under torchrun: joins the process group, quiets other ranks' stdout
     out_dir = Path(out_dir)
     torch.manual_seed(p["seed"])
     pool = labelsets.build_pool(labelsets.list_snapshots(snapshot_dir), labelsets.load_sounds(emb_dir=emb_dir),
@@ -210,9 +221,10 @@ def run(p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, emb_dir=labelsets.EMB_DIR,
               "classifiers": per_class,
               "mean_accuracy": float(np.mean(accuracies)) if accuracies else None,
               "class_match": class_match}
-    with atomic_path(out_dir / "sets.csv") as tmp:
-        sets.to_csv(tmp, index=False)
-    write_text(json.dumps(report, indent=2) + "\n", metrics_path)
+    if ctx.is_main:
+        with atomic_path(out_dir / "sets.csv") as tmp:
+            sets.to_csv(tmp, index=False)
+        write_text(json.dumps(report, indent=2) + "\n", metrics_path)
     return report
 
 

@@ -28,20 +28,25 @@ def digest(settings: dict) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def resumable(path: Path, settings_digest: str, epochs: int) -> dict | None:
+def resumable(path: Path, settings_digest: str, epochs: int, clear: bool = True) -> dict | None:
     """The last checkpoint if it was written under the same settings, else None.
 
-    Without one, the folder of `path` is emptied: the stage output is persistent
-    (so that a killed run can resume) and must not keep another run's files.
+    Without one (and with `clear`), the folder of `path` is emptied: the stage output
+    is persistent (so that a killed run can resume) and must not keep another run's files.
     """
     ckpt = _matching_checkpoint(path, settings_digest)
     if ckpt is not None and ckpt["epoch"] > epochs:
         print(f"not resuming: {path} is past epoch {epochs}")
         ckpt = None
-    if ckpt is None:
-        shutil.rmtree(path.parent, ignore_errors=True)
-        path.parent.mkdir(parents=True)
+    if ckpt is None and clear:
+        start_fresh(path)
     return ckpt
+
+
+def start_fresh(path: Path) -> None:
+    """Empty the output folder of checkpoint `path` (another run's files must not stay)."""
+    shutil.rmtree(path.parent, ignore_errors=True)
+    path.parent.mkdir(parents=True)
 
 
 def _matching_checkpoint(path: Path, settings_digest: str) -> dict | None:

@@ -16,15 +16,16 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from s2i_models import (DenseGenerator, Discriminator, DiscriminatorSchedule, EpochMovingAverage, GanConfig,
-                        SequentialGenerator, WeightAverage, discriminator_step, recompute_batchnorm, enable_fast_kernels, generator_step,
-                        load_checkpoint, make_optimizer, pick_device, restore, save_checkpoint)
+                        SequentialGenerator, WeightAverage, discriminator_step, enable_fast_kernels, generator_step,
+                        load_checkpoint, make_optimizer, recompute_batchnorm, restore)
 
+from .distributed import context
 from .embed import load_embeddings
 from .figures import image_grid, save_png
 from .loader import image_to_tensor, load_split, tensor_to_image
 from .params import load_params
 from .tables import CLASSES
-from .training import digest, files_digest, open_live, resumable, seed_everything
+from .training import digest, files_digest, seed_everything
 
 SHARD_DIR = Path("data/shards")
 EMB_DIR = Path("data/embeddings")
@@ -109,9 +110,10 @@ def test_grid(G, emb, images_u8, classes: np.ndarray, per_class: int = 6, seed: 
 def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: Path = EMB_DIR,
           shard_dir: Path = SHARD_DIR) -> None:
     out_dir, emb_dir = Path(out_dir), Path(emb_dir)
-    device = pick_device()
+    ctx = context()
+    device = ctx.device
     enable_fast_kernels(device)
-    seed_everything(p["seed"])
+    seed_everything(ctx.rank_seed(p["seed"]))
     emb, images, _ = load_pairs("train", device, emb_dir, shard_dir)
     val_emb, val_images, _ = load_pairs("val", device, emb_dir, shard_dir)
     emb_dim = emb.shape[1]
@@ -127,33 +129,35 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
     # The generator people see: an exponential moving average of G's weights when ema_decay > 0 (G itself otherwise).
     shown = WeightAverage(G, p["ema_decay"]) if p["ema_decay"] else None
     models = {"generator": G, "discriminator": D, **({"generator_ema": shown.model} if shown else {})}
-    ckpt = resumable(out_dir / "last.pt", extra["settings"], p["epochs"])
+    ckpt = ctx.resumable(out_dir / "last.pt", extra["settings"], p["epochs"])
     first = 1
     if ckpt:
-        restore(ckpt, models, {"generator": opt_g, "discriminator": opt_d}, rng=True)
+        ctx.restore(ckpt, models, {"generator": opt_g, "discriminator": opt_d}, rng=True)
         extra, first = ckpt["extra"], ckpt["epoch"] + 1
     G_shown = shown.model if shown else G
-    live = open_live(live_dir, resume=ckpt is not None)
+    G_ddp, D_ddp = ctx.wrap(G, p["sync_bn"]), ctx.wrap(D, p["sync_bn"])  # G, D themselves where no gradient syncs
+    live = ctx.open_live(live_dir, resume=ckpt is not None)
     for epoch in range(first, p["epochs"] + 1):
         G.train(), D.train()
         adv_average.reset()
         logs = []
         shuffle = torch.Generator().manual_seed(p["seed"] * 7919 + epoch)  # per epoch, so resuming repeats it
         for idx in tqdm(list(batches(len(emb), p["batch_size"], shuffle)), desc=f"translator epoch {epoch}/{p['epochs']}",
-                        unit="batch", leave=False):
-            idx = idx.to(device)
+                        unit="batch", leave=False, disable=not ctx.is_main):
+            idx = ctx.local_part(idx).to(device)
             real = as_pixels(images[idx])
-            logs.append(generator_step(G, D, opt_g, emb[idx], real, adv_average, cfg))
+            logs.append(generator_step(G_ddp, D, opt_g, emb[idx], real, adv_average, cfg))
             if shown:
                 shown.update(G)
             extra["iteration"] += 1
             if schedule.after_iteration(extra["iteration"]):
-                logs[-1].update(discriminator_step(G, D, opt_d, emb[idx], real, cfg))
+                logs[-1].update(discriminator_step(G, D_ddp, opt_d, emb[idx], real, cfg))
         if schedule.after_epoch(epoch):
             for idx in batches(len(emb), p["batch_size"], shuffle):
-                idx = idx.to(device)
-                logs.append(discriminator_step(G, D, opt_d, emb[idx], as_pixels(images[idx]), cfg))
+                idx = ctx.local_part(idx).to(device)
+                logs.append(discriminator_step(G, D_ddp, opt_d, emb[idx], as_pixels(images[idx]), cfg))
         summary = {k: float(np.mean([log[k] for log in logs if k in log])) for k in sorted({k for log in logs for k in log})}
+        summary = ctx.mean(summary)
         if p["bn_recompute"]:
             recompute_batchnorm(G_shown, (emb[idx] for idx in batches(len(emb), p["batch_size"])))
         summary["val/g_pixel"] = pixel_loss(G_shown, val_emb, val_images)
@@ -161,18 +165,20 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
             live.log_metric(name if "/" in name else f"train/{name}", value)
         print(f"epoch {epoch}: " + "  ".join(f"{k} {v:.4f}" for k, v in summary.items()))
         if epoch % p["snapshot_every"] == 0 or epoch == p["epochs"]:
-            save_checkpoint(out_dir / "snapshots" / f"generator_{epoch:05d}.pt", models={"generator": G_shown},
-                            emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra, with_rng=False)
-        save_checkpoint(out_dir / "last.pt", models=models,
-                        optimizers={"generator": opt_g, "discriminator": opt_d},
-                        emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra)
+            ctx.save_checkpoint(out_dir / "snapshots" / f"generator_{epoch:05d}.pt", models={"generator": G_shown},
+                                emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra, with_rng=False)
+        ctx.save_checkpoint(out_dir / "last.pt", models=models,
+                            optimizers={"generator": opt_g, "discriminator": opt_d},
+                            emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra)
         live.next_step()
     live.end()
     final = p["epochs"]
-    save_checkpoint(out_dir / "generator.pt", models={"generator": G_shown}, emb_dim=emb_dim, width=p["width"],
-                    epoch=final, extra=extra, with_rng=False)
-    save_checkpoint(out_dir / "discriminator.pt", models={"discriminator": D}, emb_dim=emb_dim,
-                    width=p["width"], epoch=final, extra=extra, with_rng=False)
+    ctx.save_checkpoint(out_dir / "generator.pt", models={"generator": G_shown}, emb_dim=emb_dim, width=p["width"],
+                        epoch=final, extra=extra, with_rng=False)
+    ctx.save_checkpoint(out_dir / "discriminator.pt", models={"discriminator": D}, emb_dim=emb_dim,
+                        width=p["width"], epoch=final, extra=extra, with_rng=False)
+    if not ctx.is_main:
+        return
     test_emb, test_images, test_classes = load_pairs("test", device, emb_dir, shard_dir)
     save_png(test_grid(G_shown, test_emb, test_images, test_classes, seed=p["seed"]), out_dir / "test_grid.png")
 

@@ -1,16 +1,21 @@
 """A tiny workspace with synthetic shards, for testing the model stages without the demo world."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from pipeline import wds
+from pipeline.params import load_params
 
 SPLIT_SIZES = {"train": 40, "val": 10, "test": 10}
+DEFAULTS = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
 
-AE_PARAMS = dict(width=0.0625, epochs=2, batch_size=8, lr=0.05, momentum=0.9, shuffle_buffer=16, output_bn=False,
-                 mel_centre=-4.0, mel_half_range=10.0, seed=0, bf16=False)
-TRANSLATOR_PARAMS = dict(generator="dense", width=0.0625, epochs=3, batch_size=8, lr=0.1, momentum=0.5,
-                         lambda_adv=0.1, d_every=2, d_unit="epoch", snapshot_every=1, seed=0, bf16=False)
+# The repository's defaults, made small.
+AE_PARAMS = {**DEFAULTS["autoencoder"], **dict(width=0.0625, epochs=2, batch_size=8, optimizer="sgd", lr=0.05,
+                                              momentum=0.9, shuffle_buffer=16, nproc=1)}
+TRANSLATOR_PARAMS = {**DEFAULTS["translator"], **dict(generator="dense", width=0.0625, epochs=3, batch_size=8,
+                                                      d_every=2, d_unit="epoch", snapshot_every=1, nproc=1)}
 
 
 def synthetic_sample(rng, c: int):

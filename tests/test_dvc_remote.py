@@ -40,7 +40,9 @@ def test_push_clear_cache_pull_gives_identical_checkpoints(tmp_path):
     shutil.copy(REPO / "dvc.yaml", work)
     shutil.copytree(REPO / "pipeline", work / "pipeline")
     shutil.copytree(REPO / "s2i_models", work / "s2i_models")
-    (work / "params.yaml").write_text(yaml.safe_dump({"emb_dim": 16, "autoencoder": {**AE_PARAMS, "epochs": 1}}))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())   # dvc.yaml's ${...} need every section
+    params.update(emb_dim=16, autoencoder={**AE_PARAMS, "epochs": 1})
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
     write_synthetic_shards(work)
     dvc = [sys.executable, "-m", "dvc"]
     run("git", "init", "-q", cwd=work)

@@ -22,7 +22,7 @@ from s2i_models import DenseGenerator, save_checkpoint
 EMB_DIM, WIDTH, FRAMES = 16, 0.0625, 8
 INFO_PARAMS = dict(snapshots=3, sounds_per_class=8, samples_per_sound=2, per_class=24, test_share=0.2,
                    rater_threshold=0.5, width=1.0, epochs=30, batch_size=8, lr=0.01, momentum=0.9,
-                   weight_decay=5e-5, seed=0, class_match=dict(width=1.0, epochs=10, batch_size=16))
+                   weight_decay=5e-5, seed=0, nproc=1, sync_bn=True, class_match=dict(width=1.0, epochs=10, batch_size=16))
 EVAL_PARAMS = dict(samples_per_sound=2, gallery_size=200, memorisation_sounds=20, window_start=2, window_end=3,
                    ma_window=2, d_after=2, d_before=5, seed=0)
 TRANSLATOR = {"d_every": 5, "d_unit": "epoch"}

@@ -29,6 +29,9 @@ def test_autoencoder_embed_translator_chain(workspace):
     assert 1 <= best["epoch"] <= AE_PARAMS["epochs"]
     metrics = json.loads((workspace / "models/autoencoder_live/metrics.json").read_text())
     assert metrics["best"]["epoch"] == best["epoch"]
+    # The stage's linear probe: every class of the synthetic shards has its own loud band.
+    assert set(metrics["probe"]) == {"train_accuracy", "val_accuracy", "test_accuracy"}
+    assert metrics["probe"]["test_accuracy"] >= 0.8
     for split, n in SPLIT_SIZES.items():
         arrays = np.load(f"data/embeddings/{split}.npz")
         assert arrays["emb"].shape == (n, 32) and np.abs(arrays["emb"]).max() <= 1.0
