@@ -45,7 +45,8 @@ from . import demo_rater, labelsets, metrics
 from .informativity import ACQUIRE
 from .informativity import METRICS as INFORMATIVITY_METRICS
 from .informativity import OUT_DIR as CLASSIFIER_DIR
-from .informativity import LabelSourceError, data_source, features, features_and_predictions, load_binary, load_class_match
+from .informativity import (LabelSourceError, data_source, features, features_and_predictions, load_binary,
+                            load_class_match)
 from .loader import SplitArrays, load_split
 from .params import load_params
 from .ridge import fit_ridge

@@ -198,7 +198,8 @@ def pool_labels(pool: labelsets.Pool, human: dict[str, int], labels_csv: Path,
     return demo_rater.label(pool.images, list(pool.records["class_name"]), threshold), demo_rater.RATER
 
 
-def train_binary_classifiers(pool: labelsets.Pool, labels: np.ndarray, p: dict, out_dir: Path) -> tuple[dict, pd.DataFrame]:
+def train_binary_classifiers(pool: labelsets.Pool, labels: np.ndarray, p: dict,
+                             out_dir: Path) -> tuple[dict, pd.DataFrame]:
     sets = labelsets.balanced_sets(pool.records, labels, p["per_class"], p["test_share"], p["seed"])
     report, rows = {}, []
     for c, name in enumerate(CLASSES):

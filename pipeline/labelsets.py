@@ -148,7 +148,8 @@ def build_pool(snapshots: list[tuple[int, Path]], sounds: Sounds, p: dict, load_
             for k in idx:
                 key = str(sounds.keys[k])
                 rows.append({"image_id": image_id(digest, key, sample), "snapshot": path.name, "epoch": epoch,
-                             "key": key, "source_video": str(sounds.videos[k]), "class_name": CLASSES[sounds.classes[k]],
+                             "key": key, "source_video": str(sounds.videos[k]),
+                             "class_name": CLASSES[sounds.classes[k]],
                              "class_index": int(sounds.classes[k]), "sample": sample})
     return Pool(pd.DataFrame(rows), np.concatenate(images))
 

@@ -381,4 +381,5 @@ def test_a_constant_classifier_is_saved_as_unmeasured(tmp_path, monkeypatch):
     assert not report["Dog"]["measured"] and len(sets) == 6
     loaded = informativity.load_binary(tmp_path / "c002.pt")
     assert isinstance(loaded, informativity.Unmeasured) and loaded.reason == reason
-    assert informativity.load_binary(tmp_path / "c001.pt").reason == "0 informative and 0 not-informative labelled images"
+    baby = informativity.load_binary(tmp_path / "c001.pt")
+    assert baby.reason == "0 informative and 0 not-informative labelled images"
