@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_label import Browser, needs_chromium
 
 from pipeline import evaluate, informativity, labelsets, wds
 from pipeline.demo_world import make_plan, synthesize
@@ -383,3 +384,25 @@ def test_a_constant_classifier_is_saved_as_unmeasured(tmp_path, monkeypatch):
     assert isinstance(loaded, informativity.Unmeasured) and loaded.reason == reason
     baby = informativity.load_binary(tmp_path / "c001.pt")
     assert baby.reason == "0 informative and 0 not-informative labelled images"
+
+
+@needs_chromium
+def test_report_page_shows_coverage_and_controls_in_a_browser(tiny_run, tmp_path):
+    root, classifiers, result = tiny_run
+    unmeasured = result["informativity_unmeasured"]
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.page("Page.navigate", url=(root / "reports" / "report.html").as_uri())
+        coverage = browser.wait_for("document.querySelector('p.coverage') && "
+                                    "document.querySelector('p.coverage').innerText")
+        rows = browser.js("[...document.querySelectorAll('table')[1].rows].map(r => r.innerText)")
+        images = browser.js("[...document.images].filter(i => i.complete && i.naturalWidth > 200).length")
+    finally:
+        browser.close()
+    lines = coverage.splitlines()
+    assert lines[0] == f"The informativity mean covers {5 - len(unmeasured)} of 5 classes."
+    assert lines[1:] == [f"{name}: not measured: {reason}" for name, reason in unmeasured.items()]
+    shuffled = result["shuffled"]
+    assert rows[2].split("\t") == ["the final generator on shuffled sounds", f"{shuffled['informativity']:.3f}",
+                                   f"{shuffled['class_match']:.3f}", f"{shuffled['rater_informativity']:.3f}"]
+    assert images >= 4
