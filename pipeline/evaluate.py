@@ -145,18 +145,6 @@ def control(judged: tuple[dict, np.ndarray, np.ndarray], classes: np.ndarray, th
     return out
 
 
-def run_snapshots(snapshot_dir: Path, translator_p: dict) -> list[tuple[int, Path]]:
-    """The snapshots the translator params describe (every `snapshot_every`-th epoch and the last), all present."""
-    every, last = translator_p["snapshot_every"], translator_p["epochs"]
-    wanted = sorted(set(range(every, last + 1, every)) | {last})
-    found = dict(labelsets.list_snapshots(snapshot_dir))
-    missing = [e for e in wanted if e not in found]
-    if missing:
-        raise FileNotFoundError(f"{snapshot_dir}: no snapshot of epoch(s) {missing[:5]}{' ...' * (len(missing) > 5)} "
-                                f"(translator.snapshot_every {every}, epochs {last}); run `dvc repro translator`")
-    return [(e, found[e]) for e in wanted]
-
-
 def memorisation(G, train: SplitArrays, train_emb: np.ndarray, count: int, seed: int, size: int = 32) -> dict:
     """Share of train-sound outputs whose nearest training frame (at size x size) is from the sound's own video."""
     rng = np.random.default_rng(seed)
@@ -222,7 +210,7 @@ def run(p: dict, translator_p: dict, rater_threshold: float = 0.5, snapshot_dir=
             raise RuntimeError(f"{emb_dir}/{name}.npz does not match the {name} shards; rerun `dvc repro embed`")
     test_emb, test_classes = npz["test"]["emb"].astype(np.float32), test.class_index
     judges = load_judges(Path(classifier_dir), test.images, train, p["gallery_size"], p["seed"])
-    snapshots = run_snapshots(Path(snapshot_dir), translator_p)
+    snapshots = labelsets.run_snapshots(snapshot_dir, translator_p)
 
     epochs, per_epoch = [], []
     for epoch, path in tqdm(snapshots, desc="evaluate snapshots", unit="snapshot"):

@@ -2,11 +2,12 @@
 
     python -m pipeline.informativity
 
-Reads the generator snapshots, data/embeddings/val.npz (the pool translates
-validation sounds only; evaluate judges the test sounds), the train/val frames
-in data/shards and data/labels/informativity.csv (human labels; when it has
-none and data/acquire.json says the data are the demo world's, the demo rater
-labels the pool instead). Writes models/informativity/: <class_code>.pt (binary
+Reads the generator snapshots of the run (`translator.snapshot_every`,
+`translator.epochs`), data/embeddings/val.npz (the pool translates validation
+sounds only; evaluate judges the test sounds), the train/val frames in
+data/shards and data/labels/informativity.csv (human labels; when it has none
+and data/acquire.json says the data are the demo world's, the demo rater labels
+the pool instead). Writes models/informativity/: <class_code>.pt (binary
 classifiers), class_match.pt (5-way, real train frames), sets.csv (which image
 went where, with its label and source video); models/informativity_metrics.json
 (classifier accuracies, a DVC metric).
@@ -250,7 +251,7 @@ def train_class_match(p: dict, out_dir: Path, shard_dir: Path = SHARD_DIR) -> di
             "train_accuracy": accuracy(net, train.images, train.class_index)}
 
 
-def run(p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, emb_dir=labelsets.EMB_DIR,
+def run(p: dict, translator_p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, emb_dir=labelsets.EMB_DIR,
         labels_csv=labelsets.LABELS_CSV, out_dir=OUT_DIR, shard_dir=SHARD_DIR, metrics_path=METRICS,
         acquire_json=ACQUIRE) -> dict:
     from .translator import load_generator
@@ -259,7 +260,7 @@ def run(p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, emb_dir=labelsets.EMB_DIR,
     human = human_labels(Path(labels_csv), acquire_json)
     torch.manual_seed(p["seed"])
     sounds = labelsets.load_sounds(emb_dir=emb_dir, shard_dir=shard_dir)
-    pool = labelsets.build_pool(labelsets.list_snapshots(snapshot_dir), sounds, p, load_generator)
+    pool = labelsets.build_pool(labelsets.run_snapshots(snapshot_dir, translator_p), sounds, p, load_generator)
     labels, source = pool_labels(pool, human, Path(labels_csv), p["rater_threshold"])
     per_class, sets = train_binary_classifiers(pool, labels, p, out_dir)
     class_match = train_class_match({**p, **p["class_match"]}, out_dir, Path(shard_dir))
@@ -278,7 +279,8 @@ def run(p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, emb_dir=labelsets.EMB_DIR,
 
 def main() -> None:
     try:
-        report = run(load_params()["informativity"])
+        params = load_params()
+        report = run(params["informativity"], params["translator"])
     except (FileNotFoundError, LabelSourceError) as err:
         raise SystemExit(f"informativity: {err}") from None
     print(json.dumps({k: report[k] for k in ("label_source", "mean_accuracy", "classes_measured", "class_match")},

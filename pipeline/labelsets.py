@@ -48,6 +48,18 @@ def list_snapshots(folder: str | Path = SNAPSHOT_DIR) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def run_snapshots(snapshot_dir: str | Path, translator_p: dict) -> list[tuple[int, Path]]:
+    """The snapshots the translator params describe (every `snapshot_every`-th epoch and the last), all present."""
+    every, last = translator_p["snapshot_every"], translator_p["epochs"]
+    wanted = sorted(set(range(every, last + 1, every)) | {last})
+    found = dict(list_snapshots(snapshot_dir))
+    missing = [e for e in wanted if e not in found]
+    if missing:
+        raise FileNotFoundError(f"{snapshot_dir}: no snapshot of epoch(s) {missing[:5]}{' ...' * (len(missing) > 5)} "
+                                f"(translator.snapshot_every {every}, epochs {last}); run `dvc repro translator`")
+    return [(e, found[e]) for e in wanted]
+
+
 def pick_evenly(items: list, count: int) -> list:
     """`count` items spread evenly over the list, always including the last one."""
     if count >= len(items):

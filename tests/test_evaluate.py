@@ -91,7 +91,7 @@ def pool_records(root):
     from pipeline.translator import load_generator
 
     sounds = labelsets.load_sounds(emb_dir=root / "data/embeddings", shard_dir=root / "data/shards")
-    snapshots = labelsets.list_snapshots(root / "models/translator/snapshots")
+    snapshots = labelsets.run_snapshots(root / "models/translator/snapshots", TRANSLATOR)
     return labelsets.build_pool(snapshots, sounds, INFO_PARAMS, load_generator).records
 
 
@@ -105,7 +105,7 @@ def tiny_run(tmp_path_factory):
         write_tiny_world(root)
         (root / "data" / "acquire.json").write_text(json.dumps({"source": "demo"}))
         train_tiny_generator(root)
-        classifiers = informativity.run(INFO_PARAMS)
+        classifiers = informativity.run(INFO_PARAMS, TRANSLATOR)
         result = evaluate.run(EVAL_PARAMS, TRANSLATOR)
         yield root, classifiers, result
     finally:
@@ -268,11 +268,11 @@ def test_missing_snapshots_is_a_clear_error(tmp_path):
 def test_evaluate_uses_every_snapshot_of_the_run_and_names_a_missing_one(tmp_path):
     for epoch in (1, 2, 4, 5, 6, 7):                 # 7: a stale snapshot of a longer earlier run
         (tmp_path / f"generator_{epoch:05d}.pt").write_bytes(b"")
-    picked = evaluate.run_snapshots(tmp_path, {"snapshot_every": 2, "epochs": 6})
+    picked = labelsets.run_snapshots(tmp_path, {"snapshot_every": 2, "epochs": 6})
     assert [e for e, _ in picked] == [2, 4, 6]
     with pytest.raises(FileNotFoundError, match=r"no snapshot of epoch\(s\) \[3\] .*snapshot_every 1, epochs 5"):
-        evaluate.run_snapshots(tmp_path, {"snapshot_every": 1, "epochs": 5})
-    assert [e for e, _ in evaluate.run_snapshots(tmp_path, {"snapshot_every": 4, "epochs": 5})] == [4, 5]
+        labelsets.run_snapshots(tmp_path, {"snapshot_every": 1, "epochs": 5})
+    assert [e for e, _ in labelsets.run_snapshots(tmp_path, {"snapshot_every": 4, "epochs": 5})] == [4, 5]
 
 
 def link_workspace(root, work, source: str) -> None:
@@ -286,7 +286,7 @@ def link_workspace(root, work, source: str) -> None:
 def test_informativity_stage_refuses_the_demo_rater_on_real_data(tiny_run, tmp_path):
     root, _, _ = tiny_run
     link_workspace(root, tmp_path, "vegas_archive")
-    (tmp_path / "params.yaml").write_text(json.dumps({"informativity": INFO_PARAMS}))
+    (tmp_path / "params.yaml").write_text(json.dumps({"informativity": INFO_PARAMS, "translator": TRANSLATOR}))
     proc = subprocess.run([sys.executable, "-m", "pipeline.informativity"], cwd=tmp_path, capture_output=True,
                           text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
     assert proc.returncode != 0
@@ -307,7 +307,8 @@ def test_real_data_with_human_labels_is_measured_without_the_rater(tiny_run, tmp
     monkeypatch.chdir(tmp_path)
     from pipeline.translator import load_generator
 
-    pool = labelsets.build_pool(labelsets.list_snapshots(), labelsets.load_sounds(), INFO_PARAMS, load_generator)
+    pool = labelsets.build_pool(labelsets.run_snapshots(labelsets.SNAPSHOT_DIR, TRANSLATOR), labelsets.load_sounds(),
+                                INFO_PARAMS, load_generator)
     said = demo_rater.label(pool.images, list(pool.records["class_name"]))     # a person who agrees with it
     (tmp_path / "data/labels").mkdir()
     with open(tmp_path / "data/labels/informativity.csv", "w", newline="") as f:
@@ -316,7 +317,8 @@ def test_real_data_with_human_labels_is_measured_without_the_rater(tiny_run, tmp
         for rec, label in zip(pool.records.itertuples(), said):
             writer.writerow({"image_id": rec.image_id, "snapshot": rec.snapshot, "class_name": rec.class_name,
                              "label": "informative" if label else "not_informative", "rater": "ann", "time": "t"})
-    report = informativity.run({**INFO_PARAMS, "epochs": 5, "class_match": dict(width=1.0, epochs=2, batch_size=16)})
+    report = informativity.run({**INFO_PARAMS, "epochs": 5, "class_match": dict(width=1.0, epochs=2, batch_size=16)},
+                               TRANSLATOR)
     assert report["label_source"] == "people"
     result = evaluate.run(EVAL_PARAMS, TRANSLATOR, figures=False)
     assert result["data_source"] == "local"
