@@ -2,9 +2,12 @@
 
     python -m pipeline.evaluate
 
-For each snapshot the test sounds (unknown videos) are translated with test-time
-dropout on, and scored per class and on average:
-- informativity: share of images that their own class's classifier calls informative;
+For each snapshot of the run (every `translator.snapshot_every`-th epoch and the
+last) the test sounds (unknown videos) are translated with test-time dropout on,
+and scored per class and on average:
+- informativity: share of images that their own class's classifier calls informative
+  (null for a class whose classifier could not be trained or is constant, with the
+  reason; the mean covers the measured classes and says how many);
 - class match: share a 5-way classifier trained on real frames puts in the sound's
   class (the paper warns this one is inflated; a contrast only);
 - Frechet distance between generated and real test frames, and retrieval accuracy
@@ -16,8 +19,12 @@ Summaries over epochs follow the paper: the 2 epochs after a discriminator updat
 take the mean of the 5 before, then the mean over an epoch window and the maximum
 moving average. For the final generator also: memorisation (train sounds whose
 output's nearest training frame comes from the sound's own video; test videos never
-occur in training, so it is measured on train sounds) and two controls: the same
-generator untrained, and the final generator fed shuffled sounds.
+occur in training, so it is measured on train sounds) and three controls: the same
+generator untrained, the final generator fed shuffled sounds (test embeddings
+permuted, seeded), and a ridge regression from the same embeddings to pixels
+(`pipeline.ridge`). On the demo world the demo rater also judges the final
+generator's and the controls' test images: its own informativity, and how often the
+classifiers agree with it.
 
 Writes reports/metrics.json (DVC metrics), reports/plots/per_epoch.tsv (dvc plots),
 reports/figures/*.png and reports/report.html.
@@ -34,13 +41,16 @@ from tqdm import tqdm
 
 from s2i_models import load_checkpoint
 
-from . import labelsets, metrics
+from . import demo_rater, labelsets, metrics
 from .embed import load_embeddings
+from .informativity import ACQUIRE
 from .informativity import METRICS as INFORMATIVITY_METRICS
 from .informativity import OUT_DIR as CLASSIFIER_DIR
-from .informativity import features, load_binary, load_class_match, predict
+from .informativity import (LabelSourceError, data_source, features, features_and_predictions, load_binary,
+                            load_class_match)
 from .loader import SplitArrays, load_split
 from .params import load_params
+from .ridge import fit_ridge
 from .tables import CLASS_CODES, CLASSES, write_text
 
 SHARD_DIR = Path("data/shards")
@@ -51,7 +61,7 @@ REPORT_DIR = Path("reports")
 @dataclass
 class Judges:
     """Everything that scores generated images, fixed across snapshots."""
-    binary: list                      # per class: object with .predict(images) -> 0/1
+    binary: list                      # per class: .predict(images) -> 0/1 and .reason (None: measured)
     class_net: torch.nn.Module        # 5-way classifier trained on real frames
     real_features: np.ndarray         # class_net features of real test frames
     gallery_features: np.ndarray      # ... of real train frames (retrieval gallery)
@@ -69,24 +79,30 @@ def load_judges(classifier_dir: Path, test_images: np.ndarray, train: SplitArray
 
 
 def informative_hits(judges: Judges, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """1 where the classifier of the image's own (sound) class calls it informative."""
-    hits = np.zeros(len(images), np.int64)
+    """1 where the classifier of the image's own (sound) class calls it informative; NaN for unmeasured classes."""
+    hits = np.full(len(images), np.nan)
     for c in range(len(CLASSES)):
         rows = np.flatnonzero(classes == c)
-        if len(rows):
+        if len(rows) and judges.binary[c].reason is None:
             hits[rows] = judges.binary[c].predict(images[rows])
     return hits
 
 
-def judge(judges: Judges, images: np.ndarray, classes: np.ndarray, truth: np.ndarray | None = None) -> dict:
-    """Per-class and mean informativity and class match, plus the feature-space measures."""
+def shares(values: list[float]) -> dict:
+    """Per class name and "mean" over the classes that have a value (NaN = not measured)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return {**dict(zip(CLASSES, values)), "mean": float(np.mean(finite)) if finite else float("nan")}
+
+
+def judge(judges: Judges, images: np.ndarray, classes: np.ndarray,
+          truth: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
+    """Per-class and mean informativity and class match, plus the feature-space measures; and the hits."""
     n = len(CLASSES)
-    info = metrics.class_shares(informative_hits(judges, images, classes), classes, n)
-    match = metrics.class_shares(predict(judges.class_net, images) == classes, classes, n)
-    fake_features = features(judges.class_net, images)
+    hits = informative_hits(judges, images, classes)
+    fake_features, predicted = features_and_predictions(judges.class_net, images)
     out = {
-        "informativity": dict(zip(CLASSES, info), mean=float(np.nanmean(info))),
-        "class_match": dict(zip(CLASSES, match), mean=float(np.nanmean(match))),
+        "informativity": shares(metrics.class_shares(hits, classes, n)),
+        "class_match": shares(metrics.class_shares(predicted == classes, classes, n)),
         "frechet_distance": metrics.frechet_distance_of(fake_features, judges.real_features),
         "retrieval_accuracy": metrics.retrieval_accuracy(fake_features, classes, judges.gallery_features,
                                                          judges.gallery_classes),
@@ -94,7 +110,7 @@ def judge(judges: Judges, images: np.ndarray, classes: np.ndarray, truth: np.nda
     if truth is not None:
         diff = images.astype(np.float64) / 127.5 - truth.astype(np.float64) / 127.5
         out["pixel_loss"] = float(np.mean(diff ** 2))
-    return out
+    return out, hits
 
 
 def translate_samples(G, emb: np.ndarray, samples: int, seed: int) -> np.ndarray:
@@ -102,11 +118,32 @@ def translate_samples(G, emb: np.ndarray, samples: int, seed: int) -> np.ndarray
     return np.stack([labelsets.translate(G, emb, seed=seed * 1000 + s) for s in range(samples)])
 
 
-def evaluate_snapshot(G, judges: Judges, emb: np.ndarray, classes: np.ndarray, truth: np.ndarray, p: dict) -> dict:
+def evaluate_snapshot(G, judges: Judges, emb: np.ndarray, classes: np.ndarray, truth: np.ndarray,
+                      p: dict) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The snapshot's measures, the first dropout sample's images and their informativity hits."""
     samples = translate_samples(G, emb, max(2, p["samples_per_sound"]), p["seed"])
-    result = judge(judges, samples[0], classes, truth)
+    result, hits = judge(judges, samples[0], classes, truth)
     result["diversity"] = metrics.diversity(samples.astype(np.float64) / 127.5)
-    return result
+    return result, samples[0], hits
+
+
+def rater_measures(images: np.ndarray, classes: np.ndarray, hits: np.ndarray, threshold: float) -> dict:
+    """The demo rater's informativity of the images, and the classifiers' agreement with it (per class, mean)."""
+    said = demo_rater.label(images, [CLASSES[c] for c in classes], threshold)
+    agree = np.where(np.isnan(hits), np.nan, hits == said)
+    n = len(CLASSES)
+    return {"rater_informativity": shares(metrics.class_shares(said, classes, n)),
+            "classifier_rater_agreement": shares(metrics.class_shares(agree, classes, n))}
+
+
+def control(judged: tuple[dict, np.ndarray, np.ndarray], classes: np.ndarray, threshold: float | None) -> dict:
+    """Means of a control translator's (result, images, hits): classifier informativity, class match and
+    (demo world) rater informativity."""
+    result, images, hits = judged
+    out = {"informativity": result["informativity"]["mean"], "class_match": result["class_match"]["mean"]}
+    if threshold is not None:
+        out["rater_informativity"] = rater_measures(images, classes, hits, threshold)["rater_informativity"]["mean"]
+    return out
 
 
 def memorisation(G, train: SplitArrays, train_emb: np.ndarray, count: int, seed: int, size: int = 32) -> dict:
@@ -156,56 +193,78 @@ def write_per_epoch(path: Path, epochs: list[int], per_epoch: list[dict]) -> Non
     write_text("\n".join(lines) + "\n", path)
 
 
-def run(p: dict, translator_p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, shard_dir=SHARD_DIR, emb_dir=EMB_DIR,
-        classifier_dir=CLASSIFIER_DIR, informativity_metrics=INFORMATIVITY_METRICS, report_dir=REPORT_DIR,
+def run(p: dict, translator_p: dict, rater_threshold: float = 0.5, snapshot_dir=labelsets.SNAPSHOT_DIR,
+        shard_dir=SHARD_DIR, emb_dir=EMB_DIR, classifier_dir=CLASSIFIER_DIR,
+        informativity_metrics=INFORMATIVITY_METRICS, report_dir=REPORT_DIR, acquire_json=ACQUIRE,
         figures: bool = True) -> dict:
     from .translator import generator_for, load_generator
 
     report_dir = Path(report_dir)
+    demo = data_source(acquire_json) == "demo"
+    threshold = rater_threshold if demo else None       # the demo rater knows only the demo world
     test = load_split(shard_dir, "test", mels=figures)
-    train = load_split(shard_dir, "train")
-    test_npz, train_npz = load_embeddings(Path(emb_dir) / "test.npz"), load_embeddings(Path(emb_dir) / "train.npz")
-    for name, npz, split in (("test", test_npz, test), ("train", train_npz, train)):
-        if list(npz["keys"]) != split.keys:
+    train, val = load_split(shard_dir, "train"), load_split(shard_dir, "val")
+    npz = {}
+    for name, split in (("test", test), ("train", train), ("val", val)):
+        npz[name] = load_embeddings(Path(emb_dir) / f"{name}.npz")
+        if list(npz[name]["keys"]) != split.keys:
             raise RuntimeError(f"{emb_dir}/{name}.npz does not match the {name} shards; rerun `dvc repro embed`")
-    test_emb, test_classes = test_npz["emb"].astype(np.float32), test.class_index
+    test_emb, test_classes = npz["test"]["emb"].astype(np.float32), test.class_index
     judges = load_judges(Path(classifier_dir), test.images, train, p["gallery_size"], p["seed"])
-    snapshots = labelsets.list_snapshots(snapshot_dir)
+    snapshots = labelsets.run_snapshots(snapshot_dir, translator_p)
 
     epochs, per_epoch = [], []
     for epoch, path in tqdm(snapshots, desc="evaluate snapshots", unit="snapshot"):
         epochs.append(epoch)
         final = load_generator(path)  # the last one is the final generator of the controls below
-        per_epoch.append(evaluate_snapshot(final, judges, test_emb, test_classes, test.images, p))
+        result, final_images, final_hits = evaluate_snapshot(final, judges, test_emb, test_classes, test.images, p)
+        per_epoch.append(result)
 
     torch.manual_seed(p["seed"])
     untrained = generator_for(load_checkpoint(snapshots[-1][1])).eval()
     shuffled = np.random.default_rng(p["seed"]).permutation(len(test_emb))
+    ridge = fit_ridge(npz["train"]["emb"], train.images, npz["val"]["emb"], val.images)
+    ridge_images = ridge.translate(test_emb)
+    ridge_result, ridge_hits = judge(judges, ridge_images, test_classes, test.images)
+    truth = (test_classes, test.images, p)
     controls = {
-        "untrained": evaluate_snapshot(untrained, judges, test_emb, test_classes, test.images, p),
-        "shuffled_sounds": evaluate_snapshot(final, judges, test_emb[shuffled], test_classes, test.images, p),
+        "untrained": control(evaluate_snapshot(untrained, judges, test_emb, *truth), test_classes, threshold),
+        "shuffled": control(evaluate_snapshot(final, judges, test_emb[shuffled], *truth), test_classes, threshold),
+        "ridge": {**control((ridge_result, ridge_images, ridge_hits), test_classes, threshold),
+                  "alpha": ridge.alpha, "val_pixel_loss": ridge.val_mse},
     }
     d_epochs = metrics.d_update_epochs(epochs[-1], translator_p["d_every"], translator_p["d_unit"])
+    corrected = metrics.corrected_epochs(epochs, d_epochs, p["d_after"], p["d_before"])
+    if d_epochs and not corrected:
+        print(f"evaluate: no evaluated epoch falls within {p['d_after']} epochs after a discriminator update "
+              f"(translator.snapshot_every {translator_p['snapshot_every']}, d_every {translator_p['d_every']}): "
+              "the post-update correction does nothing")
     classifier_report = json.loads(Path(informativity_metrics).read_text())
+    unmeasured = {c: b.reason for c, b in zip(CLASSES, judges.binary) if b.reason is not None}
     last = per_epoch[-1]
     result = {
         "final_epoch": epochs[-1],
         "informativity": last["informativity"],
+        "informativity_classes_covered": len(CLASSES) - len(unmeasured),
+        "informativity_unmeasured": unmeasured,
         "class_match": last["class_match"],
+        **(rater_measures(final_images, test_classes, final_hits, threshold) if demo else {}),
+        **controls,
         "frechet_distance": last["frechet_distance"],
         "retrieval_accuracy": last["retrieval_accuracy"],
         "diversity": last["diversity"],
         "pixel_loss": last["pixel_loss"],
-        "memorisation": memorisation(final, train, train_npz["emb"].astype(np.float32), p["memorisation_sounds"],
-                                     p["seed"]),
+        "memorisation": memorisation(final, train, npz["train"]["emb"].astype(np.float32),
+                                     p["memorisation_sounds"], p["seed"]),
         "informativity_summary": summaries(epochs, per_epoch, "informativity", p, d_epochs),
         "class_match_summary": summaries(epochs, per_epoch, "class_match", p, d_epochs),
-        "controls": {name: {"informativity": r["informativity"]["mean"], "class_match": r["class_match"]["mean"]}
-                     for name, r in controls.items()},
+        "evaluated_epochs": len(epochs),
+        "d_corrected_epochs": len(corrected),
         "classifier_accuracy": {**{name: v["accuracy"] for name, v in classifier_report["classifiers"].items()},
                                 "mean": classifier_report["mean_accuracy"],
                                 "class_match_val": classifier_report["class_match"]["val_accuracy"]},
         "label_source": classifier_report["label_source"],
+        "data_source": data_source(acquire_json),
         "test_sounds": int(len(test_emb)),
     }
     result = _nan_to_none(result)
@@ -219,8 +278,13 @@ def run(p: dict, translator_p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, shard_
 
 def main() -> None:
     params = load_params()
-    result = run(params["evaluate"], params["translator"])
-    print(json.dumps({k: result[k] for k in ("informativity", "class_match", "controls")}, indent=1))
+    try:
+        result = run(params["evaluate"], params["translator"], params["informativity"]["rater_threshold"])
+    except (FileNotFoundError, LabelSourceError) as err:
+        raise SystemExit(f"evaluate: {err}") from None
+    shown = ("informativity", "informativity_classes_covered", "class_match", "rater_informativity",
+             "classifier_rater_agreement", "untrained", "shuffled", "ridge")
+    print(json.dumps({k: result[k] for k in shown if k in result}, indent=1))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,14 @@ def d_update_epochs(last_epoch: int, every: int, unit: str = "epoch") -> list[in
     return list(range(every, last_epoch + 1, every))
 
 
+def _after_d_spans(epochs: np.ndarray, d_epochs, after: int, before: int):
+    """(source mask, replaced mask) per discriminator update whose source span holds an evaluated epoch."""
+    for d in d_epochs:
+        source = (epochs > d - before) & (epochs <= d)
+        if source.any():
+            yield source, (epochs > d) & (epochs <= d + after)
+
+
 def replace_after_d_updates(epochs, values, d_epochs, after: int = 2, before: int = 5) -> np.ndarray:
     """The paper's rule: the `after` epochs that follow a discriminator update take the
     mean of the `before` epochs up to and including the update epoch (original values).
@@ -36,13 +44,18 @@ def replace_after_d_updates(epochs, values, d_epochs, after: int = 2, before: in
     """
     epochs, values = _series(epochs, values)
     out = values.copy()
-    for d in d_epochs:
-        source = (epochs > d - before) & (epochs <= d)
-        if not source.any():
-            continue
-        replaced = (epochs > d) & (epochs <= d + after)
+    for source, replaced in _after_d_spans(epochs, d_epochs, after, before):
         out[replaced] = values[source].mean()
     return out
+
+
+def corrected_epochs(epochs, d_epochs, after: int = 2, before: int = 5) -> list[int]:
+    """The evaluated epochs that `replace_after_d_updates` replaces (empty: the correction does nothing)."""
+    epochs = _series(epochs, np.zeros(len(epochs)))[0]
+    hit = np.zeros(len(epochs), bool)
+    for _, replaced in _after_d_spans(epochs, d_epochs, after, before):
+        hit |= replaced
+    return [int(e) for e in epochs[hit]]
 
 
 def window_mean(epochs, values, start: int, end: int) -> float:

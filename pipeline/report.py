@@ -133,17 +133,40 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
 
 
+CONTROLS = {"untrained": "the same generator, untrained",
+            "shuffled": "the final generator on shuffled sounds",
+            "ridge": "ridge regression from the same embeddings to pixels"}
+
+
 def metrics_tables(result: dict) -> str:
     e = html.escape
-    head = "<tr><th>class</th><th>informativity (final)</th><th>window mean</th><th>max moving avg</th>" \
-           "<th>class match (final)</th><th>classifier accuracy</th></tr>"
+    rater = "rater_informativity" in result
+    unmeasured = result.get("informativity_unmeasured", {})
+    head = ("<tr><th>class</th><th>informativity (final)</th><th>window mean</th><th>max moving avg</th>"
+            + ("<th>demo rater informativity</th><th>classifier agrees with rater</th>" if rater else "")
+            + "<th>class match (final)</th><th>classifier accuracy</th></tr>")
     rows = []
     for name in CLASSES + ["mean"]:
         s = result["informativity_summary"][name]
-        rows.append(f"<tr><td>{e(name)}</td><td>{_fmt(result['informativity'][name])}</td>"
-                    f"<td>{_fmt(s['window_mean'])}</td><td>{_fmt(s['max_moving_average'])}</td>"
+        final = (f'<span title="{e(unmeasured[name])}">not measured</span>' if name in unmeasured
+                 else _fmt(result["informativity"][name]))
+        rater_cells = (f"<td>{_fmt(result['rater_informativity'][name])}</td>"
+                       f"<td>{_fmt(result['classifier_rater_agreement'][name])}</td>" if rater else "")
+        rows.append(f"<tr><td>{e(name)}</td><td>{final}</td>"
+                    f"<td>{_fmt(s['window_mean'])}</td><td>{_fmt(s['max_moving_average'])}</td>{rater_cells}"
                     f"<td>{_fmt(result['class_match'][name])}</td>"
                     f"<td>{_fmt(result['classifier_accuracy'].get(name))}</td></tr>")
+    covered = result["informativity_classes_covered"]
+    coverage = (f"<p class=coverage>The informativity mean covers <b>{covered} of {len(CLASSES)}</b> classes."
+                + "".join(f"<br>{e(name)}: not measured: {e(reason)}" for name, reason in unmeasured.items())
+                + "</p>")
+    control_head = ("<tr><th>control</th><th>informativity</th><th>class match</th>"
+                    + ("<th>demo rater informativity</th>" if rater else "") + "</tr>")
+    control_rows = "".join(
+        f"<tr><td>{e(label)}</td><td>{_fmt(result[key]['informativity'])}</td>"
+        f"<td>{_fmt(result[key]['class_match'])}</td>"
+        + (f"<td>{_fmt(result[key]['rater_informativity'])}</td>" if rater else "") + "</tr>"
+        for key, label in CONTROLS.items())
     extra = [
         ("Frechet distance to real test frames (class-match feature space)", result["frechet_distance"]),
         ("retrieval accuracy (nearest real train frame has the sound's class)", result["retrieval_accuracy"]),
@@ -152,15 +175,13 @@ def metrics_tables(result: dict) -> str:
         ("memorisation: nearest train frame from the sound's own video (train sounds)",
          result["memorisation"]["same_video_share"]),
         ("... chance level of the same", result["memorisation"]["chance"]),
-        ("control: untrained generator, informativity", result["controls"]["untrained"]["informativity"]),
-        ("control: untrained generator, class match", result["controls"]["untrained"]["class_match"]),
-        ("control: shuffled sounds, informativity", result["controls"]["shuffled_sounds"]["informativity"]),
-        ("control: shuffled sounds, class match", result["controls"]["shuffled_sounds"]["class_match"]),
         ("5-way class-match classifier, accuracy on real val frames", result["classifier_accuracy"]["class_match_val"]),
+        ("evaluated epochs replaced by the post-discriminator-update correction", result["d_corrected_epochs"]),
     ]
     extra_rows = "".join(f"<tr><td>{e(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in extra)
-    return (f"<table>{head}{''.join(rows)}</table>"
-            f"<h2>Beyond the paper, and controls</h2><table>{extra_rows}</table>")
+    return (f"<table>{head}{''.join(rows)}</table>{coverage}"
+            f"<h2>Controls</h2><table>{control_head}{control_rows}</table>"
+            f"<h2>Beyond the paper</h2><table>{extra_rows}</table>")
 
 
 def render_html(result: dict, figure_files: dict[str, str]) -> str:
@@ -169,6 +190,9 @@ def render_html(result: dict, figure_files: dict[str, str]) -> str:
     note = ("Labels come from the <b>demo rater</b>, a stand-in for people that knows the demo world's scenes "
             "(no human labels in <code>data/labels/informativity.csv</code>)." if source != "people"
             else "Labels come from people (<code>s2i label</code>).")
+    if "rater_informativity" in result:
+        note += (" On this demo-world run the rater also judges the test translations directly: its informativity "
+                 "stands beside the classifiers' estimate, with how often the classifiers agree with it.")
     figs = "".join(f'<figure><img src="{e(path)}" alt="{e(FIGURES[name])}"><figcaption>{e(FIGURES[name])}'
                    f"</figcaption></figure>" for name, path in figure_files.items())
     return ("<!doctype html><html><head><meta charset=utf-8><title>s2i evaluation</title><style>"

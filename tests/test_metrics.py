@@ -100,17 +100,102 @@ def test_pick_evenly_spreads_and_keeps_the_last():
     assert pick_evenly(list(range(10)), 1) == [9]
 
 
-def test_balanced_sets_draw_evenly_from_snapshots():
+def test_balanced_sets_split_by_source_video_and_draw_evenly_from_snapshots():
     import pandas as pd
 
-    n = 60
-    records = pd.DataFrame({"class_index": [1] * n, "epoch": [5, 10, 15] * (n // 3)})
-    labels = np.array([1 if i % 4 == 0 else 0 for i in range(n)])   # 15 informative, 45 not
+    # Dog: 60 images, epochs 5/10/15 in turn, informative when i % 4 == 0, from four videos:
+    #   va rows 0-5 (informative 0, 4: 2 / not 4), vb 6-23 (8, 12, 16, 20: 4 / 14),
+    #   vc 24-41 (24 .. 40: 5 / 13), vd 42-59 (44 .. 56: 4 / 14); 15 informative, 45 not in all.
+    # per_class 20 -> 10 per label, 2 of them test. Test {va} gives min(2, 4, 2) = 2 on the test side and
+    # min(8, 41, 13) = 8 on the train side, like any other single video, but is the smallest (6 images).
+    dog = pd.DataFrame({"class_index": 1, "epoch": [5, 10, 15] * 20,
+                        "source_video": ["va"] * 6 + ["vb"] * 18 + ["vc"] * 18 + ["vd"] * 18})
+    dog_labels = [1 if i % 4 == 0 else 0 for i in range(60)]
+    # Rail transport: both labels, but all from one video; Fireworks: vf only informative, vg only not
+    rail = pd.DataFrame({"class_index": 2, "epoch": 5, "source_video": ["ve"] * 6})
+    fireworks = pd.DataFrame({"class_index": 3, "epoch": 5, "source_video": ["vf"] * 3 + ["vg"] * 3})
+    # Water flowing: informative only; its -1 row is unlabelled and does not count
+    water = pd.DataFrame({"class_index": 4, "epoch": 5, "source_video": ["vh", "vi", "vj"]})
+    records = pd.concat([dog, rail, fireworks, water], ignore_index=True)
+    labels = np.array(dog_labels + [0, 1] * 3 + [1, 1, 1, 0, 0, 0] + [1, 1, -1])
     sets = balanced_sets(records, labels, per_class=20, test_share=0.2, seed=0)
-    train, test = sets["Dog"]["train"], sets["Dog"]["test"]
-    rows = np.concatenate([train, test])
-    assert len(rows) == 20 and len(test) == 4 and not set(train) & set(test)
-    assert (labels[rows] == 1).sum() == 10 and (labels[test] == 1).sum() == 2
-    counts = records["epoch"].to_numpy()[rows[labels[rows] == 0]]
-    assert sorted(np.unique(counts, return_counts=True)[1]) == [3, 3, 4]   # 10 drawn round-robin from 3 snapshots
-    assert len(sets["Baby cry"]["train"]) == 0
+
+    d = sets["Dog"]
+    assert d.reason is None and d.test_videos == ["va"]
+    assert {0, 4} < set(d.test) <= set(range(6)) and len(d.test) == 4   # va's two informative images and 2 others
+    assert set(records["source_video"][d.train]) == {"vb", "vc", "vd"}
+    assert (labels[d.train] == 1).sum() == (labels[d.train] == 0).sum() == 8
+    assert (labels[d.test] == 1).sum() == (labels[d.test] == 0).sum() == 2
+    epochs = records["epoch"].to_numpy()
+    for label in (0, 1):  # 8 drawn round-robin from the three snapshots: 3, 3, 2
+        rows = d.train[labels[d.train] == label]
+        assert sorted(np.unique(epochs[rows], return_counts=True)[1]) == [2, 3, 3]
+
+    assert sets["Baby cry"].reason == "0 informative and 0 not-informative labelled images"
+    assert sets["Rail transport"].reason == ("all labelled images come from one source video (ve); "
+                                             "a split by video needs two")
+    assert sets["Fireworks"].reason == ("no split by source video has both labels on both sides "
+                                        "(informative/not per video: vf: 3/0, vg: 0/3)")
+    assert sets["Water flowing"].reason == "2 informative and 0 not-informative labelled images"
+    for name in ("Baby cry", "Rail transport", "Fireworks", "Water flowing"):
+        assert len(sets[name].train) == len(sets[name].test) == 0 and sets[name].test_videos == []
+
+
+def test_post_update_correction_on_sparse_snapshots_hand_values():
+    from pipeline.evaluate import summaries
+
+    # snapshot_every 2, d_every 5, after 2, before 5: evaluated epochs 2, 4, ..., 12; D trains after 5 and 10.
+    #   D at 5:  sources (0, 5] -> epochs 2, 4 (0.2, 0.4): mean 0.3; replaced (5, 7] -> epoch 6 (0.9 -> 0.3)
+    #   D at 10: sources (5, 10] -> epochs 6, 8, 10 with their original values (0.9, 0.5, 0.7): mean 0.7;
+    #            replaced (10, 12] -> epoch 12 (0.1 -> 0.7)
+    epochs = [2, 4, 6, 8, 10, 12]
+    values = [0.2, 0.4, 0.9, 0.5, 0.7, 0.1]
+    d = metrics.d_update_epochs(12, every=5)
+    assert d == [5, 10]
+    fixed = metrics.replace_after_d_updates(epochs, values, d, after=2, before=5)
+    assert list(fixed) == pytest.approx([0.2, 0.4, 0.3, 0.5, 0.7, 0.7])
+    assert metrics.corrected_epochs(epochs, d, after=2, before=5) == [6, 12]
+    # snapshots only at the D epochs (snapshot_every == d_every == 5): the correction never fires
+    assert metrics.corrected_epochs([5, 10, 15], metrics.d_update_epochs(15, 5), 2, 5) == []
+
+    # the summaries use the corrected series:
+    #   window [4, 10]: epochs 4, 6, 8, 10 -> (0.4 + 0.3 + 0.5 + 0.7) / 4 = 0.475 (raw would be 0.625)
+    #   4-epoch moving average ending at e averages epochs (e - 4, e]: ends 6 (epochs 4, 6: 0.35),
+    #   8 (6, 8: 0.4), 10 (8, 10: 0.6), 12 (10, 12: 0.7) -> max 0.7 ending at 12 (raw series: 0.7 ending at 8)
+    per_epoch = [{"informativity": {**{c: v for c in metrics_classes()}, "mean": v}} for v in values]
+    p = {"d_after": 2, "d_before": 5, "window_start": 4, "window_end": 10, "ma_window": 4}
+    out = summaries(epochs, per_epoch, "informativity", p, d)
+    for name in metrics_classes() + ["mean"]:
+        assert out[name]["window_mean"] == pytest.approx(0.475)
+        assert out[name]["max_moving_average"] == pytest.approx(0.7)
+        assert out[name]["max_moving_average_end_epoch"] == 12
+
+
+def metrics_classes():
+    from pipeline.tables import CLASSES
+
+    return list(CLASSES)
+
+
+def test_ridge_translator_is_the_closed_form_with_alpha_chosen_on_val():
+    from pipeline.ridge import fit_ridge, to_pixels
+
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(0, 1, (6, 4 * 4 * 3))
+    def world(n):     # pixels linear in the embedding, plus noise, inside [0, 255]
+        emb = rng.normal(0, 1, (n, 6))
+        images = np.clip(np.round(127.5 + 12 * (emb @ mixing) + rng.normal(0, 3, (n, 48))), 0, 255)
+        return emb, images.astype(np.uint8).reshape(n, 4, 4, 3)
+    (train_emb, train_images), (val_emb, val_images) = world(200), world(50)
+    ridge = fit_ridge(train_emb, train_images, val_emb, val_images, relative_alphas=(1e-3, 1e3))
+    # small noise: the small alpha must win; then W = (Xc^T Xc + alpha I)^-1 Xc^T Yc
+    xc = train_emb - train_emb.mean(0)
+    gram = xc.T @ xc
+    alpha = 1e-3 * np.trace(gram) / 6
+    assert ridge.alpha == pytest.approx(alpha)
+    y = to_pixels(train_images).astype(np.float64)
+    expected = np.linalg.solve(gram + alpha * np.eye(6), xc.T @ (y - y.mean(0)))
+    assert ridge.weights == pytest.approx(expected, abs=1e-6)
+    out = ridge.translate(val_emb)
+    assert out.shape == val_images.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - val_images).mean() < 4      # about the noise level
