@@ -19,7 +19,7 @@ from .distributed import context
 from .embed import embed_mels, load_encoder
 from .loader import MelScale, load_split, stream_mels
 from .params import load_params
-from .probe import class_probe
+from .ridge import class_probe
 from .tables import CLASSES, SPLITS
 from .training import digest, files_digest, seed_everything
 from .wds import shard_paths

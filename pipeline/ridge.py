@@ -1,4 +1,5 @@
-"""The ridge-regression translator: a control for the GAN, from the same sound embeddings to pixels.
+"""Ridge regression: the ridge-regression translator (a control for the GAN, from the same sound
+embeddings to pixels) and the linear probe of an embedding (does it carry the sound's class?).
 
 Closed form, with an intercept: W = (Xc^T Xc + alpha I)^-1 Xc^T Yc on centred
 train embeddings X and train pixels Y in [-1, 1]; alpha is chosen on the
@@ -34,25 +35,61 @@ class RidgeTranslator:
         return np.round((np.clip(pixels, -1, 1) + 1) * 127.5).astype(np.uint8).reshape(len(emb), *self.image_shape)
 
 
-def fit_ridge(train_emb: np.ndarray, train_images: np.ndarray, val_emb: np.ndarray, val_images: np.ndarray,
-              relative_alphas=RELATIVE_ALPHAS) -> RidgeTranslator:
-    x = np.asarray(train_emb, np.float64)
-    emb_mean = x.mean(axis=0)
-    xc = x - emb_mean
-    y = to_pixels(train_images)
-    pixel_mean = y.mean(axis=0, dtype=np.float64)
+@dataclass
+class RidgeFit:
+    weights: np.ndarray      # E x P
+    x_mean: np.ndarray       # E
+    y_mean: np.ndarray       # P
+    alpha: float
+    val_loss: float
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, np.float64) - self.x_mean) @ self.weights + self.y_mean
+
+
+def select_ridge(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_loss,
+                 relative_alphas=RELATIVE_ALPHAS) -> RidgeFit:
+    """Ridge regression train_x -> train_y whose alpha minimises val_loss(predictions for val_x).
+
+    One eigendecomposition of Xc^T Xc serves every alpha of the grid; alphas are
+    relative to its mean eigenvalue.
+    """
+    x = np.asarray(train_x, np.float64)
+    x_mean = x.mean(axis=0)
+    xc = x - x_mean
+    y_mean = np.asarray(train_y).mean(axis=0, dtype=np.float64)
     eigvals, eigvecs = np.linalg.eigh(xc.T @ xc)
     eigvals = np.clip(eigvals, 0, None)
-    projected = eigvecs.T @ (xc.T @ (y - pixel_mean.astype(np.float32)).astype(np.float64))   # E x P
-    val_coords = (np.asarray(val_emb, np.float64) - emb_mean) @ eigvecs
-    val_pixels = to_pixels(val_images).astype(np.float64)
+    projected = eigvecs.T @ (xc.T @ (np.asarray(train_y, np.float64) - y_mean))            # E x P
+    val_coords = (np.asarray(val_x, np.float64) - x_mean) @ eigvecs
     scale = max(float(eigvals.mean()), 1e-12)
     best = None
     for relative in relative_alphas:
         alpha = relative * scale
-        mse = float(np.mean(((val_coords / (eigvals + alpha)) @ projected + pixel_mean - val_pixels) ** 2))
-        if best is None or mse < best[1]:
-            best = (alpha, mse)
-    alpha, mse = best
-    weights = eigvecs @ (projected / (eigvals + alpha)[:, None])
-    return RidgeTranslator(weights, emb_mean, pixel_mean, alpha, mse, tuple(np.asarray(train_images).shape[1:]))
+        loss = float(val_loss((val_coords / (eigvals + alpha)) @ projected + y_mean))
+        if best is None or loss < best[1]:
+            best = (alpha, loss)
+    alpha, loss = best
+    return RidgeFit(eigvecs @ (projected / (eigvals + alpha)[:, None]), x_mean, y_mean, alpha, loss)
+
+
+def fit_ridge(train_emb: np.ndarray, train_images: np.ndarray, val_emb: np.ndarray, val_images: np.ndarray,
+              relative_alphas=RELATIVE_ALPHAS) -> RidgeTranslator:
+    """The ridge translator whose alpha gives the lowest pixel MSE on the validation sounds."""
+    val_pixels = to_pixels(val_images).astype(np.float64)
+    fit = select_ridge(train_emb, to_pixels(train_images), val_emb,
+                       lambda predicted: np.mean((predicted - val_pixels) ** 2), relative_alphas)
+    return RidgeTranslator(fit.weights, fit.x_mean, fit.y_mean, fit.alpha, fit.val_loss,
+                           tuple(np.asarray(train_images).shape[1:]))
+
+
+def class_probe(train_x, train_y, val_x, val_y, test_x, test_y, n_classes: int) -> dict:
+    """Linear probe: a ridge classifier on one-hot classes, trained on train, alpha chosen on val
+    (highest accuracy); its accuracies on train, val and test."""
+    def accuracy(predicted, y):
+        return float((predicted.argmax(1) == np.asarray(y)).mean())
+
+    fit = select_ridge(train_x, np.eye(n_classes)[np.asarray(train_y)], val_x,
+                       lambda predicted: -accuracy(predicted, val_y))
+    return {f"{name}_accuracy": accuracy(fit.predict(x), y)
+            for name, x, y in (("train", train_x, train_y), ("val", val_x, val_y), ("test", test_x, test_y))}

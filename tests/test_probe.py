@@ -1,24 +1,30 @@
-"""Linear probes: closed-form ridge against numpy's least squares, class probes on separable and shuffled labels."""
+"""Ridge regression: the shared solver against numpy's least squares, and the linear class probe."""
 import numpy as np
 import pytest
 
-from pipeline.probe import class_probe, ridge_fit, ridge_predict
+from pipeline.ridge import class_probe, select_ridge
 
 
 def test_ridge_without_penalty_is_least_squares(rng):
     x = rng.normal(size=(50, 4))
     y = x @ np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 3.0], [2.0, 1.0]]) + np.array([0.3, -0.7])
-    weights, bias = ridge_fit(x, y, alpha=0.0)
+    fit = select_ridge(x, y, x, lambda predicted: 0.0, relative_alphas=(0.0,))
     design = np.hstack([x, np.ones((50, 1))])
     expected = np.linalg.lstsq(design, y, rcond=None)[0]
-    assert np.allclose(weights, expected[:4]) and np.allclose(bias, expected[4])
-    assert np.allclose(ridge_predict((weights, bias), x), y)
+    assert np.allclose(fit.weights, expected[:4])
+    assert np.allclose(fit.predict(x), y)
 
 
-def test_ridge_penalty_shrinks_the_weights(rng):
+def test_ridge_picks_the_alpha_with_the_lowest_validation_loss(rng):
     x, y = rng.normal(size=(30, 3)), rng.normal(size=(30, 1))
-    norms = [np.linalg.norm(ridge_fit(x, y, a)[0]) for a in (0.0, 10.0, 1000.0)]
-    assert norms[0] > norms[1] > norms[2]
+    norms = {}
+    for relative in (0.0, 10.0, 1000.0):
+        norms[relative] = np.linalg.norm(select_ridge(x, y, x, lambda p: 0.0, relative_alphas=(relative,)).weights)
+    assert norms[0.0] > norms[10.0] > norms[1000.0]                   # the penalty shrinks the weights
+    # A validation loss that rewards small weights picks the largest alpha of the grid.
+    chosen = select_ridge(x, y, x, lambda predicted: float(np.abs(predicted - y.mean()).sum()),
+                          relative_alphas=(0.0, 10.0, 1000.0))
+    assert chosen.alpha == pytest.approx(1000.0 * np.linalg.eigvalsh((x - x.mean(0)).T @ (x - x.mean(0))).mean())
 
 
 def split(rng, n, classes, shuffle=False):

@@ -11,7 +11,7 @@ from pipeline import translator, informativity as inf, demo_rater
 from pipeline.loader import tensor_to_image, load_split
 from pipeline.params import load_params
 from pipeline.tables import CLASSES
-from pipeline.probe import ridge_fit, ridge_predict
+from pipeline.ridge import fit_ridge
 
 
 class NoLive:
@@ -77,11 +77,8 @@ for path in snaps[-int(os.environ.get("LAST", "3")):]:
         save_png(translator.test_grid(G, torch.from_numpy(emb), torch.from_numpy(load_split(shards, "test").images), cls), out / f"grid_{path.stem[-5:]}.png")
     rows.append(score(sh, "shuffled", epoch=int(path.stem[-5:])))
 if "--ridge" in sys.argv:
-    tr = np.load(emb_dir / "train.npz"); timgs = load_split(shards, "train").images
-    y = timgs.reshape(len(timgs), -1).astype(np.float64) / 127.5 - 1
-    for a in (1.0, 10.0, 100.0):
-        m = ridge_fit(tr["emb"], y, a)
-        pr = np.clip(ridge_predict(m, emb), -1, 1).reshape(-1, 96, 96, 3)
-        rows.append(score(((pr + 1) * 127.5).round().astype(np.uint8), "ridge", alpha=a))
+    tr, va = np.load(emb_dir / "train.npz"), np.load(emb_dir / "val.npz")
+    ridge = fit_ridge(tr["emb"], load_split(shards, "train").images, va["emb"], load_split(shards, "val").images)
+    rows.append(score(ridge.translate(emb), "ridge", alpha=ridge.alpha))
 for r in rows:
     print(json.dumps({"name": name, "over": over, "train_s": round(train_time), **r}), flush=True)
