@@ -91,7 +91,7 @@ def open_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.set_inheritable(True)
+    sock.listen(128)  # connections wait in the backlog until the server runs, so the printed address works at once
     return sock
 
 

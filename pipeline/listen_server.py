@@ -401,6 +401,9 @@ class LiveClient:
         await self.send({"kind": "skipped", "seq": seq, "message": MESSAGES["behind"]})
 
     async def refuse(self, code: int, message: str) -> None:
+        """Answer the windows already taken, then say why and close."""
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=10)
         await self.send({"kind": "error", "message": message})
         await self.ws.close(code=code)
 
