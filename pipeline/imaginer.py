@@ -87,9 +87,10 @@ class Imaginer:
             self._wake.notify()
         return job.future
 
-    def warm_up(self) -> None:
-        """The first model call is slow (kernel choice, allocations): make it before any client waits."""
-        self.imagine(np.zeros((1, MEL.n_mels, MEL.segment_frames), np.float32))
+    def warm_up(self, calls: int = 5) -> None:
+        """The first model calls are slow (kernel choice, allocations): make them before any client waits."""
+        for _ in range(calls):
+            self.imagine(np.zeros((1, MEL.n_mels, MEL.segment_frames), np.float32))
         self.batches = self.windows = 0
 
     def waiting(self) -> int:

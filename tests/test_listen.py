@@ -1,8 +1,8 @@
 """`s2i listen`: the page in headless Chromium (fake microphone playing a wav), the server's limits.
 
 The server runs as a user starts it (`python -m pipeline.cli listen`) with a tiny random-weight
-model. Screenshots go to tmp_path, or to $S2I_SCREENSHOTS when set (the README's come from there,
-taken with a trained model: S2I_LISTEN_MODEL=models).
+model. Each browser test ends with a screenshot of what it checked (the README's come from
+docs/listen_screenshots.py, with the trained demo model and demo clips).
 """
 from __future__ import annotations
 
@@ -37,8 +37,7 @@ MAX_UPLOAD_MB, MAX_FILE_MINUTES, MAX_CLIENTS = 1, 0.5, 3
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    real = os.environ.get("S2I_LISTEN_MODEL")
-    return Path(real) if real else save_tiny_model(tmp_path_factory.mktemp("model"))
+    return save_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +67,7 @@ def media(tmp_path_factory):
 
 
 def screenshot(page, tmp_path: Path, name: str) -> Path:
-    folder = Path(os.environ.get("S2I_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
+    path = tmp_path / name
     page.screenshot(path=str(path), full_page=True)
     with Image.open(path) as image:
         assert image.size[0] > 300
