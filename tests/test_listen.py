@@ -7,6 +7,7 @@ docs/listen_screenshots.py, with the trained demo model and demo clips).
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
 import os
@@ -19,6 +20,7 @@ import urllib.error
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -204,6 +206,34 @@ def test_uploads_are_judged_by_content_and_size(server, media):
     assert not [p for d in server.tmp_dir.glob("s2i-listen-*") for p in d.iterdir()]   # uploads removed
     status = server.status()
     assert status["file_jobs"] == 0 and status["files_refused"] >= 5
+
+
+def test_busy_file_slots_and_abandoned_uploads(server):
+    """Two uploads that never finish hold both file slots: a third is told the server is busy;
+    when their clients vanish, the slots and the partial temp files are freed."""
+    host, port = urlsplit(server.url).hostname, urlsplit(server.url).port
+    stalled = []
+    for _ in range(2):
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        conn.putrequest("POST", "/api/file")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        conn.send(b"10\r\n" + b"x" * 16 + b"\r\n")
+        stalled.append(conn)
+    deadline = time.monotonic() + 10
+    while server.status()["file_jobs"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert post(server.url + "api/file", b"RIFF") == \
+        (503, b'{"error":"The server is busy with other files; please try again in a minute."}')
+    assert len([p for d in server.tmp_dir.glob("s2i-listen-*") for p in d.iterdir()]) == 2
+    for conn in stalled:
+        conn.sock.shutdown(socket.SHUT_RDWR)
+        conn.close()
+    deadline = time.monotonic() + 10
+    while server.status()["file_jobs"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.status()["file_jobs"] == 0
+    assert not [p for d in server.tmp_dir.glob("s2i-listen-*") for p in d.iterdir()]
 
 
 def data_image(url: str) -> Image.Image:
