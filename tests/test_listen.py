@@ -115,6 +115,7 @@ def test_live_microphone_shows_an_image_every_second(server, launch_chromium, me
 
     page.wait_for_function("() => window.s2i.answers[window.s2i.answers.length - 1].quiet", timeout=10000)
     assert page.locator("#quiet").is_visible() and not newest.is_visible()
+    assert not page.locator("#spread-figure").is_visible()
     assert page.inner_text("#quiet").startswith("Quiet")
 
     page.keyboard.press("Space")                        # the same button stops

@@ -170,10 +170,10 @@ function showAnswer(answer) {
     newest.hidden = false;
     newest.src = answer.image;
     newest.alt = `Picture imagined from the sound at ${clockText}`;
+    $("spread-figure").hidden = !answer.spread;
     if (answer.spread) {
       $("spread").src = answer.spread;
       $("spread").alt = `Spread of the pictures imagined at ${clockText}`;
-      $("spread").hidden = false;
     }
     newest.decode().then(() => {
       if (sent) window.s2i.latencies.push(performance.now() - sent.at);
@@ -181,7 +181,7 @@ function showAnswer(answer) {
     $("newest-caption").textContent = `The sound at ${clockText}`;
   } else {
     newest.hidden = true;
-    $("spread").hidden = true;
+    $("spread-figure").hidden = true;
     $("quiet").hidden = false;
     $("quiet").querySelector("span").textContent = answer.kind === "window" ? "Quiet" : "Missed";
     $("quiet").querySelector("small").textContent = answer.kind === "window"
