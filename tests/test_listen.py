@@ -291,10 +291,13 @@ def test_live_limits_size_rate_clients_and_origin(server):
     with connect(server.ws_url, max_size=2**22) as ws:  # faster than 1 window a second, beyond the burst
         receive(ws)
         kinds = []
-        with pytest.raises(ConnectionClosed) as closed:
+        try:
             for _ in range(20):
                 ws.send(window_bytes(np.zeros(SAMPLE_RATE, np.float32)))
-            while True:
+        except ConnectionClosed:                        # the server may close before all 20 are out
+            pass
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:                                 # what came before the close is still read
                 kinds.append(receive(ws)["kind"])
         burst = 4                                       # Limits.burst_windows: each of them is answered first
         assert closed.value.rcvd.code == 1008 and kinds[-1] == "error" and burst <= len(kinds) - 1 <= burst + 1
