@@ -12,7 +12,6 @@ import threading
 import time
 
 import numpy as np
-import pytest
 from websockets.asyncio.client import connect
 
 from listen_process import SAMPLE_RATE, ListenProcess, pcm16, tone_and_noise
