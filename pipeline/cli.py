@@ -6,6 +6,7 @@ import sys
 
 COMMANDS = {
     "translate": ("pipeline.translate", "turn sound files into images with a trained model"),
+    "listen": ("pipeline.listen", "a web page that shows what the model imagines from the microphone or a file"),
     "audit": ("pipeline.audit", "check the splits for leakage (source videos, near-duplicate frames and audio)"),
     "label": ("pipeline.label", "label generated images as informative or not in a local web page"),
 }

@@ -53,3 +53,40 @@ def rng():
 
 import sys
 sys.path.insert(0, str(Path(__file__).parent))  # test helpers such as stage_fixtures
+
+
+# ---- a real headless browser: Debian's chromium driven by Playwright (never a downloaded browser) ----
+import shutil  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def playwright_driver():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium not installed (apt-get install chromium; .ci/run does)")
+
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture
+def launch_chromium(playwright_driver):
+    """launch_chromium(*flags) -> a headless Chromium browser, closed after the test."""
+    browsers = []
+
+    def launch(*flags: str):
+        browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=list(flags))
+        browsers.append(browser)
+        return browser
+
+    yield launch
+    for browser in browsers:
+        browser.close()
+
+
+@pytest.fixture
+def browser(launch_chromium):
+    return launch_chromium()
