@@ -1,4 +1,4 @@
-"""`s2i label`: a local web page for labelling generated test images as informative or not.
+"""`s2i label`: a local web page for labelling generated images (of validation sounds) as informative or not.
 
     s2i label [--rater NAME] [--port 8765] [--labels data/labels/informativity.csv]
 
@@ -158,9 +158,11 @@ def build_session(labels_csv: Path, rater: str, params_path: Path) -> LabelSessi
     from .params import load_params
     from .translator import load_generator
 
-    p = load_params(params_path)["informativity"]
+    params = load_params(params_path)
+    p = params["informativity"]
     labelsets.read_labels(labels_csv)  # a damaged labels file stops here, before the pool is drawn
-    pool = labelsets.build_pool(labelsets.list_snapshots(), labelsets.load_sounds(), p, load_generator)
+    snapshots = labelsets.run_snapshots(labelsets.SNAPSHOT_DIR, params["translator"])  # the informativity stage's pool
+    pool = labelsets.build_pool(snapshots, labelsets.load_sounds(), p, load_generator)
     return LabelSession(pool.records, pool.images, labels_csv, rater, seed=p["seed"])
 
 
