@@ -26,12 +26,12 @@ CONV_TABLE = [
     (256, 3, 1),
     (256, 3, 1),
 ]
-DROPOUT = 0.5
+DROPOUT = 0.5   # the paper's, after every conv; at small widths it drowns the score in noise (README)
 SCORE_KERNEL = 2
 
 
 class Discriminator(nn.Module):
-    def __init__(self, emb_dim: int = 512, width: float = 1.0):
+    def __init__(self, emb_dim: int = 512, width: float = 1.0, dropout: float = DROPOUT):
         super().__init__()
         if emb_dim % 4:
             raise ValueError(f"emb_dim must be divisible by 4 (reshaped to E/4 x 2 x 2), got {emb_dim}")
@@ -40,7 +40,7 @@ class Discriminator(nn.Module):
         for out, kernel, stride in CONV_TABLE:
             out = scaled(out, width)
             conv = nn.Conv2d(in_ch, out, kernel, stride, bias=False)
-            layers.append(conv_bn_act(conv, out, nn.ReLU(inplace=True), nn.Dropout2d(DROPOUT)))
+            layers.append(conv_bn_act(conv, out, nn.ReLU(inplace=True), nn.Dropout2d(dropout) if dropout else None))
             in_ch = out
         self.features = nn.Sequential(*layers)
         conv = nn.Conv2d(in_ch + emb_dim // 4, 1, SCORE_KERNEL, bias=False)
