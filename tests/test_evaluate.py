@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_label import Browser, needs_chromium
 
 from pipeline import evaluate, informativity, labelsets, wds
 from pipeline.demo_world import make_plan, synthesize
@@ -388,19 +387,16 @@ def test_a_constant_classifier_is_saved_as_unmeasured(tmp_path, monkeypatch):
     assert baby.reason == "0 informative and 0 not-informative labelled images"
 
 
-@needs_chromium
-def test_report_page_shows_coverage_and_controls_in_a_browser(tiny_run, tmp_path):
+def test_report_page_shows_coverage_and_controls_in_a_browser(tiny_run, browser):
     root, classifiers, result = tiny_run
     unmeasured = result["informativity_unmeasured"]
-    browser = Browser(tmp_path / "profile")
-    try:
-        browser.page("Page.navigate", url=(root / "reports" / "report.html").as_uri())
-        coverage = browser.wait_for("document.querySelector('p.coverage') && "
-                                    "document.querySelector('p.coverage').innerText")
-        rows = browser.js("[...document.querySelectorAll('table')[1].rows].map(r => r.innerText)")
-        images = browser.js("[...document.images].filter(i => i.complete && i.naturalWidth > 200).length")
-    finally:
-        browser.close()
+    page = browser.new_page()
+    page.goto((root / "reports" / "report.html").as_uri())
+    coverage = page.wait_for_function("document.querySelector('p.coverage') && "
+                                      "document.querySelector('p.coverage').innerText").json_value()
+    rows = page.evaluate("[...document.querySelectorAll('table')[1].rows].map(r => r.innerText)")
+    page.wait_for_function("[...document.images].every(i => i.complete)")
+    images = page.evaluate("[...document.images].filter(i => i.complete && i.naturalWidth > 200).length")
     lines = coverage.splitlines()
     assert lines[0] == f"The informativity mean covers {5 - len(unmeasured)} of 5 classes."
     assert lines[1:] == [f"{name}: not measured: {reason}" for name, reason in unmeasured.items()]
