@@ -26,16 +26,9 @@ from s2i_models import pick_device
 
 from .imaginer import Imaginer
 from .listen_server import Limits, make_app
-from .translate import TranslateError, load_model
+from .translate import TranslateError, load_model, positive_int
 
 DEFAULT_PORT = 8000
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _positive_float(text: str) -> float:
@@ -63,14 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0 picks a free port")
     parser.add_argument("--certfile", type=Path, metavar="PEM", help="TLS certificate: serve HTTPS (phones need it)")
     parser.add_argument("--keyfile", type=Path, metavar="PEM", help="TLS private key of --certfile")
-    parser.add_argument("--samples", type=_positive_int, metavar="N", default=4,
+    parser.add_argument("--samples", type=positive_int, metavar="N", default=4,
                         help="images drawn per window for the spread map (default 4; the page shows the first)")
     parser.add_argument("--device", default=None, metavar="DEVICE", help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--max-upload-mb", type=_positive_float, metavar="MB", default=limits.max_upload_bytes / 2**20,
                         help="largest file accepted (default %(default)g MB; larger: HTTP 413)")
     parser.add_argument("--max-file-minutes", type=_positive_float, metavar="M", default=limits.max_file_seconds / 60,
                         help="longest sound accepted in a file (default %(default)g)")
-    parser.add_argument("--max-clients", type=_positive_int, metavar="N", default=limits.max_live_clients,
+    parser.add_argument("--max-clients", type=positive_int, metavar="N", default=limits.max_live_clients,
                         help="live listeners at once (default %(default)d); more are told the server is busy")
     parser.add_argument("--quiet-db", type=float, metavar="DB", default=limits.quiet_dbfs,
                         help="windows quieter than this RMS level (dB full scale) show the quiet state "

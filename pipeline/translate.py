@@ -390,7 +390,7 @@ def translate_file(path: Path, out_root: Path, name: str, model: Model, samples:
             shutil.rmtree(tmp)
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
@@ -434,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", type=Path, help="audio or video files")
     parser.add_argument("--model", type=Path, metavar="DIR", default=Path("models"),
                         help="folder with autoencoder/best.pt and translator/generator.pt (default: models)")
-    parser.add_argument("--samples", type=_positive_int, metavar="N", default=1,
+    parser.add_argument("--samples", type=positive_int, metavar="N", default=1,
                         help="images per window, drawn with the generator's dropout (default 1); "
                              "above 1 a spread map per window is written too")
     parser.add_argument("--hop", type=_hop, metavar="SECONDS", default=1.0, help="seconds between window starts (default 1.0)")
@@ -442,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pad", action="store_true", help="zero-pad sounds shorter than one window")
     parser.add_argument("--device", default=None, metavar="DEVICE", help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--seed", type=_seed, metavar="S", default=0, help="seed of the dropout sampling (default 0)")
-    parser.add_argument("--emb-dim", type=_positive_int, metavar="E", default=None,
+    parser.add_argument("--emb-dim", type=positive_int, metavar="E", default=None,
                         help="check that the model has this embedding size")
     return parser
 

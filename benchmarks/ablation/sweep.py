@@ -1,31 +1,9 @@
 """GPU sweep 1: AE variants (probe), then translator variants on the best AE's embeddings."""
-import json, os, subprocess, sys, time, shutil
-from pathlib import Path
-HERE = Path(__file__).resolve().parent
-OUT = Path(os.environ.get("OUT", "/tmp/out")); OUT.mkdir(parents=True, exist_ok=True)
-WORK = Path(os.environ.get("EXP_OUT", "/tmp/exp")); WORK.mkdir(parents=True, exist_ok=True)
-SCALE = json.loads(os.environ.get("SCALE", "{}"))   # e.g. {"ae_epochs": 1, "gan_epochs": 2} for a smoke run
-PY = sys.executable
-results = open(OUT / "results.jsonl", "a")
+import json
+import shutil
+import time
 
-def launch(script, name, cfg, extra=(), env=None):
-    e = {**os.environ, "EXP_OUT": str(WORK), "THREADS": "1", "OMP_NUM_THREADS": "1", **(env or {})}
-    log = open(WORK / f"{name}.log", "w")
-    return name, subprocess.Popen([PY, str(HERE / script), name, json.dumps(cfg), *extra], stdout=subprocess.PIPE, stderr=log, text=True, env=e)
-
-def collect(procs, limit):
-    t0, killed = time.time(), []
-    for name, p in procs:
-        try:
-            out, _ = p.communicate(timeout=max(1, limit - (time.time() - t0)))
-        except subprocess.TimeoutExpired:
-            p.kill(); out, _ = p.communicate(); print(f"{name}: timed out", flush=True); killed.append(name)
-        for line in out.splitlines():
-            if line.startswith("{"):
-                results.write(line + "\n"); results.flush(); print(line, flush=True)
-        if p.returncode:
-            print(f"{name}: exit {p.returncode}; " + (WORK / f"{name}.log").read_text()[-600:], flush=True)
-    return killed
+from runner import OUT, SCALE, WORK, collect, launch
 
 ae_ep = SCALE.get("ae_epochs", 40)
 AE = {

@@ -1,31 +1,17 @@
 """GPU sweep 2: translator variants on the stages' own embeddings (copy data/embeddings/*.npz to benchmarks/ablation/emb/ first)."""
-import json, os, subprocess, sys, time, shutil
-from pathlib import Path
-HERE = Path(__file__).resolve().parent
-OUT = Path(os.environ.get("OUT", "/tmp/out")); OUT.mkdir(parents=True, exist_ok=True)
-WORK = Path(os.environ.get("EXP_OUT", "/tmp/exp")); WORK.mkdir(parents=True, exist_ok=True)
-SCALE = json.loads(os.environ.get("SCALE", "{}"))
-results = open(OUT / "results.jsonl", "a")
+import subprocess
+import sys
+import time
+
+from runner import HERE, OUT, SCALE, WORK, collect
+from runner import launch as launch_script
+
 EMB = str(HERE / "emb")
 
-def launch(name, cfg, extra=(), env=None):
-    e = {**os.environ, "EXP_OUT": str(WORK), "THREADS": "1", "OMP_NUM_THREADS": "1", "EMB_DIR": EMB, "TRAINBN": "1", **(env or {})}
-    log = open(WORK / f"{name}.log", "w")
-    return name, subprocess.Popen([sys.executable, str(HERE / "exp_gan.py"), name, json.dumps(cfg), *extra], stdout=subprocess.PIPE, stderr=log, text=True, env=e)
 
-def collect(procs, limit):
-    t0, killed = time.time(), []
-    for name, p in procs:
-        try:
-            out, _ = p.communicate(timeout=max(1, limit - (time.time() - t0)))
-        except subprocess.TimeoutExpired:
-            p.kill(); out, _ = p.communicate(); killed.append(name)
-        for line in out.splitlines():
-            if line.startswith("{"):
-                results.write(line + "\n"); results.flush()
-        if p.returncode and name not in killed:
-            print(f"{name}: exit {p.returncode}; " + (WORK / f"{name}.log").read_text()[-600:], flush=True)
-    return killed
+def launch(name, cfg, extra=(), env=None):
+    return launch_script("exp_gan.py", name, cfg, extra, {"EMB_DIR": EMB, "TRAINBN": "1", **(env or {})})
+
 
 ep = SCALE.get("epochs", 150)
 base = {"epochs": ep, "snapshot_every": max(1, ep // 6), "output_bn": False, "ema_decay": 0.999}

@@ -138,18 +138,23 @@ function stopListening(statusText) {
   $("status").textContent = statusText;
 }
 
+function imageOrTile(src, alt, emptyText) {
+  if (!src) {
+    const tile = document.createElement("div");
+    tile.className = "tile";
+    tile.textContent = emptyText;
+    return tile;
+  }
+  const picture = document.createElement("img");
+  picture.src = src;
+  picture.alt = alt;
+  return picture;
+}
+
 function stripItem(label, answer, clockText) {
   const item = document.createElement("li");
-  let picture;
-  if (answer.kind === "window" && !answer.quiet) {
-    picture = document.createElement("img");
-    picture.src = answer.image;
-    picture.alt = `Imagined from the sound at ${clockText}`;
-  } else {
-    picture = document.createElement("div");
-    picture.className = "tile";
-    picture.textContent = label;
-  }
+  const drawn = answer.kind === "window" && !answer.quiet;
+  const picture = imageOrTile(drawn ? answer.image : null, `Imagined from the sound at ${clockText}`, label);
   const caption = document.createElement("span");
   caption.textContent = clockText;
   item.append(picture, caption);
@@ -218,16 +223,7 @@ function minutes(seconds) {
 
 function figure(src, alt, caption, emptyText) {
   const box = document.createElement("figure");
-  let picture;
-  if (src) {
-    picture = document.createElement("img");
-    picture.src = src;
-    picture.alt = alt;
-  } else {
-    picture = document.createElement("div");
-    picture.className = "tile";
-    picture.textContent = emptyText;
-  }
+  const picture = imageOrTile(src, alt, emptyText);
   const text = document.createElement("figcaption");
   text.textContent = caption;
   box.append(picture, text);
