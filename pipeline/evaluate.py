@@ -231,7 +231,7 @@ def run(p: dict, translator_p: dict, rater_threshold: float = 0.5, snapshot_dir=
         "untrained": control(evaluate_snapshot(untrained, judges, test_emb, *truth), test_classes, threshold),
         "shuffled": control(evaluate_snapshot(final, judges, test_emb[shuffled], *truth), test_classes, threshold),
         "ridge": {**control((ridge_result, ridge_images, ridge_hits), test_classes, threshold),
-                  "alpha": ridge.alpha, "val_pixel_loss": ridge.val_mse},
+                  "alpha": ridge.alpha, "val_pixel_loss": ridge.val_loss},
     }
     d_epochs = metrics.d_update_epochs(epochs[-1], translator_p["d_every"], translator_p["d_unit"])
     corrected = metrics.corrected_epochs(epochs, d_epochs, p["d_after"], p["d_before"])

@@ -21,21 +21,6 @@ def to_pixels(images_u8: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class RidgeTranslator:
-    weights: np.ndarray      # E x P
-    emb_mean: np.ndarray     # E
-    pixel_mean: np.ndarray   # P
-    alpha: float
-    val_mse: float
-    image_shape: tuple
-
-    def translate(self, emb: np.ndarray) -> np.ndarray:
-        """uint8 N x H x W x 3 images for N embeddings."""
-        pixels = (np.asarray(emb, np.float64) - self.emb_mean) @ self.weights + self.pixel_mean
-        return np.round((np.clip(pixels, -1, 1) + 1) * 127.5).astype(np.uint8).reshape(len(emb), *self.image_shape)
-
-
-@dataclass
 class RidgeFit:
     weights: np.ndarray      # E x P
     x_mean: np.ndarray       # E
@@ -45,6 +30,17 @@ class RidgeFit:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return (np.asarray(x, np.float64) - self.x_mean) @ self.weights + self.y_mean
+
+
+@dataclass
+class RidgeTranslator(RidgeFit):
+    """A ridge fit from embeddings to flattened pixels in [-1, 1] (val_loss: the validation pixel MSE)."""
+    image_shape: tuple = ()
+
+    def translate(self, emb: np.ndarray) -> np.ndarray:
+        """uint8 N x H x W x 3 images for N embeddings."""
+        pixels = self.predict(emb)
+        return np.round((np.clip(pixels, -1, 1) + 1) * 127.5).astype(np.uint8).reshape(len(emb), *self.image_shape)
 
 
 def select_ridge(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_loss,
@@ -80,7 +76,7 @@ def fit_ridge(train_emb: np.ndarray, train_images: np.ndarray, val_emb: np.ndarr
     fit = select_ridge(train_emb, to_pixels(train_images), val_emb,
                        lambda predicted: np.mean((predicted - val_pixels) ** 2), relative_alphas)
     return RidgeTranslator(fit.weights, fit.x_mean, fit.y_mean, fit.alpha, fit.val_loss,
-                           tuple(np.asarray(train_images).shape[1:]))
+                           image_shape=tuple(np.asarray(train_images).shape[1:]))
 
 
 def class_probe(train_x, train_y, val_x, val_y, test_x, test_y, n_classes: int) -> dict:
