@@ -123,7 +123,8 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
     opt_g = make_optimizer("generator", G.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     opt_d = make_optimizer("discriminator", D.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     cfg = GanConfig(lambda_adv=p["lambda_adv"], lambda_pixel=p["lambda_pixel"], d_every=p["d_every"],
-                    d_unit=p["d_unit"], adv_average=p["adv_average"], bf16=p["bf16"])
+                    d_unit=p["d_unit"], adv_average=p["adv_average"], bf16=p["bf16"],
+                    d_mismatch=p["d_mismatch"])
     schedule, adv_average = DiscriminatorSchedule.from_config(cfg), EpochMovingAverage(cfg.adv_average)
     extra = {"settings": digest(settings), "generator": p["generator"], "output_bn": p["output_bn"], "iteration": 0}
     # The generator people see: an exponential moving average of G's weights when ema_decay > 0 (G itself otherwise).

@@ -62,6 +62,7 @@ class GanConfig:
     d_unit: str = "epoch"          # "epoch" (default) or "iteration", see DiscriminatorSchedule
     adv_average: str = "epoch"     # "epoch": the paper's running mean (EpochMovingAverage); "batch": this batch's loss
     lambda_pixel: float = 1.0
+    d_mismatch: bool = False       # D also learns real images with another sound's embedding as synthetic
     bf16: bool = False             # bf16 autocast on CUDA (no-op on CPU)
 
     def __post_init__(self):
@@ -271,6 +272,11 @@ def discriminator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, e
     """One D update on a balanced batch: the real images with their own sound's
     embedding (target real_score) and G's images for the same embeddings
     (target fake_score), in one batch so D's BatchNorms see both kinds.
+    With `cfg.d_mismatch` the batch also holds the real images paired with the
+    next sound's embedding (target fake_score). The paper's D adds the sound to the
+    image features only in its last, linear conv, so it cannot judge whether
+    the two belong together; the mismatched pairs act on it as noisy targets
+    for real images (docs/translator_ablation.md).
 
     G runs without gradients in its current mode (in training that means its
     BatchNorm running statistics also see these batches).
@@ -278,18 +284,22 @@ def discriminator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, e
     n = real.shape[0]
     with torch.no_grad(), autocast(emb.device, cfg.bf16):
         fake = G(emb)
-    images = torch.cat([real, fake.to(real.dtype)])
-    cond = torch.cat([emb, emb])
-    targets = torch.cat([
-        torch.full((n,), cfg.real_score, device=real.device),
-        torch.full((n,), cfg.fake_score, device=real.device),
-    ])
+    images, cond = [real, fake.to(real.dtype)], [emb, emb]
+    if cfg.d_mismatch:
+        images.append(real)
+        cond.append(emb.roll(1, 0))
+    images, cond = torch.cat(images), torch.cat(cond)
+    targets = torch.full((len(images),), cfg.fake_score, device=real.device)
+    targets[:n] = cfg.real_score
     with autocast(emb.device, cfg.bf16):
         scores = D(images, cond).float()
     loss = F.mse_loss(scores, targets)
     _update(opt, loss)
-    return {
+    logs = {
         "d_loss": loss.item(),
         "d_real_score": scores[:n].mean().item(),
-        "d_fake_score": scores[n:].mean().item(),
+        "d_fake_score": scores[n:2 * n].mean().item(),
     }
+    if cfg.d_mismatch:
+        logs["d_mismatch_score"] = scores[2 * n:].mean().item()
+    return logs

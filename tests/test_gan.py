@@ -413,3 +413,22 @@ def test_recompute_batchnorm_hand_values_and_rng_untouched():
     assert float(model[0].running_mean) == pytest.approx(3.0)         # mean of the batch means 1 and 5
     assert float(model[0].running_var) == pytest.approx(2.0)          # unbiased variances 2 and 2
     assert model[0].momentum == 0.1 and not model.training
+
+
+def test_discriminator_mismatch_pairs_are_synthetic():
+    # d_mismatch adds the real images paired with the next sound's embedding, target fake_score.
+    G, D, emb, real = small_gan()
+    G.eval()
+    set_inference_dropout(G, False)
+    D.eval()
+    cfg = GanConfig(real_score=0.8, fake_score=-0.6, d_mismatch=True)
+    with torch.no_grad():
+        fake = G(emb)
+        real_s, fake_s, mism_s = D(real, emb), D(fake, emb), D(real, emb.roll(1, 0))
+    expected = (F.mse_loss(real_s, torch.full((BATCH,), 0.8), reduction="sum")
+                + F.mse_loss(torch.cat([fake_s, mism_s]), torch.full((2 * BATCH,), -0.6), reduction="sum")) / (3 * BATCH)
+    out = discriminator_step(G, D, make_optimizer("discriminator", D.parameters()), emb, real, cfg)
+    assert out["d_loss"] == pytest.approx(expected.item(), rel=1e-5)
+    assert out["d_fake_score"] == pytest.approx(fake_s.mean().item(), rel=1e-5)
+    assert out["d_mismatch_score"] == pytest.approx(mism_s.mean().item(), rel=1e-5)
+
