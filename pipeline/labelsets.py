@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import wds
+from . import metrics, wds
 from .embed import load_embeddings
 from .loader import tensor_to_image
 from .tables import CLASSES, CLASS_INDEX, check_id
@@ -50,9 +50,9 @@ def list_snapshots(folder: str | Path = SNAPSHOT_DIR) -> list[tuple[int, Path]]:
 
 
 def run_snapshots(snapshot_dir: str | Path, translator_p: dict) -> list[tuple[int, Path]]:
-    """The snapshots the translator params describe (every `snapshot_every`-th epoch and the last), all present."""
+    """The snapshots the translator params describe (`metrics.snapshot_epochs`), all present."""
     every, last = translator_p["snapshot_every"], translator_p["epochs"]
-    wanted = sorted(set(range(every, last + 1, every)) | {last})
+    wanted = metrics.translator_snapshots(translator_p)
     found = dict(list_snapshots(snapshot_dir))
     missing = [e for e in wanted if e not in found]
     if missing:

@@ -19,6 +19,7 @@ from s2i_models import (DenseGenerator, Discriminator, DiscriminatorSchedule, Ep
                         SequentialGenerator, WeightAverage, discriminator_step, enable_fast_kernels, generator_step,
                         load_checkpoint, make_optimizer, recompute_batchnorm, restore)
 
+from . import metrics
 from .distributed import context
 from .embed import load_embeddings
 from .figures import image_grid, save_png
@@ -138,6 +139,7 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
     G_shown = shown.model if shown else G
     G_ddp, D_ddp = ctx.wrap(G, p["sync_bn"]), ctx.wrap(D, p["sync_bn"])  # G, D themselves where no gradient syncs
     live = ctx.open_live(live_dir, resume=ckpt is not None)
+    snapshot_epochs = set(metrics.translator_snapshots(p))
     for epoch in range(first, p["epochs"] + 1):
         G.train(), D.train()
         adv_average.reset()
@@ -165,7 +167,7 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
         for name, value in summary.items():
             live.log_metric(name if "/" in name else f"train/{name}", value)
         print(f"epoch {epoch}: " + "  ".join(f"{k} {v:.4f}" for k, v in summary.items()))
-        if epoch % p["snapshot_every"] == 0 or epoch == p["epochs"]:
+        if epoch in snapshot_epochs:
             ctx.save_checkpoint(out_dir / "snapshots" / f"generator_{epoch:05d}.pt", models={"generator": G_shown},
                                 emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra, with_rng=False)
         ctx.save_checkpoint(out_dir / "last.pt", models=models,

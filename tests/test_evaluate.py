@@ -267,11 +267,15 @@ def test_missing_snapshots_is_a_clear_error(tmp_path):
 def test_evaluate_uses_every_snapshot_of_the_run_and_names_a_missing_one(tmp_path):
     for epoch in (1, 2, 4, 5, 6, 7):                 # 7: a stale snapshot of a longer earlier run
         (tmp_path / f"generator_{epoch:05d}.pt").write_bytes(b"")
-    picked = labelsets.run_snapshots(tmp_path, {"snapshot_every": 2, "epochs": 6})
+    d_each_step = {"d_every": 1, "d_unit": "iteration"}
+    picked = labelsets.run_snapshots(tmp_path, {"snapshot_every": 2, "epochs": 6, **d_each_step})
     assert [e for e, _ in picked] == [2, 4, 6]
     with pytest.raises(FileNotFoundError, match=r"no snapshot of epoch\(s\) \[3\] .*snapshot_every 1, epochs 5"):
-        labelsets.run_snapshots(tmp_path, {"snapshot_every": 1, "epochs": 5})
-    assert [e for e, _ in labelsets.run_snapshots(tmp_path, {"snapshot_every": 4, "epochs": 5})] == [4, 5]
+        labelsets.run_snapshots(tmp_path, {"snapshot_every": 1, "epochs": 5, **d_each_step})
+    assert [e for e, _ in labelsets.run_snapshots(tmp_path, {"snapshot_every": 4, "epochs": 5, **d_each_step})] == [4, 5]
+    # D passes after epochs 2, 4, 6: the epochs after them (3, 5) belong to the run too
+    with pytest.raises(FileNotFoundError, match=r"no snapshot of epoch\(s\) \[3\] .*snapshot_every 2, epochs 6"):
+        labelsets.run_snapshots(tmp_path, {"snapshot_every": 2, "epochs": 6, "d_every": 2, "d_unit": "epoch"})
 
 
 def link_workspace(root, work, source: str) -> None:

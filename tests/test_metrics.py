@@ -199,3 +199,17 @@ def test_ridge_translator_is_the_closed_form_with_alpha_chosen_on_val():
     out = ridge.translate(val_emb)
     assert out.shape == val_images.shape and out.dtype == np.uint8
     assert np.abs(out.astype(int) - val_images).mean() < 4      # about the noise level
+
+
+def test_snapshot_epochs_let_the_correction_fire_with_the_papers_schedule():
+    # the paper's schedule: D passes after epochs 5, 10, 15, 20; snapshots every 5 epochs.
+    # Without the epochs after the passes, the correction would have nothing to replace (see above).
+    kept = metrics.snapshot_epochs(22, snapshot_every=5, d_every=5, d_unit="epoch")
+    assert kept == [5, 6, 10, 11, 15, 16, 20, 21, 22]
+    assert metrics.corrected_epochs(kept, metrics.d_update_epochs(22, 5), after=2, before=5) == [6, 11, 16, 21, 22]
+    # a D pass that lands on no snapshot adds nothing (the correction would have no source)
+    assert metrics.snapshot_epochs(12, snapshot_every=4, d_every=6, d_unit="epoch") == [4, 8, 12]
+    # D every iteration (the demo default): no epoch follows a pass, the snapshots stay regular
+    assert metrics.snapshot_epochs(12, snapshot_every=5, d_every=1, d_unit="iteration") == [5, 10, 12]
+    assert metrics.translator_snapshots({"epochs": 12, "snapshot_every": 5, "d_every": 1, "d_unit": "iteration"}) \
+        == [5, 10, 12]
