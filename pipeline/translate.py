@@ -41,7 +41,7 @@ from .features import MelConfig, log_mel, segment_slice
 from .loader import MelScale, tensor_to_image
 from .media import MediaError, decode_audio, probe
 from .tables import check_id
-from .translator import GENERATORS, build_generator
+from .translator import GENERATORS, generator_for
 
 WINDOW_S = 1.0
 IMAGES_PER_BATCH = 64          # generator batch; windows per batch = IMAGES_PER_BATCH // samples
@@ -117,7 +117,7 @@ def load_model(model_dir: str | Path, device: torch.device, emb_dim: int | None 
         raise TranslateError(gen_path, f"checkpoint names generator {kind!r}; expected one of {sorted(GENERATORS)}")
     encoder = build_encoder(enc)
     _restore(enc, enc_path, "autoencoder", encoder)
-    generator = build_generator(kind, gen["emb_dim"], gen["width"], gen["extra"].get("output_bn", True))
+    generator = generator_for(gen)
     _restore(gen, gen_path, "generator", generator)
     info = {
         "encoder": {"path": str(enc_path), "emb_dim": enc["emb_dim"], "width": enc["width"], "epoch": enc["epoch"]},

@@ -34,22 +34,24 @@ OUT_DIR = Path("models/translator")
 LIVE_DIR = Path("models/translator_live")
 
 GENERATORS = {
-    "dense": lambda emb_dim, width, output_bn: DenseGenerator(emb_dim, width, output_bn),
-    "sequential13": lambda emb_dim, width, output_bn: SequentialGenerator(emb_dim, 13, width, output_bn),
-    "sequential25": lambda emb_dim, width, output_bn: SequentialGenerator(emb_dim, 25, width, output_bn),
+    "dense": lambda emb_dim, width, **kw: DenseGenerator(emb_dim, width, **kw),
+    "sequential13": lambda emb_dim, width, **kw: SequentialGenerator(emb_dim, 13, width, **kw),
+    "sequential25": lambda emb_dim, width, **kw: SequentialGenerator(emb_dim, 25, width, **kw),
 }
 
 
-def build_generator(kind: str, emb_dim: int, width: float, output_bn: bool = True) -> torch.nn.Module:
+def build_generator(kind: str, emb_dim: int, width: float, output_bn: bool = True,
+                    upsample: str = "transposed") -> torch.nn.Module:
     if kind not in GENERATORS:
         raise ValueError(f"unknown generator {kind!r}; expected one of {sorted(GENERATORS)}")
-    return GENERATORS[kind](emb_dim, width, output_bn)
+    return GENERATORS[kind](emb_dim, width, output_bn=output_bn, upsample=upsample)
 
 
 def generator_for(ckpt: dict) -> torch.nn.Module:
-    """The (untrained) generator a checkpoint's metadata describes."""
+    """The (untrained) generator a checkpoint's metadata describes (older checkpoints: the paper's layers)."""
     extra = ckpt["extra"]
-    return build_generator(extra["generator"], ckpt["emb_dim"], ckpt["width"], extra.get("output_bn", True))
+    return build_generator(extra["generator"], ckpt["emb_dim"], ckpt["width"], extra.get("output_bn", True),
+                           extra.get("upsample", "transposed"))
 
 
 def load_generator(path: str | Path, device="cpu", emb_dim: int | None = None) -> torch.nn.Module:
@@ -119,7 +121,7 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
     val_emb, val_images, _ = load_pairs("val", device, emb_dir, shard_dir)
     emb_dim = emb.shape[1]
     settings = {"emb_dim": emb_dim, **p, "data": files_digest(sorted(emb_dir.glob("*.npz")))}
-    G = build_generator(p["generator"], emb_dim, p["width"], p["output_bn"]).to(device)
+    G = build_generator(p["generator"], emb_dim, p["width"], p["output_bn"], p["upsample"]).to(device)
     D = Discriminator(emb_dim, p["width"], p["d_dropout"]).to(device)
     opt_g = make_optimizer("generator", G.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     opt_d = make_optimizer("discriminator", D.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
@@ -127,7 +129,8 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
                     d_unit=p["d_unit"], adv_average=p["adv_average"], bf16=p["bf16"],
                     d_mismatch=p["d_mismatch"])
     schedule, adv_average = DiscriminatorSchedule.from_config(cfg), EpochMovingAverage(cfg.adv_average)
-    extra = {"settings": digest(settings), "generator": p["generator"], "output_bn": p["output_bn"], "iteration": 0}
+    extra = {"settings": digest(settings), "generator": p["generator"], "output_bn": p["output_bn"],
+             "upsample": p["upsample"], "iteration": 0}
     # The generator people see: an exponential moving average of G's weights when ema_decay > 0 (G itself otherwise).
     shown = WeightAverage(G, p["ema_decay"]) if p["ema_decay"] else None
     models = {"generator": G, "discriminator": D, **({"generator_ema": shown.model} if shown else {})}

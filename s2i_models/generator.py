@@ -57,20 +57,38 @@ SEQUENTIAL_13 = [
 SEQUENTIAL_13_DROPOUT = falling_rates(0.15, 0.05, len(SEQUENTIAL_13) - 1)
 
 
-def up_layer(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int, dropout: float | None = None) -> nn.Sequential:
-    """ConvTranspose2d -> BN -> ReLU [-> test-time dropout]."""
-    conv = nn.ConvTranspose2d(in_ch, out_ch, kernel, stride, padding, bias=False)
+UPSAMPLES = ("transposed", "resize")
+
+
+def up_conv(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int, bias: bool,
+            upsample: str = "transposed") -> nn.Module:
+    """ConvTranspose2d (the paper's), or for a doubling layer with upsample="resize": nearest-neighbour
+    x2 then a k3 conv, which cannot paint the checkerboard a k4 s2 transposed conv leaves (Odena et al. 2016)."""
+    if upsample not in UPSAMPLES:
+        raise ValueError(f"upsample must be one of {UPSAMPLES}, got {upsample!r}")
+    if upsample == "resize" and stride == 2:
+        if (kernel, padding) != (4, 1):
+            raise ValueError(f"resize upsampling replaces k4 s2 p1 layers only, got k{kernel} s{stride} p{padding}")
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=bias))
+    return nn.ConvTranspose2d(in_ch, out_ch, kernel, stride, padding, bias=bias)
+
+
+def up_layer(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int, dropout: float | None = None,
+             upsample: str = "transposed") -> nn.Sequential:
+    """ConvTranspose2d (or its resize replacement) -> BN -> ReLU [-> test-time dropout]."""
+    conv = up_conv(in_ch, out_ch, kernel, stride, padding, False, upsample)
     drop = AlwaysDropout2d(dropout) if dropout else None
     return conv_bn_act(conv, out_ch, nn.ReLU(inplace=True), drop)
 
 
-def output_layer(in_ch: int, kernel: int, stride: int, padding: int, bn: bool = True) -> nn.Sequential:
+def output_layer(in_ch: int, kernel: int, stride: int, padding: int, bn: bool = True,
+                 upsample: str = "transposed") -> nn.Sequential:
     """ConvTranspose2d -> BN -> tanh to the RGB image (the paper's), or, with bn=False,
     ConvTranspose2d with a bias -> tanh: the output BatchNorm ties every image's mean
     colour to the batch's, which over short runs desaturates the scenes."""
     if not bn:
-        return nn.Sequential(nn.ConvTranspose2d(in_ch, IMAGE_CHANNELS, kernel, stride, padding), nn.Tanh())
-    conv = nn.ConvTranspose2d(in_ch, IMAGE_CHANNELS, kernel, stride, padding, bias=False)
+        return nn.Sequential(up_conv(in_ch, IMAGE_CHANNELS, kernel, stride, padding, True, upsample), nn.Tanh())
+    conv = up_conv(in_ch, IMAGE_CHANNELS, kernel, stride, padding, False, upsample)
     return conv_bn_act(conv, IMAGE_CHANNELS, nn.Tanh())
 
 
@@ -96,7 +114,8 @@ class Block(nn.Module):
         return torch.cat([x1, x2, x3], 1)
 
 
-def build_from_dense_table(emb_dim: int, width: float, dense: bool, output_bn: bool) -> nn.Sequential:
+def build_from_dense_table(emb_dim: int, width: float, dense: bool, output_bn: bool,
+                           upsample: str = "transposed") -> nn.Sequential:
     stages, in_ch = [], emb_dim
     for row in DENSE_TABLE:
         if row[0] == "block":
@@ -106,9 +125,9 @@ def build_from_dense_table(emb_dim: int, width: float, dense: bool, output_bn: b
             continue
         _, out, kernel, stride, padding, dropout = row
         if out == IMAGE_CHANNELS:
-            stages.append(output_layer(in_ch, kernel, stride, padding, output_bn))
+            stages.append(output_layer(in_ch, kernel, stride, padding, output_bn, upsample))
         else:
-            stages.append(up_layer(in_ch, scaled(out, width), kernel, stride, padding, dropout))
+            stages.append(up_layer(in_ch, scaled(out, width), kernel, stride, padding, dropout, upsample))
             in_ch = scaled(out, width)
     return nn.Sequential(*stages)
 
@@ -118,9 +137,9 @@ class Generator(nn.Module):
 
     net: nn.Sequential
 
-    def __init__(self, emb_dim: int, width: float, output_bn: bool):
+    def __init__(self, emb_dim: int, width: float, output_bn: bool, upsample: str = "transposed"):
         super().__init__()
-        self.emb_dim, self.width, self.output_bn = emb_dim, width, output_bn
+        self.emb_dim, self.width, self.output_bn, self.upsample = emb_dim, width, output_bn, upsample
 
     def forward(self, emb: torch.Tensor) -> torch.Tensor:
         return self.net(as_embedding_map(emb, self.emb_dim))
@@ -129,9 +148,9 @@ class Generator(nn.Module):
 class DenseGenerator(Generator):
     """The paper's 25-layer dense translator (7 transitions + 6 three-layer blocks)."""
 
-    def __init__(self, emb_dim: int = 512, width: float = 1.0, output_bn: bool = True):
-        super().__init__(emb_dim, width, output_bn)
-        self.net = build_from_dense_table(emb_dim, width, dense=True, output_bn=output_bn)
+    def __init__(self, emb_dim: int = 512, width: float = 1.0, output_bn: bool = True, upsample: str = "transposed"):
+        super().__init__(emb_dim, width, output_bn, upsample)
+        self.net = build_from_dense_table(emb_dim, width, dense=True, output_bn=output_bn, upsample=upsample)
         xavier_init(self)
 
 
@@ -146,18 +165,19 @@ class SequentialGenerator(Generator):
     0.15 -> 0.05 as in the audio decoder.
     """
 
-    def __init__(self, emb_dim: int = 512, depth: int = 25, width: float = 1.0, output_bn: bool = True):
-        super().__init__(emb_dim, width, output_bn)
+    def __init__(self, emb_dim: int = 512, depth: int = 25, width: float = 1.0, output_bn: bool = True,
+                 upsample: str = "transposed"):
+        super().__init__(emb_dim, width, output_bn, upsample)
         if depth == 25:
-            self.net = build_from_dense_table(emb_dim, width, dense=False, output_bn=output_bn)
+            self.net = build_from_dense_table(emb_dim, width, dense=False, output_bn=output_bn, upsample=upsample)
         elif depth == 13:
             layers, in_ch = [], emb_dim
             for i, (out, kernel, stride, padding) in enumerate(SEQUENTIAL_13):
                 if i == len(SEQUENTIAL_13) - 1:
-                    layers.append(output_layer(in_ch, kernel, stride, padding, output_bn))
+                    layers.append(output_layer(in_ch, kernel, stride, padding, output_bn, upsample))
                 else:
                     out = scaled(out, width)
-                    layers.append(up_layer(in_ch, out, kernel, stride, padding, SEQUENTIAL_13_DROPOUT[i]))
+                    layers.append(up_layer(in_ch, out, kernel, stride, padding, SEQUENTIAL_13_DROPOUT[i], upsample))
                     in_ch = out
             self.net = nn.Sequential(*layers)
         else:

@@ -248,3 +248,29 @@ def test_bad_inputs_raise_clear_errors():
         SequentialGenerator(64, depth=7)
     with pytest.raises(ValueError, match="width"):
         DenseGenerator(64, width=0)
+
+
+def checkerboard_share(images: torch.Tensor) -> float:
+    """Share of the images' energy (mean removed) in the 2x2 checkerboard pattern (-1)^(x+y)."""
+    x = images - images.mean(dim=(2, 3), keepdim=True)
+    sign = torch.ones(images.shape[-2:])
+    sign[0::2, 1::2] = sign[1::2, 0::2] = -1
+    return ((x * sign).mean(dim=(2, 3)) ** 2).sum().item() / (x ** 2).mean(dim=(2, 3)).sum().item()
+
+
+def test_resize_upsampling_replaces_the_doubling_transposed_convs_and_paints_no_checkerboard():
+    torch.manual_seed(0)
+    emb = torch.randn(8, 64)
+    paper, resize = DenseGenerator(64, 0.125, output_bn=False), DenseGenerator(64, 0.125, output_bn=False, upsample="resize")
+    strided = [m for m in paper.modules() if isinstance(m, nn.ConvTranspose2d) and m.stride == (2, 2)]
+    assert len(strided) == 4 and not [m for m in resize.modules()
+                                      if isinstance(m, nn.ConvTranspose2d) and m.stride == (2, 2)]
+    assert sum(isinstance(m, nn.Upsample) for m in resize.modules()) == 4
+    with torch.no_grad():
+        out_paper, out_resize = paper.eval()(emb), resize.eval()(emb)
+    assert out_resize.shape == out_paper.shape == (8, 3, 96, 96)
+    # untrained, the k4 s2 transposed convs already print the 2x2 pattern; nearest x2 + k3 conv does not
+    assert checkerboard_share(out_paper) > 10 * checkerboard_share(out_resize), (
+        checkerboard_share(out_paper), checkerboard_share(out_resize))
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        DenseGenerator(64, 0.125, upsample="bilinear")
