@@ -4,15 +4,14 @@ stage's embeddings and shards (`exp_gan.py`), two at a time on one thread each.
 
     EMB_DIR=data/embeddings SHARDS=data/shards OUT=out .venv/bin/python benchmarks/ablation/cpu_ablation.py
 
-JSON lines (last 3 snapshots of each variant, the shuffled-sound control, ridge once) go to
-OUT/results.jsonl; `ablation_table.py OUT/results.jsonl` prints the Markdown table.
+It scores with the class judge of that run (models/informativity/class_match.pt). JSON lines (last 3
+snapshots of each variant, the shuffled-sound control, ridge once) go to OUT/results.jsonl; `ablation_table.py OUT/results.jsonl` prints the Markdown table.
 """
 import json
 import os
+import shutil
 import time
 
-from runner import OUT, WORK, collect
-from runner import launch as launch_script
 
 PAPER = {   # the paper's values of every lever the demo default moves (width, epochs and batch stay demo-sized)
     "optimizer": "sgd", "lr": 0.1, "momentum": 0.5, "lambda_adv": 0.1, "adv_average": "epoch",
@@ -43,17 +42,27 @@ def run_name(variant: str) -> str:
 
 
 def launch(name, cfg):
+    import runner   # opens OUT/results.jsonl: only when running variants, not for ablation_table.py
     extra = ["--ridge"] if name == "default" else []
-    return launch_script("exp_gan.py", run_name(name), cfg, extra)
+    return runner.launch("exp_gan.py", run_name(name), cfg, extra)
 
 
 def finished() -> set[str]:
     """Variants with result lines already in OUT/results.jsonl (a rerun skips them)."""
+    from runner import OUT
     path = OUT / "results.jsonl"
     return {json.loads(line).get("name") for line in path.read_text().splitlines()} if path.exists() else set()
 
 
 if __name__ == "__main__":
+    from runner import HERE, WORK, collect
+    judge = WORK / "judge" / "class_match.pt"          # the class judge of the stages' own run
+    if not judge.exists():
+        stage_judge = HERE.parents[1] / "models" / "informativity" / "class_match.pt"
+        if not stage_judge.exists():
+            raise SystemExit(f"{stage_judge}: missing; run `dvc repro informativity` first")
+        judge.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(stage_judge, judge)
     done_before = finished()
     t0, running = time.time(), []
     queue = [(name, cfg) for name, cfg in VARIANTS.items() if run_name(name) not in done_before]
