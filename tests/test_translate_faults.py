@@ -125,8 +125,11 @@ def test_truncated_file_warns(model_dir, tmp_path, capsys):
 
 def _start(argv: list, stderr_path: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    # a user's shell hands Ctrl-C to the command; start it with SIGINT's default disposition, not
+    # whatever this test process's runner was started with (an ignored SIGINT is inherited across exec)
     return subprocess.Popen([sys.executable, "-m", "pipeline.cli", "translate", *map(str, argv)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=open(stderr_path, "w"))
+                            stdout=subprocess.DEVNULL, stderr=open(stderr_path, "w"),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_work_folder(proc: subprocess.Popen, out: Path) -> None:
