@@ -17,6 +17,8 @@ from device memory, each against the step it feeds. Without shards in
 temporary folder. With --nproc N it times the G and D steps under torchrun
 with DistributedDataParallel and synchronised BatchNorm (per-rank batch 64 / N)
 and reports efficiency = one-GPU step time / (N x N-GPU step time).
+Speed levers the stages do not use yet (--variants: channels_last, torch.compile,
+both) are timed for the bf16 steps, compilation apart.
 Sections that would overrun --budget-s are skipped and listed.
 """
 from __future__ import annotations
@@ -93,10 +95,10 @@ def epoch_seconds(g_s: float, d_s: float, batch: int) -> float:
     return steps * (g_s + d_s / D_EVERY)
 
 
-def gan_models(cfg: dict, device: torch.device, seed: int = 0):
+def gan_models(cfg: dict, device: torch.device, seed: int = 0, memory_format=torch.contiguous_format):
     torch.manual_seed(seed)
-    G = DenseGenerator(cfg["emb_dim"], cfg["width"]).to(device)
-    D = Discriminator(cfg["emb_dim"], cfg["width"]).to(device)
+    G = DenseGenerator(cfg["emb_dim"], cfg["width"]).to(device, memory_format=memory_format)
+    D = Discriminator(cfg["emb_dim"], cfg["width"]).to(device, memory_format=memory_format)
     return G, D, make_optimizer("generator", G.parameters()), make_optimizer("discriminator", D.parameters())
 
 
@@ -122,6 +124,32 @@ def gan_figures(cfg: dict, device: torch.device, bf16: bool, matmul_peak: float,
             "g_gflop": flops["g"] / 1e9, "d_gflop": flops["d"] / 1e9, "tflop_per_s": rate / 1e12,
             "fraction_of_matmul": rate / matmul_peak, "samples_per_s": cfg["batch"] / (g_s + d_s),
             "epoch_s": epoch, "paper_epochs_h": epoch * PAPER_EPOCHS / 3600}
+
+
+SPEED_VARIANTS = ("channels_last", "compile", "channels_last+compile")
+
+
+def gan_variant_figures(cfg: dict, device: torch.device, variant: str) -> dict:
+    """The bf16 G and D steps with a speed lever the stages do not use yet: NHWC tensors
+    (channels_last) and/or torch.compile. Compilation time is reported apart from the step."""
+    memory_format = torch.channels_last if "channels_last" in variant else torch.contiguous_format
+    G, D, opt_g, opt_d = gan_models(cfg, device, memory_format=memory_format)
+    emb, real = gan_batch(cfg, cfg["batch"], device)
+    real = real.contiguous(memory_format=memory_format)
+    if "compile" in variant:
+        G, D = torch.compile(G), torch.compile(D)
+    gan_cfg, average = GanConfig(bf16=True), EpochMovingAverage()
+    g_step = lambda: generator_step(G, D, opt_g, emb, real, average, gan_cfg)
+    d_step = lambda: discriminator_step(G, D, opt_d, emb, real, gan_cfg)
+    start = time.perf_counter()
+    g_step(), d_step()
+    sync(device)
+    first_s = time.perf_counter() - start
+    g_s = timed(g_step, cfg["warmup"], cfg["steps"], device)
+    d_s = timed(d_step, cfg["warmup"], cfg["steps"], device)
+    epoch = epoch_seconds(g_s, d_s, cfg["batch"])
+    return {"g_step_s": g_s, "d_step_s": d_s, "first_steps_s": first_s, "epoch_s": epoch,
+            "paper_epochs_h": epoch * PAPER_EPOCHS / 3600, "meets_goal": epoch <= GOAL_EPOCH_S}
 
 
 def autoencoder_figures(cfg: dict, device: torch.device, bf16: bool, matmul_peak: float) -> dict:
@@ -222,6 +250,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--scaling-precision", choices=sorted(PRECISIONS), default="bf16")
     parser.add_argument("--shards", default="data/shards", help="shards for the loader timing (synthetic if none)")
     parser.add_argument("--budget-s", type=float, default=270.0, help="skip sections that would end later")
+    parser.add_argument("--variants", nargs="*", choices=SPEED_VARIANTS, default=list(SPEED_VARIANTS),
+                        help="bf16 G/D step speed levers to time as well (none: --variants)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
     parser.add_argument("--worker-bf16", action="store_true", help=argparse.SUPPRESS)
@@ -271,6 +301,12 @@ def main(argv: list[str] | None = None) -> dict:
             figures["shards"] = "synthetic" if shard_dir != args.shards else args.shards
             figures["loaders"] = loader_figures(cfg, device, shard_dir, figures["gan_fp32"]["samples_per_s"],
                                                 figures["autoencoder_fp32"]["samples_per_s"])
+    for variant in args.variants:
+        if budget.allows(f"gan_bf16_{variant}", 60):
+            try:
+                figures.setdefault("gan_bf16_variants", {})[variant] = gan_variant_figures(cfg, device, variant)
+            except Exception as err:   # e.g. no compiler for torch.compile: report it, measure the rest
+                figures.setdefault("gan_bf16_variants", {})[variant] = {"error": f"{type(err).__name__}: {err}"[:300]}
     scaling_key = f"gan_{args.scaling_precision}"
     if args.nproc > 1 and scaling_key in figures and budget.allows("scaling", 60):
         figures["scaling"] = scaling_figures(args, figures[scaling_key], args.scaling_precision, budget)

@@ -32,15 +32,22 @@ def test_bf16_autocast_runs_the_networks_in_bf16_and_steps_agree_with_fp32():
         assert G(emb).dtype == torch.bfloat16
     losses = {}
     for bf16 in (False, True):
-        G, D, opt_g, opt_d = gan()
-        torch.manual_seed(1)   # the same dropout masks for both precisions
         cfg = GanConfig(bf16=bf16)
+        # Each step from the same fresh start. A D step after a G step would compare two different
+        # Gs: the paper's SGD (lr 0.1) moves an untrained G far, and bf16 rounding sends it elsewhere.
+        G, D, opt_g, _ = gan()
+        torch.manual_seed(1)   # the same dropout masks for both precisions (checked on an H100)
         g = generator_step(G, D, opt_g, emb, real, EpochMovingAverage(), cfg)
+        G, D, _, opt_d = gan()
+        torch.manual_seed(1)
         d = discriminator_step(G, D, opt_d, emb, real, cfg)
         assert all(np.isfinite(v) for v in {**g, **d}.values())
         assert all(p.dtype == torch.float32 for p in G.parameters())   # autocast, not bf16 weights
-        losses[bf16] = (g["g_pixel"], d["d_loss"])
-    assert losses[True] == pytest.approx(losses[False], rel=0.05)
+        losses[bf16] = {"g_pixel": g["g_pixel"], "g_adv": g["g_adv"], "d_loss": d["d_loss"]}
+    assert losses[True]["g_pixel"] == pytest.approx(losses[False]["g_pixel"], rel=0.01)
+    # 12 bf16 convs leave ~4% error in D's score, which its one-channel BatchNorm passes on
+    assert losses[True]["g_adv"] == pytest.approx(losses[False]["g_adv"], rel=0.1)
+    assert losses[True]["d_loss"] == pytest.approx(losses[False]["d_loss"], rel=0.1)
 
 
 def test_translator_stage_trains_on_cuda_with_bf16(tmp_path, monkeypatch):
@@ -68,7 +75,7 @@ def load_benchmark():
 
 def test_paper_scale_benchmark_smoke_on_cuda(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    figures = load_benchmark().main(["--smoke", "--budget-s", "120"])
+    figures = load_benchmark().main(["--smoke", "--budget-s", "120", "--variants"])
     assert figures["bf16_autocast_active"] and figures["matmul_dtype"] == "bfloat16"
     for precision in ("fp32", "bf16"):
         assert figures[f"gan_{precision}"]["peak_gib"] > 0
@@ -78,5 +85,5 @@ def test_paper_scale_benchmark_smoke_on_cuda(capsys, tmp_path, monkeypatch):
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="2-GPU NCCL scaling needs 2 GPUs")
 def test_two_gpu_nccl_scaling(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    scaling = load_benchmark().main(["--smoke", "--nproc", "2", "--budget-s", "200"])["scaling"]
+    scaling = load_benchmark().main(["--smoke", "--nproc", "2", "--budget-s", "200", "--variants"])["scaling"]
     assert "error" not in scaling and scaling["efficiency"] > 0

@@ -21,7 +21,7 @@ def test_smoke_run_prints_one_json_line_with_projections_and_two_process_scaling
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.chdir(tmp_path)   # no data/shards here: the benchmark writes synthetic ones
     bench = load_benchmark()
-    bench.main(["--smoke", "--device", "cpu", "--nproc", "2", "--budget-s", "240"])
+    bench.main(["--smoke", "--device", "cpu", "--nproc", "2", "--budget-s", "240", "--variants", "channels_last"])
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert len(lines) == 1
     figures = json.loads(lines[0])
@@ -38,6 +38,9 @@ def test_smoke_run_prints_one_json_line_with_projections_and_two_process_scaling
         assert figures[f"autoencoder_{precision}"]["epoch_s"] == pytest.approx(
             steps * figures[f"autoencoder_{precision}"]["step_s"])
     assert figures["bf16_autocast_active"] is False and figures["matmul_dtype"] == "float32"
+    variant = figures["gan_bf16_variants"]["channels_last"]
+    assert variant["epoch_s"] == pytest.approx(steps * (variant["g_step_s"] + variant["d_step_s"] / 5))
+    assert variant["meets_goal"] == (variant["epoch_s"] <= 10.0)
     loaders = figures["loaders"]
     assert loaders["mel_stream_loader_over_step"] == pytest.approx(
         loaders["mel_stream_loader_samples_per_s"] / figures["autoencoder_fp32"]["samples_per_s"])
