@@ -122,7 +122,7 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
     emb_dim = emb.shape[1]
     settings = {"emb_dim": emb_dim, **p, "data": files_digest(sorted(emb_dir.glob("*.npz")))}
     G = build_generator(p["generator"], emb_dim, p["width"], p["output_bn"], p["upsample"]).to(device)
-    D = Discriminator(emb_dim, p["width"], p["d_dropout"]).to(device)
+    D = Discriminator(emb_dim, p["width"], p["d_dropout"], p["d_projection"]).to(device)
     opt_g = make_optimizer("generator", G.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     opt_d = make_optimizer("discriminator", D.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     cfg = GanConfig(lambda_adv=p["lambda_adv"], lambda_pixel=p["lambda_pixel"], d_every=p["d_every"],

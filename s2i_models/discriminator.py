@@ -31,7 +31,12 @@ SCORE_KERNEL = 2
 
 
 class Discriminator(nn.Module):
-    def __init__(self, emb_dim: int = 512, width: float = 1.0, dropout: float = DROPOUT):
+    """`projection` (not in the paper) adds <V emb, sum of the conv12 features> to the score before
+    its BatchNorm, as in projection discriminators (Miyato & Koyama 2018). The paper's D joins the
+    sound only in its last, linear conv, so its score is f(image) + g(sound) and cannot depend on
+    whether image and sound belong together; the inner product can."""
+
+    def __init__(self, emb_dim: int = 512, width: float = 1.0, dropout: float = DROPOUT, projection: bool = False):
         super().__init__()
         if emb_dim % 4:
             raise ValueError(f"emb_dim must be divisible by 4 (reshaped to E/4 x 2 x 2), got {emb_dim}")
@@ -45,7 +50,10 @@ class Discriminator(nn.Module):
         self.features = nn.Sequential(*layers)
         conv = nn.Conv2d(in_ch + emb_dim // 4, 1, SCORE_KERNEL, bias=False)
         self.score = conv_bn_act(conv, 1, nn.Tanh())
+        self.project = nn.Linear(emb_dim, in_ch, bias=False) if projection else None
         xavier_init(self)
+        if self.project is not None:
+            nn.init.zeros_(self.project.weight)   # starts as the paper's D; the pairing term is learnt
 
     def forward(self, image: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         n = image.shape[0]
@@ -55,5 +63,8 @@ class Discriminator(nn.Module):
             raise ValueError(f"expected {n} embeddings of size {self.emb_dim}, got {tuple(emb.shape)}")
         cond = emb.reshape(n, self.emb_dim // 4, 2, 2)
         x = self.features(image)
-        x = torch.cat([x, cond.to(x.dtype)], 1)
-        return self.score(x).flatten()
+        score = self.score[0](torch.cat([x, cond.to(x.dtype)], 1))
+        if self.project is not None:
+            pairing = (x.sum((2, 3)) * self.project(emb.reshape(n, -1).to(x.dtype))).sum(1)
+            score = score + pairing.reshape(n, 1, 1, 1)
+        return self.score[1:](score).flatten()

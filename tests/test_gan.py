@@ -432,3 +432,53 @@ def test_discriminator_mismatch_pairs_are_synthetic():
     assert out["d_fake_score"] == pytest.approx(fake_s.mean().item(), rel=1e-5)
     assert out["d_mismatch_score"] == pytest.approx(mism_s.mean().item(), rel=1e-5)
 
+
+
+def test_projection_discriminator_hand_values():
+    # score = tanh(BN(conv(features, sound) + <V emb, features summed over space>)); eval-mode BN is x / sqrt(1 + eps)
+    torch.manual_seed(0)
+    D = Discriminator(E, WIDTH, dropout=0.0, projection=True).eval()
+    assert torch.count_nonzero(D.project.weight) == 0          # starts as the paper's D
+    torch.nn.init.normal_(D.project.weight)
+    image, emb = torch.rand(3, 3, 96, 96) * 2 - 1, torch.rand(3, E) * 2 - 1
+    with torch.no_grad():
+        feats = D.features(image)
+        linear = D.score[0](torch.cat([feats, emb.reshape(3, E // 4, 2, 2)], 1)).flatten()
+        pairing = torch.stack([feats[i].sum((1, 2)) @ (D.project.weight @ emb[i]) for i in range(3)])
+        expected = torch.tanh((linear + pairing) / (1 + D.score[1].eps) ** 0.5)
+        assert torch.allclose(D(image, emb), expected, atol=1e-5)
+        assert pairing.abs().min() > 1e-3                       # the term is really there
+
+
+def xor_pairs(n, seed):
+    """Two kinds of image (bright, dark) and two kinds of sound: image kind k belongs with sound kind k."""
+    g = torch.Generator().manual_seed(seed)
+    kind = torch.arange(n) % 2
+    image = (kind.float() * 2 - 1).view(n, 1, 1, 1) * 0.5 + torch.rand(n, 3, 96, 96, generator=g) * 0.2
+    sound = torch.zeros(n, E)
+    sound[:, :E // 2] = (kind.float() * 2 - 1).view(n, 1)
+    return image, sound + torch.rand(n, E, generator=g) * 0.1
+
+
+@pytest.mark.parametrize("projection", [False, True])
+def test_only_the_projection_discriminator_learns_which_sound_belongs_to_an_image(projection):
+    # Matched pairs are real, pairs with the other kind's sound synthetic (what d_mismatch teaches).
+    # The paper's D scores f(image) + g(sound) before a monotone tanh: it cannot separate this XOR.
+    torch.manual_seed(0)
+    D = Discriminator(E, WIDTH, dropout=0.0, projection=projection)
+    opt = torch.optim.Adam(D.parameters(), lr=1e-3)
+    for step in range(60):
+        image, sound = xor_pairs(8, step)
+        scores = D(torch.cat([image, image]), torch.cat([sound, sound.roll(1, 0)]))
+        loss = F.mse_loss(scores, torch.cat([torch.ones(8), -torch.ones(8)]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    image, sound = xor_pairs(16, 999)
+    with torch.no_grad():   # one batch, as in training: D's last BatchNorm centres each batch's scores
+        scores = D(torch.cat([image, image]), torch.cat([sound, sound.roll(1, 0)]))
+    gap = (scores[:16] - scores[16:]).mean().item()
+    if projection:
+        assert gap > 1.0
+    else:
+        assert abs(gap) < 0.3
