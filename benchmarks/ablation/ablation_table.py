@@ -23,7 +23,7 @@ def table(lines):
     for variant in VARIANTS:
         runs = by.get(run_name(variant))
         if not runs or not runs["G"]:
-            out.append(f"| {variant} | not run | | |")
+            out.append(f"| {variant} | not measured around this default yet | | |")
             continue
         g = sorted(runs["G"], key=lambda r: r["epoch"])
         sh = sorted(runs["shuffled"], key=lambda r: r["epoch"])
