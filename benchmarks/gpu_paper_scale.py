@@ -107,12 +107,21 @@ def gan_batch(cfg: dict, batch: int, device: torch.device):
             torch.rand(batch, 3, 96, 96, device=device) * 2 - 1)
 
 
-def gan_figures(cfg: dict, device: torch.device, bf16: bool, matmul_peak: float, flops: dict) -> dict:
-    G, D, opt_g, opt_d = gan_models(cfg, device)
+def gan_steps(cfg: dict, device: torch.device, bf16: bool, memory_format=torch.contiguous_format,
+              compile_models: bool = False):
+    """One G step and one D step on a fixed batch, as callables."""
+    G, D, opt_g, opt_d = gan_models(cfg, device, memory_format=memory_format)
     emb, real = gan_batch(cfg, cfg["batch"], device)
+    real = real.contiguous(memory_format=memory_format)
+    if compile_models:
+        G, D = torch.compile(G), torch.compile(D)
     gan_cfg, average = GanConfig(bf16=bf16), EpochMovingAverage()
-    g_step = lambda: generator_step(G, D, opt_g, emb, real, average, gan_cfg)
-    d_step = lambda: discriminator_step(G, D, opt_d, emb, real, gan_cfg)
+    return (lambda: generator_step(G, D, opt_g, emb, real, average, gan_cfg),
+            lambda: discriminator_step(G, D, opt_d, emb, real, gan_cfg))
+
+
+def gan_figures(cfg: dict, device: torch.device, bf16: bool, matmul_peak: float, flops: dict) -> dict:
+    g_step, d_step = gan_steps(cfg, device, bf16)
     if not flops:
         flops.update(g=count_flops(g_step), d=count_flops(d_step))
     g_s = timed(g_step, cfg["warmup"], cfg["steps"], device)
@@ -133,14 +142,7 @@ def gan_variant_figures(cfg: dict, device: torch.device, variant: str) -> dict:
     """The bf16 G and D steps with a speed lever the stages do not use yet: NHWC tensors
     (channels_last) and/or torch.compile. Compilation time is reported apart from the step."""
     memory_format = torch.channels_last if "channels_last" in variant else torch.contiguous_format
-    G, D, opt_g, opt_d = gan_models(cfg, device, memory_format=memory_format)
-    emb, real = gan_batch(cfg, cfg["batch"], device)
-    real = real.contiguous(memory_format=memory_format)
-    if "compile" in variant:
-        G, D = torch.compile(G), torch.compile(D)
-    gan_cfg, average = GanConfig(bf16=True), EpochMovingAverage()
-    g_step = lambda: generator_step(G, D, opt_g, emb, real, average, gan_cfg)
-    d_step = lambda: discriminator_step(G, D, opt_d, emb, real, gan_cfg)
+    g_step, d_step = gan_steps(cfg, device, True, memory_format, compile_models="compile" in variant)
     start = time.perf_counter()
     g_step(), d_step()
     sync(device)
@@ -303,10 +305,11 @@ def main(argv: list[str] | None = None) -> dict:
                                                 figures["autoencoder_fp32"]["samples_per_s"])
     for variant in args.variants:
         if budget.allows(f"gan_bf16_{variant}", 60):
+            variants = figures.setdefault("gan_bf16_variants", {})
             try:
-                figures.setdefault("gan_bf16_variants", {})[variant] = gan_variant_figures(cfg, device, variant)
+                variants[variant] = gan_variant_figures(cfg, device, variant)
             except Exception as err:   # e.g. no compiler for torch.compile: report it, measure the rest
-                figures.setdefault("gan_bf16_variants", {})[variant] = {"error": f"{type(err).__name__}: {err}"[:300]}
+                variants[variant] = {"error": f"{type(err).__name__}: {err}"[:300]}
     scaling_key = f"gan_{args.scaling_precision}"
     if args.nproc > 1 and scaling_key in figures and budget.allows("scaling", 60):
         figures["scaling"] = scaling_figures(args, figures[scaling_key], args.scaling_precision, budget)

@@ -433,7 +433,6 @@ def test_discriminator_mismatch_pairs_are_synthetic():
     assert out["d_mismatch_score"] == pytest.approx(mism_s.mean().item(), rel=1e-5)
 
 
-
 def test_projection_discriminator_hand_values():
     # score = tanh(BN(conv(features, sound) + <V emb, features summed over space>)); eval-mode BN is x / sqrt(1 + eps)
     torch.manual_seed(0)
