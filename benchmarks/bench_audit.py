@@ -14,8 +14,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from pipeline import audit
-from pipeline import fingerprints as fp
+from pipeline.audit import checks as audit
 
 
 def synthetic_segments(rng, n_segments: int, n_videos: int) -> pd.DataFrame:

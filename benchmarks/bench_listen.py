@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from bench_translate import save_random_model  # noqa: E402
 from listen_process import tone_and_noise, write_wav  # noqa: E402
-from pipeline import translate  # noqa: E402
-from pipeline.imaginer import Imaginer  # noqa: E402
-from pipeline.listen import open_socket  # noqa: E402
-from pipeline.listen_server import make_app  # noqa: E402
-from pipeline.params import load_params  # noqa: E402
+from pipeline.commands import translate  # noqa: E402
+from pipeline.commands.listen import open_socket  # noqa: E402
+from pipeline.core.params import load_params  # noqa: E402
+from pipeline.translation.imaginer import Imaginer  # noqa: E402
+from pipeline.translation.listen_server import make_app  # noqa: E402
 
 SKIP_FIRST = 2
 

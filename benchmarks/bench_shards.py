@@ -17,14 +17,13 @@ import time
 from multiprocessing import get_context
 from pathlib import Path
 
-import pandas as pd
 
 from pipeline import demo_world
-from pipeline.acquire import build_tables
-from pipeline.features import MelConfig
-from pipeline.media import decode_audio, decode_frames
-from pipeline.segment import build_index
-from pipeline.shards import ShardConfig, write_shards
+from pipeline.dataset.segments import build_index
+from pipeline.dataset.shard_writer import ShardConfig, write_shards
+from pipeline.media.decode import decode_audio, decode_frames
+from pipeline.media.features import MelConfig
+from pipeline.sources.acquisition import build_tables
 
 SEGMENT_PARAMS = {"seconds": 1.0, "balance": False,
                   "split": {"method": "random", "ratios": {"train": 0.8, "val": 0.09, "test": 0.11}, "seed": 0}}

@@ -36,9 +36,9 @@ from s2i_models import (
     pick_device,
 )
 
-from pipeline import wds
-from pipeline.loader import MelScale, load_split, stream_mels
-from pipeline.translator import as_pixels
+from pipeline.dataset import wds
+from pipeline.dataset.loader import MelScale, load_split, stream_mels
+from pipeline.training.translator import as_pixels
 
 
 def sync(device: torch.device) -> None:

@@ -22,11 +22,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline import translate  # noqa: E402
-from pipeline.media import ffmpeg_exe  # noqa: E402
-from pipeline.params import load_params  # noqa: E402
+from pipeline.commands import translate  # noqa: E402
+from pipeline.core.params import load_params  # noqa: E402
+from pipeline.media.decode import ffmpeg_exe  # noqa: E402
 from s2i_models import AudioAutoencoder, pick_device, save_checkpoint  # noqa: E402
-from pipeline.translator import build_generator  # noqa: E402
+from s2i_models.rebuild import build_generator  # noqa: E402
 
 
 def save_random_model(root: Path, emb_dim: int, ae_width: float, g_width: float, kind: str) -> Path:

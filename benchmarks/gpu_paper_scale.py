@@ -41,8 +41,8 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 
 from bench_train_step import count_flops, loader_vs_step, matmul_rate, synthetic_shards, sync  # noqa: E402
 
-from pipeline import wds  # noqa: E402
-from pipeline.loader import MelScale, load_split, stream_mels  # noqa: E402
+from pipeline.dataset import wds  # noqa: E402
+from pipeline.dataset.loader import MelScale, load_split, stream_mels  # noqa: E402
 from s2i_models import (AudioAutoencoder, DenseGenerator, Discriminator, EpochMovingAverage, GanConfig,  # noqa: E402
                         autoencoder_step, discriminator_step, enable_fast_kernels, generator_step, make_optimizer)
 
@@ -191,7 +191,7 @@ def loader_figures(cfg: dict, device: torch.device, shard_dir: str, gan_samples_
 
 def ddp_worker(args, cfg: dict) -> None:
     """One rank of the --nproc run (started by torchrun): G and D step times with DDP; rank 0 writes JSON."""
-    from pipeline.distributed import context
+    from pipeline.training.distributed import context
 
     ctx = context()
     enable_fast_kernels(ctx.device)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from listen_process import ListenProcess  # noqa: E402
-from pipeline.media import ffmpeg_exe  # noqa: E402
+from pipeline.media.decode import ffmpeg_exe  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,1 +1,3 @@
-"""s2i data pipeline: one module per DVC stage plus shared helpers."""
+"""s2i's pipeline: `stages/` holds the DVC DAG (one module per dvc.yaml stage), `commands/` the `s2i`
+command line; every other package is library code that stages and commands import (never the reverse).
+"""

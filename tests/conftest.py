@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.media import ffmpeg_exe
+from pipeline.media.decode import ffmpeg_exe
 
 REPO = Path(__file__).resolve().parents[1]
 

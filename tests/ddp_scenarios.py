@@ -1,7 +1,7 @@
 """A few SGD steps that run alike in one process and under torchrun (tests/ddp_worker.py).
 
 Each scenario builds its models and global batches from fixed seeds, trains
-through pipeline.distributed's Context (each rank on its slice of every global
+through pipeline.training.distributed's Context (each rank on its slice of every global
 batch) and returns the final state_dicts. Dropout is switched off, so that one
 process with the global batch must reach the same weights as N ranks. The GAN
 runs in float64: in float32 its small-width gradients are ill-conditioned (one
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline import informativity
+from pipeline.evaluation import classifiers as informativity
 from s2i_models import (AlwaysDropout2d, DenseGenerator, Discriminator, EpochMovingAverage, GanConfig,
                         InformativityClassifier, discriminator_step, generator_step, make_optimizer)
 

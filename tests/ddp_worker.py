@@ -10,7 +10,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from ddp_scenarios import SCENARIOS  # noqa: E402
 
-from pipeline.distributed import context  # noqa: E402
+from pipeline.training.distributed import context  # noqa: E402
 
 ctx = context()
 assert ctx.world_size > 1, "run me under torchrun with nproc > 1"

@@ -1,4 +1,4 @@
-"""`s2i listen` as a user starts it (`python -m pipeline.cli listen ...`), for the tests to talk to."""
+"""`s2i listen` as a user starts it (`python -m pipeline.commands.cli listen ...`), for the tests to talk to."""
 from __future__ import annotations
 
 import json
@@ -26,7 +26,7 @@ class ListenProcess:
         self.tmp_dir, self.log_path = tmp_dir, tmp_dir.parent / f"{tmp_dir.name}.stderr.log"
         env = {**os.environ, "TMPDIR": str(tmp_dir), "OMP_NUM_THREADS": "1"}
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "listen", "--model", str(model_dir),
+        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "listen", "--model", str(model_dir),
                                       "--port", "0", *flags], cwd=REPO, env=env, text=True,
                                      stdout=subprocess.PIPE, stderr=self.log)
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import wds
-from pipeline.params import load_params
+from pipeline.core.params import load_params
+from pipeline.dataset import wds
 
 SPLIT_SIZES = {"train": 40, "val": 10, "test": 10}
 DEFAULTS = load_params(Path(__file__).resolve().parents[1] / "params.yaml")

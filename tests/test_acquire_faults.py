@@ -14,8 +14,9 @@ import yaml
 
 from conftest import REPO, make_media
 from loopback import Loopback
-from pipeline import acquire
-from pipeline.media import ffmpeg_exe
+from pipeline.media.decode import ffmpeg_exe
+from pipeline.sources import acquisition
+from pipeline.stages import acquire
 
 
 def workspace(root: Path, source: str, **settings) -> Path:
@@ -68,7 +69,7 @@ def vegas_folder(root: Path, files: dict[str, Path]) -> Path:
 
 def run_stage(work: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "pipeline.acquire"], cwd=work, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "pipeline.stages.acquire"], cwd=work, env=env, capture_output=True,
                           text=True, timeout=300)
 
 
@@ -113,14 +114,14 @@ def test_unknown_source_and_a_missing_dependency_are_told_apart(tmp_path, monkey
     with pytest.raises(SystemExit, match="unknown data.source 'vegas' .*'local', 'vegas_archive', 'youtube'"):
         acquire.main([])
     workspace(tmp_path, "youtube")
-    real_import = acquire.importlib.import_module
+    real_import = acquisition.importlib.import_module
 
     def without_dependency(name, *args):
         if name == "pipeline.sources.youtube":
             raise ModuleNotFoundError("No module named 'yt_dlp'", name="yt_dlp")
         return real_import(name, *args)
 
-    monkeypatch.setattr(acquire.importlib, "import_module", without_dependency)
+    monkeypatch.setattr(acquisition.importlib, "import_module", without_dependency)
     with pytest.raises(ModuleNotFoundError, match="yt_dlp"):
         acquire.main([])
 

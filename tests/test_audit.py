@@ -10,10 +10,12 @@ import pytest
 import yaml
 from PIL import Image
 
-from pipeline import audit, wds
-from pipeline.features import log_mel
-from pipeline.media import decode_audio, decode_frames, ffmpeg_exe
-from pipeline.tables import CLASSES, CLIP_COLUMNS, SEGMENT_COLUMNS, SPLITS, write_table
+from pipeline.audit import checks
+from pipeline.commands import audit
+from pipeline.core.tables import CLASSES, CLIP_COLUMNS, SEGMENT_COLUMNS, SPLITS, write_table
+from pipeline.dataset import wds
+from pipeline.media.decode import decode_audio, decode_frames, ffmpeg_exe
+from pipeline.media.features import log_mel
 
 SECONDS = 2
 FPS = 10
@@ -162,7 +164,7 @@ def test_balance_and_span_checks():
                           "split": ["train", "train", "train", "train", "val", "val"]})
     clips = pd.DataFrame({"clip_id": ["k1", "k2", "k3"], "event_start": [0.0, 1.0, 0.0],
                           "event_end": [10.0, 3.0, 10.0], "duration": [4.5, 10.0, 10.0]})
-    balance = audit.check_balance(index, {"train": 2, "val": 2})
+    balance = checks.check_balance(index, {"train": 2, "val": 2})
     assert balance["per_class"]["train"][CLASSES[0]] == 2 and balance["per_class"]["val"][CLASSES[1]] == 1
     assert balance["problems"] == [
         "train: classes differ: " + ", ".join(f"{c} {n}" for c, n in zip(CLASSES, [2, 2, 0, 0, 0])),
@@ -171,8 +173,8 @@ def test_balance_and_span_checks():
         "val: expected 2 per class, got " + ", ".join(f"{c} {n}" for c, n in zip(CLASSES, [1, 1, 0, 0, 0])),
     ]
     # b ends past the clip's duration; d ends 0.04 s past event_end (inside the tolerance)
-    assert [r["segment_id"] for r in audit.check_spans(index, clips, 0.05)] == ["b"]
-    assert [r["segment_id"] for r in audit.check_spans(index, clips, 0.01)] == ["b", "d"]
+    assert [r["segment_id"] for r in checks.check_spans(index, clips, 0.05)] == ["b"]
+    assert [r["segment_id"] for r in checks.check_spans(index, clips, 0.01)] == ["b", "d"]
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path, capsys):

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from pipeline import audit
+from pipeline.commands import audit
 from test_audit import Dataset
 
 

@@ -55,7 +55,7 @@ def test_translator_stage_trains_on_cuda_with_bf16(tmp_path, monkeypatch):
     from stage_fixtures import TRANSLATOR_PARAMS
     from test_distributed import translator_workspace
 
-    from pipeline import translator
+    from pipeline.training import translator
 
     translator_workspace(tmp_path, epochs=2)
     monkeypatch.chdir(tmp_path)

@@ -10,9 +10,9 @@ import pytest
 import webdataset
 import yaml
 
-from pipeline import acquire, segment, shards
-from pipeline.features import LOG_FLOOR
-from pipeline.tables import CLASSES
+from pipeline.core.tables import CLASSES
+from pipeline.media.features import LOG_FLOOR
+from pipeline.stages import acquire, segment, shards
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.core.tables import CLASSES, CLIP_COLUMNS, ID_PATTERN
 from pipeline.demo_world import DEFECTS, make_plan, rate_image, is_informative, render, render_clip, synthesize
-from pipeline.demo_world.sound import CONTROL_RATE, class_sound
+from pipeline.demo_world.sound import class_sound
 from pipeline.demo_world.styles import make_style
-from pipeline.media import MediaError, decode_audio, decode_frames, ffmpeg_exe, probe
-from pipeline.tables import CLASSES, CLIP_COLUMNS, ID_PATTERN
+from pipeline.media.decode import MediaError, decode_audio, decode_frames, ffmpeg_exe, probe
 
 PER_CLASS = 2
 SEED = 7

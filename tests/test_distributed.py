@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline import launch
-from pipeline.distributed import Ranks, context
+from pipeline.training import launch
+from pipeline.training.distributed import Ranks, context
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ddp_scenarios import SCENARIOS  # noqa: E402
@@ -63,10 +63,10 @@ def test_ranks_come_from_torchrun_variables():
 
 def test_launcher_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit):
-        launch.main(["--nproc", "0", "pipeline.translator"])
+        launch.main(["--nproc", "0", "pipeline.stages.translator"])
     assert "--nproc must be >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        launch.main(["--nproc", "2", "pipeline.acquire"])
+        launch.main(["--nproc", "2", "pipeline.stages.acquire"])
     assert "invalid choice" in capsys.readouterr().err
 
 
@@ -74,7 +74,7 @@ def translator_workspace(root: Path, epochs: int) -> Path:
     """Synthetic shards, embeddings of matching keys and a params.yaml for 2-process training."""
     import numpy as np
 
-    from pipeline.loader import load_split
+    from pipeline.dataset.loader import load_split
     from stage_fixtures import write_synthetic_shards
 
     root.mkdir(exist_ok=True)
@@ -100,7 +100,7 @@ def set_epochs(root: Path, epochs: int) -> None:
 
 def launch_translator(root: Path, log: str) -> subprocess.Popen:
     with open(root / log, "w") as out:
-        return subprocess.Popen([sys.executable, "-m", "pipeline.launch", "--nproc", "2", "pipeline.translator"],
+        return subprocess.Popen([sys.executable, "-m", "pipeline.training.launch", "--nproc", "2", "pipeline.stages.translator"],
                                 cwd=root, env=torchrun_env(), stdout=out, stderr=subprocess.STDOUT)
 
 
@@ -173,7 +173,7 @@ def test_killed_two_process_translator_resumes_to_the_weights_of_an_uninterrupte
 
 
 def test_a_checkpoint_of_another_process_count_is_not_resumed(tmp_path, capsys):
-    from pipeline.distributed import Context
+    from pipeline.training.distributed import Context
     from s2i_models import save_checkpoint
     from s2i_models.checkpoint import rng_state
 

@@ -17,10 +17,13 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline import evaluate, informativity, labelsets, wds
+from pipeline.core.tables import CLASSES as CLASS_NAMES
+from pipeline.dataset import wds
+from pipeline.dataset.loader import image_to_tensor, load_split
 from pipeline.demo_world import make_plan, synthesize
-from pipeline.loader import image_to_tensor, load_split
-from pipeline.tables import CLASSES as CLASS_NAMES
+from pipeline.evaluation import classifiers as informativity
+from pipeline.evaluation import judging as evaluate
+from pipeline.evaluation import labelsets
 from s2i_models import DenseGenerator, save_checkpoint
 
 EMB_DIM, WIDTH, FRAMES = 16, 0.0625, 8
@@ -87,7 +90,7 @@ def train_tiny_generator(root, steps=180, snapshots=3):
 @functools.cache
 def pool_records(root):
     """The pool the informativity stage labelled (rebuilt: it is a deterministic function of its inputs)."""
-    from pipeline.translator import load_generator
+    from pipeline.training.translator import load_generator
 
     sounds = labelsets.load_sounds(emb_dir=root / "data/embeddings", shard_dir=root / "data/shards")
     snapshots = labelsets.run_snapshots(root / "models/translator/snapshots", TRANSLATOR)
@@ -182,8 +185,8 @@ def test_unmeasured_classes_are_null_with_a_reason_and_the_mean_says_its_coverag
 
 def test_rater_figures_match_the_demo_rater_on_the_final_translations(tiny_run):
     root, _, result = tiny_run
-    from pipeline import demo_rater
-    from pipeline.translator import load_generator
+    from pipeline.demo_world import rater as demo_rater
+    from pipeline.training.translator import load_generator
 
     metrics = json.loads((root / "reports" / "metrics.json").read_text())
     test = load_split(root / "data/shards", "test")
@@ -231,7 +234,7 @@ def test_outputs_metrics_plots_and_report(tiny_run):
 
 def test_pool_is_reproducible_and_ids_are_blind(tiny_run):
     root, _, _ = tiny_run
-    from pipeline.translator import load_generator
+    from pipeline.training.translator import load_generator
 
     snaps = labelsets.list_snapshots(root / "models" / "translator" / "snapshots")
     sounds = labelsets.load_sounds(emb_dir=root / "data" / "embeddings", shard_dir=root / "data" / "shards")
@@ -290,7 +293,7 @@ def test_informativity_stage_refuses_the_demo_rater_on_real_data(tiny_run, tmp_p
     root, _, _ = tiny_run
     link_workspace(root, tmp_path, "vegas_archive")
     (tmp_path / "params.yaml").write_text(json.dumps({"informativity": INFO_PARAMS, "translator": TRANSLATOR}))
-    proc = subprocess.run([sys.executable, "-m", "pipeline.informativity"], cwd=tmp_path, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "pipeline.stages.informativity"], cwd=tmp_path, capture_output=True,
                           text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
@@ -304,11 +307,11 @@ def test_real_data_with_human_labels_is_measured_without_the_rater(tiny_run, tmp
     root, _, _ = tiny_run
     import csv
 
-    from pipeline import demo_rater
+    from pipeline.demo_world import rater as demo_rater
 
     link_workspace(root, tmp_path, "local")
     monkeypatch.chdir(tmp_path)
-    from pipeline.translator import load_generator
+    from pipeline.training.translator import load_generator
 
     pool = labelsets.build_pool(labelsets.run_snapshots(labelsets.SNAPSHOT_DIR, TRANSLATOR), labelsets.load_sounds(),
                                 INFO_PARAMS, load_generator)
@@ -343,7 +346,7 @@ class FixedVerdicts:
 
 
 def test_unmeasured_class_is_nan_and_left_out_of_the_mean(monkeypatch):
-    from pipeline import demo_rater
+    from pipeline.demo_world import rater as demo_rater
 
     classes = np.array([0, 0, 1, 1, 1, 2, 3, 4])
     judges = evaluate.Judges(binary=[informativity.Unmeasured("too few labels"), FixedVerdicts([1, 0, 1]),

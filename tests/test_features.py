@@ -2,7 +2,7 @@ import librosa
 import numpy as np
 import pytest
 
-from pipeline.features import LOG_FLOOR, MelConfig, log_mel, segment_slice
+from pipeline.media.features import LOG_FLOOR, MelConfig, log_mel, segment_slice
 
 
 def librosa_log_mel(y, cfg):
@@ -54,7 +54,7 @@ def test_tone_lands_in_the_right_mel_band():
 
 
 def test_mel_filterbank_equals_librosa():
-    from pipeline.features import _mel_basis
+    from pipeline.media.features import _mel_basis
 
     cfg = MelConfig()
     ref = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels)

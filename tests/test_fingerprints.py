@@ -5,7 +5,7 @@ import pytest
 import scipy.fft
 from PIL import Image
 
-from pipeline import fingerprints as fp
+from pipeline.audit import fingerprints as fp
 
 
 def smooth_scene(seed: int, size: int = 96) -> np.ndarray:

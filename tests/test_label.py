@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import label, labelsets
+from pipeline.commands import label
+from pipeline.evaluation import labelsets
 
 
 def tiny_pool(n=6):

@@ -1,6 +1,6 @@
 """`s2i listen`: the page in headless Chromium (fake microphone playing a wav), the server's limits.
 
-The server runs as a user starts it (`python -m pipeline.cli listen`) with a tiny random-weight
+The server runs as a user starts it (`python -m pipeline.commands.cli listen`) with a tiny random-weight
 model. Each browser test ends with a screenshot of what it checked (the README's come from
 docs/listen_screenshots.py, with the trained demo model and demo clips).
 """
@@ -28,8 +28,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from listen_process import SAMPLE_RATE, ListenProcess, pcm16, tone_and_noise, write_wav
-from pipeline.imaginer import CONTEXT_SAMPLES, live_mel
-from pipeline.translate import clip_log_mel
+from pipeline.commands.translate import clip_log_mel
+from pipeline.translation.imaginer import CONTEXT_SAMPLES, live_mel
 from test_translate import encode, save_tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -369,6 +369,6 @@ def test_https_and_bad_arguments(model_dir, tmp_path):
         assert listen.stop() == 0
     for args, message in ((["--certfile", str(cert)], "s2i listen: --certfile and --keyfile go together"),
                           (["--model", str(tmp_path / "nothing")], f"s2i listen: {tmp_path / 'nothing'}/autoencoder/best.pt")):
-        done = subprocess.run([sys.executable, "-m", "pipeline.cli", "listen", *args], cwd=REPO,
+        done = subprocess.run([sys.executable, "-m", "pipeline.commands.cli", "listen", *args], cwd=REPO,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and done.stderr.startswith(message) and len(done.stderr.splitlines()) == 1

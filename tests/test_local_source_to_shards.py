@@ -7,8 +7,8 @@ import pandas as pd
 import yaml
 
 from conftest import make_media
-from pipeline import acquire, segment, shards
-from pipeline.wds import decode_sample, iter_tar
+from pipeline.dataset.wds import decode_sample, iter_tar
+from pipeline.stages import acquire, segment, shards
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = ["baby", "dog", "rail_transport", "fireworks", "water_flowing"]

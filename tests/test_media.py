@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.media import MediaError, decode_audio, decode_frames, probe
+from pipeline.media.decode import MediaError, decode_audio, decode_frames, probe
 
 
 def test_probe_reads_streams_of_a_real_file(media_factory):

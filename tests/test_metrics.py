@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from pipeline import metrics
-from pipeline.labelsets import balanced_sets, pick_evenly
+from pipeline.evaluation import metrics
+from pipeline.evaluation.labelsets import balanced_sets, pick_evenly
+from pipeline.training import schedule
 
 
 def test_moving_average_dense_series():
@@ -32,14 +33,14 @@ def test_window_mean():
 def test_two_epochs_after_a_d_update_take_the_mean_of_the_five_before():
     epochs = list(range(1, 13))
     values = [1, 2, 3, 4, 5, 100, 100, 8, 9, 10, 100, 100]
-    d = metrics.d_update_epochs(12, every=5, unit="epoch")
+    d = schedule.d_update_epochs(12, every=5, unit="epoch")
     assert d == [5, 10]
     fixed = metrics.replace_after_d_updates(epochs, values, d, after=2, before=5)
     # epochs 6, 7 <- mean(1..5) = 3; epochs 11, 12 <- mean of original epochs 6..10 = (100+100+8+9+10)/5
     assert list(fixed) == pytest.approx([1, 2, 3, 4, 5, 3, 3, 8, 9, 10, 45.4, 45.4])
-    assert metrics.d_update_epochs(12, 5, "iteration") == []
+    assert schedule.d_update_epochs(12, 5, "iteration") == []
     with pytest.raises(ValueError, match="unknown discriminator unit"):
-        metrics.d_update_epochs(12, 5, "batch")
+        schedule.d_update_epochs(12, 5, "batch")
 
 
 def test_bad_series_are_refused():
@@ -142,7 +143,7 @@ def test_balanced_sets_split_by_source_video_and_draw_evenly_from_snapshots():
 
 
 def test_post_update_correction_on_sparse_snapshots_hand_values():
-    from pipeline.evaluate import summaries
+    from pipeline.evaluation.judging import summaries
 
     # snapshot_every 2, d_every 5, after 2, before 5: evaluated epochs 2, 4, ..., 12; D trains after 5 and 10.
     #   D at 5:  sources (0, 5] -> epochs 2, 4 (0.2, 0.4): mean 0.3; replaced (5, 7] -> epoch 6 (0.9 -> 0.3)
@@ -150,13 +151,13 @@ def test_post_update_correction_on_sparse_snapshots_hand_values():
     #            replaced (10, 12] -> epoch 12 (0.1 -> 0.7)
     epochs = [2, 4, 6, 8, 10, 12]
     values = [0.2, 0.4, 0.9, 0.5, 0.7, 0.1]
-    d = metrics.d_update_epochs(12, every=5)
+    d = schedule.d_update_epochs(12, every=5)
     assert d == [5, 10]
     fixed = metrics.replace_after_d_updates(epochs, values, d, after=2, before=5)
     assert list(fixed) == pytest.approx([0.2, 0.4, 0.3, 0.5, 0.7, 0.7])
     assert metrics.corrected_epochs(epochs, d, after=2, before=5) == [6, 12]
     # snapshots only at the D epochs (snapshot_every == d_every == 5): the correction never fires
-    assert metrics.corrected_epochs([5, 10, 15], metrics.d_update_epochs(15, 5), 2, 5) == []
+    assert metrics.corrected_epochs([5, 10, 15], schedule.d_update_epochs(15, 5), 2, 5) == []
 
     # the summaries use the corrected series:
     #   window [4, 10]: epochs 4, 6, 8, 10 -> (0.4 + 0.3 + 0.5 + 0.7) / 4 = 0.475 (raw would be 0.625)
@@ -172,13 +173,13 @@ def test_post_update_correction_on_sparse_snapshots_hand_values():
 
 
 def metrics_classes():
-    from pipeline.tables import CLASSES
+    from pipeline.core.tables import CLASSES
 
     return list(CLASSES)
 
 
 def test_ridge_translator_is_the_closed_form_with_alpha_chosen_on_val():
-    from pipeline.ridge import fit_ridge, to_pixels
+    from pipeline.training.ridge import fit_ridge, to_pixels
 
     rng = np.random.default_rng(0)
     mixing = rng.normal(0, 1, (6, 4 * 4 * 3))
@@ -204,12 +205,12 @@ def test_ridge_translator_is_the_closed_form_with_alpha_chosen_on_val():
 def test_snapshot_epochs_let_the_correction_fire_with_the_papers_schedule():
     # the paper's schedule: D passes after epochs 5, 10, 15, 20; snapshots every 5 epochs.
     # Without the epochs after the passes, the correction would have nothing to replace (see above).
-    kept = metrics.snapshot_epochs(22, snapshot_every=5, d_every=5, d_unit="epoch")
+    kept = schedule.snapshot_epochs(22, snapshot_every=5, d_every=5, d_unit="epoch")
     assert kept == [5, 6, 10, 11, 15, 16, 20, 21, 22]
-    assert metrics.corrected_epochs(kept, metrics.d_update_epochs(22, 5), after=2, before=5) == [6, 11, 16, 21, 22]
+    assert metrics.corrected_epochs(kept, schedule.d_update_epochs(22, 5), after=2, before=5) == [6, 11, 16, 21, 22]
     # a D pass that lands on no snapshot adds nothing (the correction would have no source)
-    assert metrics.snapshot_epochs(12, snapshot_every=4, d_every=6, d_unit="epoch") == [4, 8, 12]
+    assert schedule.snapshot_epochs(12, snapshot_every=4, d_every=6, d_unit="epoch") == [4, 8, 12]
     # D every iteration (the demo default): no epoch follows a pass, the snapshots stay regular
-    assert metrics.snapshot_epochs(12, snapshot_every=5, d_every=1, d_unit="iteration") == [5, 10, 12]
-    assert metrics.translator_snapshots({"epochs": 12, "snapshot_every": 5, "d_every": 1, "d_unit": "iteration"}) \
+    assert schedule.snapshot_epochs(12, snapshot_every=5, d_every=1, d_unit="iteration") == [5, 10, 12]
+    assert schedule.translator_snapshots({"epochs": 12, "snapshot_every": 5, "d_every": 1, "d_unit": "iteration"}) \
         == [5, 10, 12]

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pipeline.ridge import class_probe, select_ridge
+from pipeline.training.ridge import class_probe, select_ridge
 
 
 def test_ridge_without_penalty_is_least_squares(rng):

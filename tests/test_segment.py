@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.segment import balance, build_index, cut_segments, split_paper
-from pipeline.tables import CLASSES, CLASS_CODES
+from pipeline.core.tables import CLASSES, CLASS_CODES
+from pipeline.dataset.segments import balance, build_index, cut_segments, split_paper
 
 
 def clip_table(videos_per_class=20, clips_per_video=2, seed=0):

@@ -1,5 +1,4 @@
 """The shards stage's central frame is the frame on screen at the segment's centre (issue 11)."""
-import shutil
 import subprocess
 
 import numpy as np
@@ -7,10 +6,10 @@ import pandas as pd
 import yaml
 
 from conftest import REPO
-from pipeline import shards
-from pipeline.media import decode_frames, ffmpeg_exe
-from pipeline.tables import SEGMENT_COLUMNS, write_table
-from pipeline.wds import decode_sample, iter_tar
+from pipeline.core.tables import SEGMENT_COLUMNS, write_table
+from pipeline.dataset.wds import decode_sample, iter_tar
+from pipeline.media.decode import decode_frames, ffmpeg_exe
+from pipeline.stages import shards
 
 FPS = 30
 STEP = 3  # luma of frame N is 16 + 3 N: the picture says which frame it is

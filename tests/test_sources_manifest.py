@@ -64,3 +64,16 @@ def test_manifest_without_columns_fails_clearly(tmp_path):
     path.write_text("id,start\n")
     with pytest.raises(SystemExit, match="lacks columns"):
         read_manifest(path)
+
+
+def test_s2i_manifest_command_writes_the_manifest_and_reports_rejects(tmp_path, capsys):
+    from pipeline.commands import cli
+
+    path = tmp_path / "segments.csv"
+    path.write_text(AUDIOSET)
+    out = tmp_path / "youtube.csv"
+    assert cli.main(["manifest", str(path), "--out", str(out)]) == 0
+    clips, bad = read_manifest(out)
+    assert bad == [] and [c.youtube_id for c in clips] == ["--PJHxphWEs", "-0RWZT-miFs", "0FbLhTGe2Ak", "1zZ-fOAd01w"]
+    printed = capsys.readouterr().out
+    assert printed.count("rejected: ") == 3 and "manifest: 4 clips" in printed and "3 lines rejected" in printed

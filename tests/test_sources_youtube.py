@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO, make_media
 from loopback import Loopback
-from pipeline.media import probe
+from pipeline.media.decode import probe
 from pipeline.sources import youtube
 from pipeline.sources.ledger import TIMING_COLUMNS, summarize
 

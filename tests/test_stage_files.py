@@ -6,7 +6,8 @@ import pytest
 import torch
 import yaml
 
-from pipeline import autoencoder, label, translator
+from pipeline.commands import label
+from pipeline.stages import autoencoder, translator
 from stage_fixtures import AE_PARAMS, TRANSLATOR_PARAMS, write_synthetic_shards
 
 
@@ -39,7 +40,7 @@ def test_damaged_embeddings_name_the_file_and_the_fix(workspace):
         translator.main()
     message = str(stop.value)
     assert message.startswith("data/embeddings/train.npz: unreadable embeddings (BadZipFile: ")
-    assert message.endswith("rebuild it with `dvc repro embed` (or `python -m pipeline.embed`)")
+    assert message.endswith("rebuild it with `dvc repro embed` (or `python -m pipeline.stages.embed`)")
     assert "\n" not in message
     np.savez(folder / "train.npz", keys=np.array(["a"]), emb=np.zeros((1, 16), np.float32))
     with pytest.raises(SystemExit, match=r"train.npz: embeddings lack arrays \['class_index'\]"):
@@ -55,7 +56,7 @@ ROW = "img0001abcdef01,generator_00005.pt,Dog,informative,tester,2026-01-01T00:0
     ("\n\nimg0001abcdef01,generator_00005.pt,Dog\n", "line 4: fewer fields than the 6 of the header"),
 ])
 def test_labels_csv_errors_give_the_real_line(body, problem, workspace, capsys):
-    from pipeline.labelsets import LABEL_COLUMNS
+    from pipeline.evaluation.labelsets import LABEL_COLUMNS
 
     csv_path = workspace / "labels.csv"
     csv_path.write_text(",".join(LABEL_COLUMNS) + "\n" + body)

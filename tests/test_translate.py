@@ -10,9 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline import cli, translate
-from pipeline.features import MelConfig, log_mel
-from pipeline.media import ffmpeg_exe
+from pipeline.commands import cli
+from pipeline.commands import translate
+from pipeline.media.decode import ffmpeg_exe
+from pipeline.media.features import MelConfig, log_mel
 from s2i_models import AudioAutoencoder, DenseGenerator, save_checkpoint
 
 WIDTH = 0.0625

@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
-from pipeline import cli, translate
+from pipeline.commands import cli
+from pipeline.commands import translate
 from test_translate import encode, save_tiny_model
 
 
@@ -127,7 +128,7 @@ def _start(argv: list, stderr_path: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     # a user's shell hands Ctrl-C to the command; start it with SIGINT's default disposition, not
     # whatever this test process's runner was started with (an ignored SIGINT is inherited across exec)
-    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", "translate", *map(str, argv)], env=env,
+    return subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "translate", *map(str, argv)], env=env,
                             stdout=subprocess.DEVNULL, stderr=open(stderr_path, "w"),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import webdataset as wds_lib
 
-from pipeline import wds
+from pipeline.dataset import wds
 
 
 def samples(rng, n=5):

@@ -7,8 +7,8 @@ sys.path.insert(0, str(ROOT))
 import types
 sys.modules.setdefault("ffmpeg", types.ModuleType("ffmpeg"))  # not on the GPU box; unused here
 from s2i_models import AudioAutoencoder, autoencoder_step, make_optimizer
-from pipeline.loader import load_split, MelScale
-from pipeline.ridge import class_probe
+from pipeline.dataset.loader import load_split, MelScale
+from pipeline.training.ridge import class_probe
 
 torch.set_num_threads(int(os.environ.get("THREADS", "1")))
 name = sys.argv[1]

@@ -7,11 +7,13 @@ sys.path.insert(0, str(ROOT))
 import types
 sys.modules.setdefault("ffmpeg", types.ModuleType("ffmpeg"))  # not on the GPU box; unused here
 os.chdir(ROOT)
-from pipeline import translator, informativity as inf, demo_rater
-from pipeline.loader import tensor_to_image, load_split
-from pipeline.params import load_params
-from pipeline.tables import CLASSES
-from pipeline.ridge import fit_ridge
+from pipeline.core.params import load_params
+from pipeline.core.tables import CLASSES
+from pipeline.dataset.loader import tensor_to_image, load_split
+from pipeline.demo_world import rater as demo_rater
+from pipeline.evaluation import classifiers as inf
+from pipeline.training import translator
+from pipeline.training.ridge import fit_ridge
 
 
 class NoLive:
@@ -73,7 +75,7 @@ for path in snaps[-int(os.environ.get("LAST", "3")):]:
             rows.append(score(tensor_to_image(G(torch.from_numpy(emb))), "G_trainbn", epoch=int(path.stem[-5:])))
         G.eval()
     if os.environ.get("GRIDS"):
-        from pipeline.figures import save_png
+        from pipeline.core.figures import save_png
         save_png(translator.test_grid(G, torch.from_numpy(emb), torch.from_numpy(load_split(shards, "test").images), cls), out / f"grid_{path.stem[-5:]}.png")
     rows.append(score(sh, "shuffled", epoch=int(path.stem[-5:])))
 if "--ridge" in sys.argv:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from pipeline.core.tables import CLASSES  # noqa: E402
+from pipeline.dataset.loader import load_split  # noqa: E402
 from pipeline.demo_world import rater  # noqa: E402
-from pipeline.loader import load_split  # noqa: E402
-from pipeline.tables import CLASSES  # noqa: E402
 
 
 def foam_share(img: np.ndarray) -> float:

@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from pipeline import wds
+from pipeline.dataset import wds
 out = Path(__file__).parent / "shards"; out.mkdir(exist_ok=True)
 for split in ("train", "val", "test"):
     def samples():

@@ -1,4 +1,5 @@
-"""The demo world: a small, self-made, VEGAS-like set of real MP4 clips for the five classes.
+"""The demo world: a small, self-made, VEGAS-like set of real MP4 clips for the five classes, and its rater.
+May import pipeline.core and pipeline.media only.
 
 DESCRIPTION below is the summary for the README. `render` writes the clips and
 returns their table; `rate_image` / `is_informative` are the demo rater, a
@@ -13,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from ..tables import atomic_path
+from pipeline.core.tables import atomic_path
 from .encode import encode_mp4
 from .plan import DEFECTS, ClipPlan, make_plan
 from .rater import is_informative, rate_image

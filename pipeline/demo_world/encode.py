@@ -9,7 +9,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ..media import ffmpeg_exe
+from pipeline.media.decode import ffmpeg_exe
 
 # Flags that keep the output identical across runs: one thread, no version
 # strings or dates, no copied metadata.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..tables import CLASS_CODES, CLASSES, check_id
+from pipeline.core.tables import CLASS_CODES, CLASSES, check_id
 
 FRAME_SIZES = [(320, 240), (480, 360), (640, 360), (360, 480)]
 FRAME_SIZE_WEIGHTS = [0.5, 0.2, 0.15, 0.15]

@@ -9,13 +9,15 @@ only what the scene generator knows about each class (palettes, layout, shapes):
   Fireworks      a dark night sky with a few bright, coloured spots
   Water flowing  blue/teal water over most of the lower half with white foam
 Every score is also damped for pixel noise and for flat, structureless images.
-Scores are in [0, 1]; `is_informative` thresholds them.
+Scores are in [0, 1]; `is_informative` thresholds them. `rate` and `label` judge a batch of
+images, each against its own class, when `data/labels/informativity.csv` holds no human labels
+(only meaningful for the demo world; on real data, label images with `s2i label`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..tables import CLASSES
+from pipeline.core.tables import CLASSES
 
 
 def _ramp(x, lo, hi):
@@ -129,3 +131,18 @@ def rate_image(img: np.ndarray, class_name: str) -> float:
 
 def is_informative(img: np.ndarray, class_name: str, threshold: float = 0.5) -> bool:
     return rate_image(img, class_name) >= threshold
+
+
+RATER = "demo-rater"
+
+
+def rate(images: np.ndarray, class_names: list[str]) -> np.ndarray:
+    """Scores in [0, 1] for N x 96 x 96 x 3 uint8 images, each judged against its own class."""
+    if len(images) != len(class_names):
+        raise ValueError(f"demo rater: {len(images)} images but {len(class_names)} class names")
+    return np.asarray([rate_image(img, name) for img, name in zip(images, class_names)], np.float64)
+
+
+def label(images: np.ndarray, class_names: list[str], threshold: float = 0.5) -> np.ndarray:
+    """1 = informative, 0 = not informative."""
+    return (rate(images, class_names) >= threshold).astype(np.int64)

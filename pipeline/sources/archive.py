@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import pandas as pd
 from tqdm import tqdm
 
-from ..tables import check_id
+from pipeline.core.tables import check_id
 from .common import (CLASS_TO_CODE, FetchError, class_folders, clip_path, clip_row, fresh_dir,
                      partial_dir, run_pool, sha256_of, verify_media, CLIP_ROW_COLUMNS)
 from .http import RateLimiter, download

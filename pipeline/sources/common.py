@@ -10,8 +10,8 @@ from typing import Callable, Iterable
 
 from tqdm import tqdm
 
-from ..media import MediaError, content_problem, decode_audio, decode_errors, probe
-from ..tables import CLASS_CODES, CLASSES, CODE_TO_CLASS
+from pipeline.core.tables import CLASS_CODES, CLASSES, CODE_TO_CLASS
+from pipeline.media.decode import MediaError, content_problem, decode_audio, decode_errors, probe
 
 CLASS_TO_CODE = dict(zip(CLASSES, CLASS_CODES))
 MIN_SECONDS = 1.0

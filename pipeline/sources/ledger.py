@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..tables import empty_table, write_table
+from pipeline.core.tables import empty_table, write_table
 
 LEDGER_COLUMNS = {
     "item": "string",       # clip id, or the archive / member name

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..tables import check_id
+from pipeline.core.tables import check_id
 from .common import (CLASS_TO_CODE, CLIP_ROW_COLUMNS, FetchError, class_folders, class_name, clip_path,
                      clip_row, fresh_dir, partial_dir, run_pool, sha256_of, verify_media)
 from .ledger import Ledger, format_summary, summarize

@@ -1,23 +1,19 @@
 """Manifests of YouTube clips: build one from AudioSet segment CSVs, read one for `youtube`.
 
 A manifest is a CSV with columns youtube_id, start, end, class (name or code) and an
-optional vegas_video. Build one:
-
-    python -m pipeline.sources.manifest balanced_train_segments.csv [more.csv ...] \
-        --out data/manifests/audioset.csv [--max-per-class 500]
+optional vegas_video. Build one with `s2i manifest` (pipeline/commands/manifest.py).
 
 Bad lines are reported with their line number and left out; the others go on.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..tables import CLASSES, atomic_path
+from pipeline.core.tables import CLASSES, atomic_path
 from .common import class_name
 
 YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
@@ -164,20 +160,3 @@ def build_manifest(sources: list[str | Path], out: str | Path, labels: dict[str,
             kept.append(clip)
     write_manifest(kept, out)
     return kept, bad
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="Build a YouTube manifest from AudioSet segment CSVs.")
-    ap.add_argument("audioset_csv", nargs="+")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--max-per-class", type=int, default=0, help="0: keep all")
-    args = ap.parse_args(argv)
-    kept, bad = build_manifest(args.audioset_csv, args.out, max_per_class=args.max_per_class)
-    for b in bad:
-        print(f"rejected: {b.message}")
-    counts = {name: sum(c.class_name == name for c in kept) for name in CLASSES}
-    print(f"manifest: {len(kept)} clips {counts} -> {args.out}; {len(bad)} lines rejected")
-
-
-if __name__ == "__main__":
-    main()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..media import ffmpeg_exe
+from pipeline.media.decode import ffmpeg_exe
 from .common import (CLASS_TO_CODE, CLIP_ROW_COLUMNS, FetchError, clip_path, clip_row, fresh_dir,
                      partial_dir, run_pool, sha256_of, verify_media)
 from .http import RateLimiter, retry_after_seconds, with_retries

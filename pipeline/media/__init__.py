@@ -1,0 +1,3 @@
+"""Media and features: ffmpeg probing and decoding of clips, log-Mel spectrograms.
+May import pipeline.core only.
+"""

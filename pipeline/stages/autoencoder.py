@@ -1,0 +1,20 @@
+"""Stage `autoencoder`: train the audio autoencoder on train-split log-Mels; keep the best val epoch.
+
+    python -m pipeline.stages.autoencoder
+
+Reads data/shards; writes models/autoencoder/{best.pt,last.pt} and dvclive logs
+in models/autoencoder_live/. A killed run resumes from last.pt when the settings match.
+"""
+from __future__ import annotations
+
+from pipeline.core.params import load_params
+from pipeline.training.autoencoder import train
+
+
+def main() -> None:
+    params = load_params()
+    train(params["emb_dim"], params["autoencoder"])
+
+
+if __name__ == "__main__":
+    main()

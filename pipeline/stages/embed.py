@@ -1,0 +1,36 @@
+"""Stage `embed`: the frozen encoder's embedding of every segment of every split.
+
+    python -m pipeline.stages.embed
+
+Reads models/autoencoder/best.pt and data/shards; writes
+data/embeddings/{train,val,test}.npz with `keys`, `emb` (N x E float32 in
+[-1, 1]) and `class_index`, in shard order.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from s2i_models import pick_device
+
+from pipeline.core.params import load_params
+from pipeline.core.tables import SPLITS, atomic_path
+from pipeline.dataset.embeddings import OUT_DIR, embed_split, load_encoder
+
+
+def main() -> None:
+    main_with(load_params()["embed"])
+
+
+def main_with(params: dict) -> None:
+    model, scale = load_encoder(device=pick_device())
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        arrays = embed_split(model, scale, split, params["batch_size"])
+        with atomic_path(OUT_DIR / f"{split}.npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+        print(f"embed: {split} {arrays['emb'].shape}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""Stage `segment`: cut annotated spans into 1-s segments, split by source video, balance classes.
+
+    python -m pipeline.stages.segment
+
+Reads data/raw/clips.parquet; writes data/segments/index.parquet (one row per
+segment, SEGMENT_COLUMNS) and data/segments/rejects.parquet (clips that the
+chosen split cannot place).
+"""
+from __future__ import annotations
+
+from pipeline.core.params import load_params
+from pipeline.core.tables import REJECT_COLUMNS, SEGMENT_COLUMNS, read_table, write_table
+from pipeline.dataset.segments import OUT_DIR, build_index
+
+
+def main() -> None:
+    params = load_params()["segment"]
+    clips = read_table("data/raw/clips.parquet")
+    index, rejects = build_index(clips, params)
+    write_table(index, OUT_DIR / "index.parquet", SEGMENT_COLUMNS)
+    write_table(rejects, OUT_DIR / "rejects.parquet", REJECT_COLUMNS)
+    counts = index.groupby(["split", "class_name"]).size().unstack(fill_value=0)
+    print(f"segment: {len(index)} segments\n{counts}")
+
+
+if __name__ == "__main__":
+    main()

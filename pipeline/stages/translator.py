@@ -1,0 +1,20 @@
+"""Stage `translator`: the conditional GAN from sound embeddings to 96x96 images.
+
+    python -m pipeline.stages.translator
+
+Reads data/embeddings and the images in data/shards; writes
+models/translator/{generator.pt,discriminator.pt,last.pt,snapshots/,test_grid.png}
+and dvclive logs in models/translator_live/. A killed run resumes from last.pt.
+"""
+from __future__ import annotations
+
+from pipeline.core.params import load_params
+from pipeline.training.translator import train
+
+
+def main() -> None:
+    train(load_params()["translator"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Training the conditional GAN from sound embeddings to 96x96 images: the loop, its snapshots, its
+test grid, and generator checkpoints read back.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from s2i_models import (Discriminator, DiscriminatorSchedule, EpochMovingAverage, GanConfig, WeightAverage,
+                        discriminator_step, enable_fast_kernels, generator_step, load_checkpoint, make_optimizer,
+                        recompute_batchnorm, restore)
+from s2i_models.rebuild import build_generator, generator_for
+
+from pipeline.core.figures import image_grid, save_png
+from pipeline.core.tables import CLASSES
+from pipeline.dataset.embeddings import load_embeddings
+from pipeline.dataset.loader import load_split, tensor_to_image
+from pipeline.training.distributed import context
+from pipeline.training.runs import digest, files_digest, seed_everything
+from pipeline.training.schedule import translator_snapshots
+
+SHARD_DIR = Path("data/shards")
+EMB_DIR = Path("data/embeddings")
+OUT_DIR = Path("models/translator")
+LIVE_DIR = Path("models/translator_live")
+
+def load_generator(path: str | Path, device="cpu", emb_dim: int | None = None) -> torch.nn.Module:
+    """A generator checkpoint (final model or snapshot) ready for inference (dropout stays on)."""
+    ckpt = load_checkpoint(path, emb_dim=emb_dim)
+    G = generator_for(ckpt)
+    restore(ckpt, {"generator": G})
+    return G.to(device).eval()
+
+
+def load_pairs(split: str, device, emb_dir: Path = EMB_DIR,
+               shard_dir: Path = SHARD_DIR) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Embeddings (N x E float) and real images (N x 96 x 96 x 3 uint8, kept compact) on device."""
+    arrays = load_embeddings(Path(emb_dir) / f"{split}.npz")
+    images = load_split(shard_dir, split)
+    if list(arrays["keys"]) != images.keys:
+        raise RuntimeError(f"{emb_dir}/{split}.npz does not match the {split} shards; rerun `dvc repro embed`")
+    return (torch.from_numpy(arrays["emb"]).to(device), torch.from_numpy(images.images).to(device),
+            arrays["class_index"])
+
+
+def as_pixels(images_u8: torch.Tensor) -> torch.Tensor:
+    return images_u8.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def batches(n: int, size: int, generator: torch.Generator | None = None):
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for i in range(0, n - size + 1 if generator is not None else n, size):
+        yield order[i:i + size]
+
+
+@torch.no_grad()
+def pixel_loss(G, emb, images_u8, batch_size=256) -> float:
+    G.eval()
+    total = 0.0
+    for idx in batches(len(emb), batch_size):
+        total += F.mse_loss(G(emb[idx]), as_pixels(images_u8[idx]), reduction="sum").item()
+    return total / (len(emb) * 3 * 96 * 96)
+
+
+@torch.no_grad()
+def test_grid(G, emb, images_u8, classes: np.ndarray, per_class: int = 6, seed: int = 0):
+    """Rows = classes, columns = test sounds: ground truth beside the translation."""
+    G.eval()
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(len(CLASSES)):
+        members = np.flatnonzero(classes == c)
+        pick = np.sort(rng.choice(members, size=min(per_class, len(members)), replace=False)) if len(members) else []
+        fake = tensor_to_image(G(emb[torch.as_tensor(pick)])) if len(pick) else []
+        row = []
+        for i, k in enumerate(pick):
+            row += [images_u8[k].cpu().numpy(), fake[i]]
+        rows.append(row)
+    labels = [s for _ in range(per_class) for s in ("truth", "output")]
+    return image_grid(rows, CLASSES, "test sounds: ground truth | translation", labels, scale=1)
+
+
+def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: Path = EMB_DIR,
+          shard_dir: Path = SHARD_DIR) -> None:
+    out_dir, emb_dir = Path(out_dir), Path(emb_dir)
+    ctx = context()
+    device = ctx.device
+    enable_fast_kernels(device)
+    seed_everything(ctx.rank_seed(p["seed"]))
+    emb, images, _ = load_pairs("train", device, emb_dir, shard_dir)
+    val_emb, val_images, _ = load_pairs("val", device, emb_dir, shard_dir)
+    emb_dim = emb.shape[1]
+    settings = {"emb_dim": emb_dim, **p, "data": files_digest(sorted(emb_dir.glob("*.npz")))}
+    G = build_generator(p["generator"], emb_dim, p["width"], p["output_bn"], p["upsample"]).to(device)
+    D = Discriminator(emb_dim, p["width"], p["d_dropout"], p["d_projection"]).to(device)
+    opt_g = make_optimizer("generator", G.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
+    opt_d = make_optimizer("discriminator", D.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
+    cfg = GanConfig(lambda_adv=p["lambda_adv"], lambda_pixel=p["lambda_pixel"], d_every=p["d_every"],
+                    d_unit=p["d_unit"], adv_average=p["adv_average"], bf16=p["bf16"],
+                    d_mismatch=p["d_mismatch"])
+    schedule, adv_average = DiscriminatorSchedule.from_config(cfg), EpochMovingAverage(cfg.adv_average)
+    extra = {"settings": digest(settings), "generator": p["generator"], "output_bn": p["output_bn"],
+             "upsample": p["upsample"], "iteration": 0}
+    # The generator people see: an exponential moving average of G's weights when ema_decay > 0 (G itself otherwise).
+    shown = WeightAverage(G, p["ema_decay"]) if p["ema_decay"] else None
+    models = {"generator": G, "discriminator": D, **({"generator_ema": shown.model} if shown else {})}
+    ckpt = ctx.resumable(out_dir / "last.pt", extra["settings"], p["epochs"])
+    first = 1
+    if ckpt:
+        ctx.restore(ckpt, models, {"generator": opt_g, "discriminator": opt_d}, rng=True)
+        extra, first = ckpt["extra"], ckpt["epoch"] + 1
+    G_shown = shown.model if shown else G
+    G_ddp, D_ddp = ctx.wrap(G, p["sync_bn"]), ctx.wrap(D, p["sync_bn"])  # G, D themselves where no gradient syncs
+    live = ctx.open_live(live_dir, resume=ckpt is not None)
+    snapshot_epochs = set(translator_snapshots(p))
+    for epoch in range(first, p["epochs"] + 1):
+        G.train(), D.train()
+        adv_average.reset()
+        logs = []
+        shuffle = torch.Generator().manual_seed(p["seed"] * 7919 + epoch)  # per epoch, so resuming repeats it
+        for idx in tqdm(list(batches(len(emb), p["batch_size"], shuffle)), desc=f"translator epoch {epoch}/{p['epochs']}",
+                        unit="batch", leave=False, disable=not ctx.is_main):
+            idx = ctx.local_part(idx).to(device)
+            real = as_pixels(images[idx])
+            logs.append(generator_step(G_ddp, D, opt_g, emb[idx], real, adv_average, cfg))
+            if shown:
+                shown.update(G)
+            extra["iteration"] += 1
+            if schedule.after_iteration(extra["iteration"]):
+                logs[-1].update(discriminator_step(G, D_ddp, opt_d, emb[idx], real, cfg))
+        if schedule.after_epoch(epoch):
+            for idx in batches(len(emb), p["batch_size"], shuffle):
+                idx = ctx.local_part(idx).to(device)
+                logs.append(discriminator_step(G, D_ddp, opt_d, emb[idx], as_pixels(images[idx]), cfg))
+        summary = {k: float(np.mean([log[k] for log in logs if k in log])) for k in sorted({k for log in logs for k in log})}
+        summary = ctx.mean(summary)
+        if p["bn_recompute"]:
+            recompute_batchnorm(G_shown, (emb[idx] for idx in batches(len(emb), p["batch_size"])))
+        summary["val/g_pixel"] = pixel_loss(G_shown, val_emb, val_images)
+        for name, value in summary.items():
+            live.log_metric(name if "/" in name else f"train/{name}", value)
+        print(f"epoch {epoch}: " + "  ".join(f"{k} {v:.4f}" for k, v in summary.items()))
+        if epoch in snapshot_epochs:
+            ctx.save_checkpoint(out_dir / "snapshots" / f"generator_{epoch:05d}.pt", models={"generator": G_shown},
+                                emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra, with_rng=False)
+        ctx.save_checkpoint(out_dir / "last.pt", models=models,
+                            optimizers={"generator": opt_g, "discriminator": opt_d},
+                            emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra)
+        live.next_step()
+    live.end()
+    final = p["epochs"]
+    ctx.save_checkpoint(out_dir / "generator.pt", models={"generator": G_shown}, emb_dim=emb_dim, width=p["width"],
+                        epoch=final, extra=extra, with_rng=False)
+    ctx.save_checkpoint(out_dir / "discriminator.pt", models={"discriminator": D}, emb_dim=emb_dim,
+                        width=p["width"], epoch=final, extra=extra, with_rng=False)
+    if not ctx.is_main:
+        return
+    test_emb, test_images, test_classes = load_pairs("test", device, emb_dir, shard_dir)
+    save_png(test_grid(G_shown, test_emb, test_images, test_classes, seed=p["seed"]), out_dir / "test_grid.png")

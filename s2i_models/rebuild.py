@@ -1,0 +1,49 @@
+"""Networks rebuilt from a checkpoint's metadata (emb_dim, width, extra): untrained, ready for `restore`."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .autoencoder import AudioAutoencoder
+from .generator import DenseGenerator, SequentialGenerator
+from .informativity import InformativityClassifier
+
+GENERATORS = {
+    "dense": lambda emb_dim, width, **kw: DenseGenerator(emb_dim, width, **kw),
+    "sequential13": lambda emb_dim, width, **kw: SequentialGenerator(emb_dim, 13, width, **kw),
+    "sequential25": lambda emb_dim, width, **kw: SequentialGenerator(emb_dim, 25, width, **kw),
+}
+
+
+def build_generator(kind: str, emb_dim: int, width: float, output_bn: bool = True,
+                    upsample: str = "transposed") -> torch.nn.Module:
+    if kind not in GENERATORS:
+        raise ValueError(f"unknown generator {kind!r}; expected one of {sorted(GENERATORS)}")
+    return GENERATORS[kind](emb_dim, width, output_bn=output_bn, upsample=upsample)
+
+
+def generator_for(ckpt: dict) -> torch.nn.Module:
+    """The (untrained) generator a checkpoint's metadata describes (older checkpoints: the paper's layers)."""
+    extra = ckpt["extra"]
+    return build_generator(extra["generator"], ckpt["emb_dim"], ckpt["width"], extra.get("output_bn", True),
+                           extra.get("upsample", "transposed"))
+
+
+def encoder_for(ckpt: dict) -> AudioAutoencoder:
+    """The (untrained) autoencoder a checkpoint's metadata describes."""
+    return AudioAutoencoder(ckpt["emb_dim"], ckpt["width"], ckpt["extra"].get("output_bn", True))
+
+
+def class_match_net(width: float, classes: int) -> InformativityClassifier:
+    """The informativity network with a `classes`-way output: trained on real frames, judges class match."""
+    net = InformativityClassifier(width)
+    last = net.head[5]
+    net.head[5] = nn.Linear(last.in_features, classes)
+    nn.init.xavier_uniform_(net.head[5].weight)
+    nn.init.zeros_(net.head[5].bias)
+    return net
+
+
+def classifier_for(ckpt: dict) -> InformativityClassifier:
+    """The (untrained) binary informativity classifier a checkpoint's metadata describes."""
+    return InformativityClassifier(ckpt["width"])
