@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.media.decode import MediaError, decode_audio, decode_frames, probe
+from pipeline.media.decode import MediaError, decode_audio, decode_frames, probe, root_error
 
 
 def test_probe_reads_streams_of_a_real_file(media_factory):
@@ -48,3 +48,11 @@ def test_truncated_and_non_media_files_are_rejected(media_factory, tmp_path):
     with pytest.raises(MediaError):
         probe(cut)
         decode_audio(cut)
+
+
+def test_the_reported_decode_error_does_not_depend_on_thread_interleaving():
+    demuxer = "[in#0/mov,mp4,m4a,3gp,3g2,mj2] stream 0, offset 0x4dde: partial file"
+    audio, video = "[aac] Input buffer exhausted before END element found", "[h264] error while decoding MB 3 4"
+    for order in ([audio, demuxer, video], [video, audio, demuxer], [demuxer, video, audio]):
+        assert root_error(order) == demuxer
+    assert root_error([video, audio]) == root_error([audio, video]) == audio

@@ -84,8 +84,18 @@ def decode_errors(path: str | Path) -> str:
                           capture_output=True, text=True, errors="replace")
     lines = [ln for ln in ffmpeg_lines(proc.stderr, path) if not ln.startswith(_OUTPUT_TAGS)]
     if lines:
-        return lines[0]
+        return root_error(lines)
     return f"ffmpeg exit code {proc.returncode}" if proc.returncode != 0 else ""
+
+
+def root_error(lines: list[str]) -> str:
+    """The demuxer's first error (the cause, e.g. "partial file"), else the first decoder error in sorted order.
+
+    ffmpeg decodes audio and video in threads of their own, so their messages interleave in no fixed
+    order; taking the first line made a reject's message (and its table's bytes) differ between runs.
+    """
+    demuxer = [ln for ln in lines if ln.startswith("[in#")]
+    return demuxer[0] if demuxer else sorted(lines)[0]
 
 
 def probe(path: str | Path) -> dict:
