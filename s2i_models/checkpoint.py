@@ -90,7 +90,8 @@ def save_checkpoint(path: str | os.PathLike, *, models: Mapping[str, nn.Module],
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        torch.save(payload, tmp)
+        with open(tmp, "wb") as f:   # a file object: the zip's inner folder is "archive", not the temp name
+            torch.save(payload, f)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give checkpoints the mode of any output
         os.replace(tmp, path)
     finally:

@@ -32,6 +32,20 @@ def test_checkpoints_follow_the_umask(workspace):
         assert (workspace / "models/autoencoder" / name).stat().st_mode & 0o777 == 0o644
 
 
+def test_checkpoints_are_byte_identical_across_runs(workspace, monkeypatch):
+    """DVC caches a stage by its outputs' bytes: the same run twice must write the same files."""
+    runs = []
+    for run in ("a", "b"):
+        folder = workspace / run
+        folder.mkdir()
+        (folder / "params.yaml").write_text((workspace / "params.yaml").read_text())
+        monkeypatch.chdir(folder)
+        write_synthetic_shards(folder)
+        autoencoder.main()
+        runs.append({name: (folder / "models/autoencoder" / name).read_bytes() for name in ("best.pt", "last.pt")})
+    assert runs[0] == runs[1]
+
+
 def test_damaged_embeddings_name_the_file_and_the_fix(workspace):
     folder = workspace / "data/embeddings"
     folder.mkdir(parents=True)
