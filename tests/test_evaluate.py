@@ -21,9 +21,7 @@ from pipeline.core.tables import CLASSES as CLASS_NAMES
 from pipeline.dataset import wds
 from pipeline.dataset.loader import image_to_tensor, load_split
 from pipeline.demo_world import make_plan, synthesize
-from pipeline.evaluation import classifiers as informativity
-from pipeline.evaluation import judging as evaluate
-from pipeline.evaluation import labelsets
+from pipeline.evaluation import classifiers as informativity, judging as evaluate, labelsets
 from s2i_models import DenseGenerator, save_checkpoint
 
 EMB_DIM, WIDTH, FRAMES = 16, 0.0625, 8

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from pipeline.stages import embed
-from pipeline.training import autoencoder
-from pipeline.training import translator
+from pipeline.training import autoencoder, translator
 from s2i_models import load_checkpoint
 
 from stage_fixtures import AE_PARAMS, SPLIT_SIZES, TRANSLATOR_PARAMS, write_synthetic_shards

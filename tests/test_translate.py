@@ -10,8 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.commands import cli
-from pipeline.commands import translate
+from pipeline.commands import cli, translate
 from pipeline.media.decode import ffmpeg_exe
 from pipeline.media.features import MelConfig, log_mel
 from s2i_models import AudioAutoencoder, DenseGenerator, save_checkpoint

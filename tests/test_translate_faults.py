@@ -14,8 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
-from pipeline.commands import cli
-from pipeline.commands import translate
+from pipeline.commands import cli, translate
 from test_translate import encode, save_tiny_model
 
 

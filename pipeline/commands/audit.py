@@ -12,11 +12,12 @@ import argparse
 import sys
 
 from pipeline.audit.checks import CLIPS_PATH, INDEX_PATH, OUT_DIR, SHARD_DIR, run
+from pipeline.core.params import PARAMS_FILE
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--params", default=str(PARAMS_FILE))
     ap.add_argument("--index", default=str(INDEX_PATH))
     ap.add_argument("--clips", default=str(CLIPS_PATH))
     ap.add_argument("--shards", default=str(SHARD_DIR))

@@ -12,17 +12,18 @@ import torch
 from tqdm import tqdm
 
 from s2i_models import load_checkpoint
+from s2i_models.rebuild import generator_for
 
 from pipeline.core.tables import CLASS_CODES, CLASSES, write_text
 from pipeline.dataset.embeddings import load_embeddings
 from pipeline.dataset.loader import SplitArrays, load_split
 from pipeline.demo_world import rater as demo_rater
-from pipeline.evaluation import labelsets
-from pipeline.evaluation import metrics
+from pipeline.evaluation import labelsets, metrics
 from pipeline.evaluation.classifiers import ACQUIRE, METRICS as INFORMATIVITY_METRICS, OUT_DIR as CLASSIFIER_DIR
 from pipeline.evaluation.classifiers import data_source, features, features_and_predictions, load_binary, load_class_match
 from pipeline.training import schedule
 from pipeline.training.ridge import fit_ridge
+from pipeline.training.translator import load_generator
 
 SHARD_DIR = Path("data/shards")
 EMB_DIR = Path("data/embeddings")
@@ -168,9 +169,6 @@ def run(p: dict, translator_p: dict, rater_threshold: float = 0.5, snapshot_dir=
         shard_dir=SHARD_DIR, emb_dir=EMB_DIR, classifier_dir=CLASSIFIER_DIR,
         informativity_metrics=INFORMATIVITY_METRICS, report_dir=REPORT_DIR, acquire_json=ACQUIRE,
         figures: bool = True) -> dict:
-    from pipeline.training.translator import load_generator
-    from s2i_models.rebuild import generator_for
-
     report_dir = Path(report_dir)
     demo = data_source(acquire_json) == "demo"
     threshold = rater_threshold if demo else None       # the demo rater knows only the demo world
