@@ -28,32 +28,48 @@ CONV_TABLE = [
 ]
 DROPOUT = 0.5   # the paper's, after every conv; at small widths it drowns the score in noise (README)
 SCORE_KERNEL = 2
+NORMS = ("batch", "spectral")
 
 
 class Discriminator(nn.Module):
     """`projection` (not in the paper) adds <V emb, sum of the conv12 features> to the score before
     its BatchNorm, as in projection discriminators (Miyato & Koyama 2018). The paper's D joins the
     sound only in its last, linear conv, so its score is f(image) + g(sound) and cannot depend on
-    whether image and sound belong together; the inner product can."""
+    whether image and sound belong together; the inner product can.
 
-    def __init__(self, emb_dim: int = 512, width: float = 1.0, dropout: float = DROPOUT, projection: bool = False):
+    `norm="spectral"` (not in the paper; for the hinge loss) replaces every BatchNorm by spectral
+    normalisation of the conv weights (Miyato et al. 2018) and leaves the score unbounded (no BN,
+    no tanh): each image's score then depends on that image alone, not on the batch it came in."""
+
+    def __init__(self, emb_dim: int = 512, width: float = 1.0, dropout: float = DROPOUT, projection: bool = False,
+                 norm: str = "batch"):
         super().__init__()
         if emb_dim % 4:
             raise ValueError(f"emb_dim must be divisible by 4 (reshaped to E/4 x 2 x 2), got {emb_dim}")
-        self.emb_dim, self.width = emb_dim, width
+        if norm not in NORMS:
+            raise ValueError(f"discriminator norm must be one of {NORMS}, got {norm!r}")
+        self.emb_dim, self.width, self.norm = emb_dim, width, norm
         layers, in_ch = [], IMAGE_CHANNELS
         for out, kernel, stride in CONV_TABLE:
             out = scaled(out, width)
-            conv = nn.Conv2d(in_ch, out, kernel, stride, bias=False)
-            layers.append(conv_bn_act(conv, out, nn.ReLU(inplace=True), nn.Dropout2d(dropout) if dropout else None))
+            drop = nn.Dropout2d(dropout) if dropout else None
+            if norm == "batch":
+                layers.append(conv_bn_act(nn.Conv2d(in_ch, out, kernel, stride, bias=False), out, nn.ReLU(inplace=True), drop))
+            else:
+                conv = nn.Conv2d(in_ch, out, kernel, stride)
+                layers.append(nn.Sequential(conv, nn.LeakyReLU(0.2), *([drop] if drop else [])))
             in_ch = out
         self.features = nn.Sequential(*layers)
         conv = nn.Conv2d(in_ch + emb_dim // 4, 1, SCORE_KERNEL, bias=False)
-        self.score = conv_bn_act(conv, 1, nn.Tanh())
+        self.score = conv_bn_act(conv, 1, nn.Tanh()) if norm == "batch" else nn.Sequential(conv)
         self.project = nn.Linear(emb_dim, in_ch, bias=False) if projection else None
         xavier_init(self)
         if self.project is not None:
             nn.init.zeros_(self.project.weight)   # starts as the paper's D; the pairing term is learnt
+        if norm == "spectral":   # the convs only: the projection starts at zero, whose norm is 0
+            for module in self.modules():
+                if isinstance(module, nn.Conv2d):
+                    nn.utils.parametrizations.spectral_norm(module)
 
     def forward(self, image: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         n = image.shape[0]

@@ -18,10 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .augment import augment, parse_policy
 from .device import autocast
 
 D_UNITS = ("epoch", "iteration")
 ADV_AVERAGES = ("epoch", "batch")
+LOSSES = ("mse", "hinge")
 
 # The paper's SGD settings (section 5.2 and 5.3).
 SGD_SETTINGS = {
@@ -64,6 +66,12 @@ class GanConfig:
     lambda_pixel: float = 1.0
     d_mismatch: bool = False       # D also learns real images with another sound's embedding as synthetic
     bf16: bool = False             # bf16 autocast on CUDA (no-op on CPU)
+    # Levers not in the paper (defaults = the paper):
+    loss: str = "mse"              # "mse": RC-score MSE to +-1 (paper); "hinge": hinge loss for D, -score for G
+    pixel_scale: int = 1           # pixel MSE between images average-pooled by this factor (layout, not texture)
+    augment: str = ""              # DiffAugment policy for every image D sees, e.g. "translation,cutout"
+    r1: float = 0.0                # gamma of the R1 penalty on D's gradient at real images
+    lambda_ms: float = 0.0         # mode seeking: + lambda_ms / (image distance / noise distance) of two draws
 
     def __post_init__(self):
         if self.d_unit not in D_UNITS:
@@ -72,6 +80,15 @@ class GanConfig:
             raise ValueError(f"adv_average must be one of {ADV_AVERAGES}, got {self.adv_average!r}")
         if self.d_every < 1:
             raise ValueError(f"d_every must be >= 1, got {self.d_every}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.pixel_scale < 1 or 96 % self.pixel_scale:
+            raise ValueError(f"pixel_scale must divide 96, got {self.pixel_scale}")
+        parse_policy(self.augment)
+
+    @property
+    def policy(self) -> tuple[str, ...]:
+        return parse_policy(self.augment)
 
 
 class DiscriminatorSchedule:
@@ -230,9 +247,41 @@ def autoencoder_step(model: nn.Module, opt: torch.optim.Optimizer, mel: torch.Te
     return {"ae_loss": loss.item()}
 
 
+def _pooled(images: torch.Tensor, scale: int) -> torch.Tensor:
+    return F.avg_pool2d(images, scale) if scale > 1 else images
+
+
+def pixel_mse(fake: torch.Tensor, real: torch.Tensor, scale: int = 1) -> torch.Tensor:
+    """MSE between the images average-pooled by `scale` (1: the paper's per-pixel MSE)."""
+    return F.mse_loss(_pooled(fake.float(), scale), _pooled(real.float(), scale))
+
+
+def scores_of(D: nn.Module, images: torch.Tensor, cond: torch.Tensor, cfg: GanConfig) -> torch.Tensor:
+    """D's scores of (augmented, when cfg.augment) images."""
+    with autocast(images.device, cfg.bf16):
+        return D(augment(images, cfg.policy), cond).float()
+
+
+def _draw(G: nn.Module, emb: torch.Tensor, cfg: GanConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """G's images for emb and, with mode seeking, a second draw's images and the ratio
+    mean |image1 - image2| / mean |noise1 - noise2| (both draws in one batch)."""
+    base = getattr(G, "module", G)                 # DDP wraps the generator
+    if not cfg.lambda_ms or not getattr(base, "noise_dim", 0):
+        with autocast(emb.device, cfg.bf16):
+            return G(emb), None
+    noise = base.noise(2 * emb.shape[0], emb)
+    with autocast(emb.device, cfg.bf16):
+        both = G(torch.cat([emb, emb]), noise)
+    first, second = both.float().chunk(2)
+    z1, z2 = noise.chunk(2)
+    ratio = (first - second).abs().mean() / (z1 - z2).abs().mean()
+    return both, ratio
+
+
 def generator_losses(G: nn.Module, D: nn.Module, emb: torch.Tensor, real: torch.Tensor,
-                     cfg: GanConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """G's pixel MSE, its adversarial batch MSE and D's scores of G's images (D frozen).
+                     cfg: GanConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """G's pixel MSE, its adversarial batch loss, D's scores of G's images (D frozen) and the
+    mode-seeking ratio (None without it).
 
     D stays in training mode and scores G's images inside the same balanced real +
     synthetic batch it learns from (`discriminator_step`): its last layer is a
@@ -242,29 +291,44 @@ def generator_losses(G: nn.Module, D: nn.Module, emb: torch.Tensor, real: torch.
     synthetic half's scores enter the loss.
     """
     n = real.shape[0]
-    with autocast(emb.device, cfg.bf16):
-        fake = G(emb)
-    pixel = F.mse_loss(fake.float(), real.float())
-    with frozen(D), autocast(emb.device, cfg.bf16):
-        scores = D(torch.cat([real, fake.to(real.dtype)]), torch.cat([emb, emb])).float()[n:]
-    adversarial = F.mse_loss(scores, torch.full_like(scores, cfg.real_score))
-    return pixel, adversarial, scores
+    fakes, ratio = _draw(G, emb, cfg)
+    fake = fakes[:n]
+    pixel = pixel_mse(fakes, real.repeat(len(fakes) // n, 1, 1, 1), cfg.pixel_scale)
+    with frozen(D):
+        scores = scores_of(D, torch.cat([real, fake.to(real.dtype)]), torch.cat([emb, emb]), cfg)[n:]
+    if cfg.loss == "hinge":
+        adversarial = -scores.mean()
+    else:
+        adversarial = F.mse_loss(scores, torch.full_like(scores, cfg.real_score))
+    return pixel, adversarial, scores, ratio
 
 
 def generator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: torch.Tensor,
                    real: torch.Tensor, avg: EpochMovingAverage, cfg: GanConfig) -> dict[str, float]:
-    """One G update: lambda_pixel * pixel MSE + lambda_adv * (moving-average) adversarial MSE."""
-    pixel, adv_batch, scores = generator_losses(G, D, emb, real, cfg)
+    """One G update: lambda_pixel * pixel MSE + lambda_adv * (moving-average) adversarial loss
+    [+ lambda_ms / mode-seeking ratio]."""
+    pixel, adv_batch, scores, ratio = generator_losses(G, D, emb, real, cfg)
     adv = avg(adv_batch)
     loss = cfg.lambda_pixel * pixel + cfg.lambda_adv * adv
+    if ratio is not None:
+        loss = loss + cfg.lambda_ms / (ratio + 1e-5)
     _update(opt, loss)
-    return {
+    logs = {
         "g_loss": loss.item(),
         "g_pixel": pixel.item(),
         "g_adv": adv.item(),
         "g_adv_batch": adv_batch.item(),
         "g_score": scores.mean().item(),
     }
+    if ratio is not None:
+        logs["g_mode_seeking"] = ratio.item()
+    return logs
+
+
+def r1_penalty(scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean over the real images of |d score / d image|^2 (Mescheder et al. 2018)."""
+    grad, = torch.autograd.grad(scores.sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
 
 
 def discriminator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: torch.Tensor,
@@ -277,6 +341,8 @@ def discriminator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, e
     image features only in its last, linear conv, so it cannot judge whether
     the two belong together; the mismatched pairs act on it as noisy targets
     for real images (docs/translator_ablation.md).
+    With cfg.loss "hinge": mean relu(1 - real score) + mean relu(1 + synthetic score); with
+    cfg.r1 > 0, + r1 / 2 * the R1 penalty at the real images.
 
     G runs without gradients in its current mode (in training that means its
     BatchNorm running statistics also see these batches).
@@ -284,22 +350,30 @@ def discriminator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, e
     n = real.shape[0]
     with torch.no_grad(), autocast(emb.device, cfg.bf16):
         fake = G(emb)
+    if cfg.r1:
+        real = real.detach().requires_grad_(True)
     images, cond = [real, fake.to(real.dtype)], [emb, emb]
     if cfg.d_mismatch:
         images.append(real)
         cond.append(emb.roll(1, 0))
-    images, cond = torch.cat(images), torch.cat(cond)
-    targets = torch.full((len(images),), cfg.fake_score, device=real.device)
-    targets[:n] = cfg.real_score
-    with autocast(emb.device, cfg.bf16):
-        scores = D(images, cond).float()
-    loss = F.mse_loss(scores, targets)
+    scores = scores_of(D, torch.cat(images), torch.cat(cond), cfg)
+    if cfg.loss == "hinge":
+        loss = F.relu(1 - scores[:n]).mean() + F.relu(1 + scores[n:]).mean()
+    else:
+        targets = torch.full((len(scores),), cfg.fake_score, device=real.device)
+        targets[:n] = cfg.real_score
+        loss = F.mse_loss(scores, targets)
+    logs = {}
+    if cfg.r1:
+        penalty = r1_penalty(scores[:n], real)
+        loss = loss + cfg.r1 / 2 * penalty
+        logs["d_r1"] = penalty.item()
     _update(opt, loss)
-    logs = {
+    logs.update({
         "d_loss": loss.item(),
         "d_real_score": scores[:n].mean().item(),
         "d_fake_score": scores[n:2 * n].mean().item(),
-    }
+    })
     if cfg.d_mismatch:
         logs["d_mismatch_score"] = scores[2 * n:].mean().item()
     return logs

@@ -5,6 +5,9 @@
 Dropout after transitions is an `AlwaysDropout2d`: on in eval mode too, so one
 embedding gives a different image on every call (switch off with
 `set_inference_dropout(G, False)` for deterministic checks).
+With `noise_dim` > 0 (not in the paper) a Gaussian noise vector joins the embedding
+at the input, drawn on every call unless given: the sound fixes what it can, the
+noise chooses among the scenes it leaves open.
 """
 from __future__ import annotations
 
@@ -133,24 +136,42 @@ def build_from_dense_table(emb_dim: int, width: float, dense: bool, output_bn: b
 
 
 class Generator(nn.Module):
-    """Common shell: validates/reshapes the embedding and runs `self.net`."""
+    """Common shell: validates/reshapes the embedding, joins the noise (if any) and runs `self.net`."""
 
     net: nn.Sequential
 
-    def __init__(self, emb_dim: int, width: float, output_bn: bool, upsample: str = "transposed"):
+    def __init__(self, emb_dim: int, width: float, output_bn: bool, upsample: str = "transposed",
+                 noise_dim: int = 0):
         super().__init__()
+        if noise_dim < 0:
+            raise ValueError(f"noise_dim must be >= 0, got {noise_dim}")
         self.emb_dim, self.width, self.output_bn, self.upsample = emb_dim, width, output_bn, upsample
+        self.noise_dim = noise_dim
 
-    def forward(self, emb: torch.Tensor) -> torch.Tensor:
-        return self.net(as_embedding_map(emb, self.emb_dim))
+    def noise(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        """n noise vectors (N x noise_dim) from the global RNG, on `like`'s device and dtype."""
+        return torch.randn(n, self.noise_dim, device=like.device, dtype=like.dtype)
+
+    def forward(self, emb: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        x = as_embedding_map(emb, self.emb_dim)
+        if self.noise_dim:
+            noise = self.noise(x.shape[0], x) if noise is None else noise
+            if noise.shape != (x.shape[0], self.noise_dim):
+                raise ValueError(f"expected noise {x.shape[0]} x {self.noise_dim}, got {tuple(noise.shape)}")
+            x = torch.cat([x, noise.to(x.dtype)[:, :, None, None]], 1)
+        elif noise is not None:
+            raise ValueError("this generator takes no noise (noise_dim 0)")
+        return self.net(x)
 
 
 class DenseGenerator(Generator):
     """The paper's 25-layer dense translator (7 transitions + 6 three-layer blocks)."""
 
-    def __init__(self, emb_dim: int = 512, width: float = 1.0, output_bn: bool = True, upsample: str = "transposed"):
-        super().__init__(emb_dim, width, output_bn, upsample)
-        self.net = build_from_dense_table(emb_dim, width, dense=True, output_bn=output_bn, upsample=upsample)
+    def __init__(self, emb_dim: int = 512, width: float = 1.0, output_bn: bool = True, upsample: str = "transposed",
+                 noise_dim: int = 0):
+        super().__init__(emb_dim, width, output_bn, upsample, noise_dim)
+        self.net = build_from_dense_table(emb_dim + noise_dim, width, dense=True, output_bn=output_bn,
+                                          upsample=upsample)
         xavier_init(self)
 
 
@@ -166,12 +187,13 @@ class SequentialGenerator(Generator):
     """
 
     def __init__(self, emb_dim: int = 512, depth: int = 25, width: float = 1.0, output_bn: bool = True,
-                 upsample: str = "transposed"):
-        super().__init__(emb_dim, width, output_bn, upsample)
+                 upsample: str = "transposed", noise_dim: int = 0):
+        super().__init__(emb_dim, width, output_bn, upsample, noise_dim)
         if depth == 25:
-            self.net = build_from_dense_table(emb_dim, width, dense=False, output_bn=output_bn, upsample=upsample)
+            self.net = build_from_dense_table(emb_dim + noise_dim, width, dense=False, output_bn=output_bn,
+                                              upsample=upsample)
         elif depth == 13:
-            layers, in_ch = [], emb_dim
+            layers, in_ch = [], emb_dim + noise_dim
             for i, (out, kernel, stride, padding) in enumerate(SEQUENTIAL_13):
                 if i == len(SEQUENTIAL_13) - 1:
                     layers.append(output_layer(in_ch, kernel, stride, padding, output_bn, upsample))

@@ -16,17 +16,17 @@ GENERATORS = {
 
 
 def build_generator(kind: str, emb_dim: int, width: float, output_bn: bool = True,
-                    upsample: str = "transposed") -> torch.nn.Module:
+                    upsample: str = "transposed", noise_dim: int = 0) -> torch.nn.Module:
     if kind not in GENERATORS:
         raise ValueError(f"unknown generator {kind!r}; expected one of {sorted(GENERATORS)}")
-    return GENERATORS[kind](emb_dim, width, output_bn=output_bn, upsample=upsample)
+    return GENERATORS[kind](emb_dim, width, output_bn=output_bn, upsample=upsample, noise_dim=noise_dim)
 
 
 def generator_for(ckpt: dict) -> torch.nn.Module:
     """The (untrained) generator a checkpoint's metadata describes (older checkpoints: the paper's layers)."""
     extra = ckpt["extra"]
     return build_generator(extra["generator"], ckpt["emb_dim"], ckpt["width"], extra.get("output_bn", True),
-                           extra.get("upsample", "transposed"))
+                           extra.get("upsample", "transposed"), extra.get("noise_dim", 0))
 
 
 def encoder_for(ckpt: dict) -> AudioAutoencoder:

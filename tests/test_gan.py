@@ -301,7 +301,7 @@ def test_adversarial_gradient_reaches_the_generator():
     d_opt = make_optimizer("discriminator", D.parameters())
     for _ in range(5):
         discriminator_step(G, D, d_opt, emb, real, cfg)
-    pixel, adversarial, scores = generator_losses(G, D, emb, real, cfg)
+    pixel, adversarial, scores, _ = generator_losses(G, D, emb, real, cfg)
     pixel_norm, adv_norm = grad_norm(pixel, G), grad_norm(adversarial, G)
     assert pixel_norm > 0
     assert 0.1 < adv_norm / pixel_norm < 100, (adv_norm, pixel_norm)
@@ -312,7 +312,7 @@ def test_adversarial_gradient_reaches_the_generator():
 def test_generator_losses_score_fakes_beside_reals_in_train_mode():
     G, D, emb, real = small_gan()
     torch.manual_seed(1)
-    pixel, adversarial, scores = generator_losses(G, D, emb, real, GanConfig())
+    pixel, adversarial, scores, _ = generator_losses(G, D, emb, real, GanConfig())
     assert D.training and scores.shape == (BATCH,)
     assert float(adversarial) == pytest.approx(float(((scores - 1.0) ** 2).mean()), rel=1e-6)
     assert 0 < float(pixel) < 4                   # MSE of two images in [-1, 1]

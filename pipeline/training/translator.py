@@ -95,16 +95,18 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
     val_emb, val_images, _ = load_pairs("val", device, emb_dir, shard_dir)
     emb_dim = emb.shape[1]
     settings = {"emb_dim": emb_dim, **p, "data": files_digest(sorted(emb_dir.glob("*.npz")))}
-    G = build_generator(p["generator"], emb_dim, p["width"], p["output_bn"], p["upsample"]).to(device)
-    D = Discriminator(emb_dim, p["width"], p["d_dropout"], p["d_projection"]).to(device)
+    G = build_generator(p["generator"], emb_dim, p["width"], p["output_bn"], p["upsample"],
+                        p["noise_dim"]).to(device)
+    D = Discriminator(emb_dim, p["width"], p["d_dropout"], p["d_projection"], p["d_norm"]).to(device)
     opt_g = make_optimizer("generator", G.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     opt_d = make_optimizer("discriminator", D.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     cfg = GanConfig(lambda_adv=p["lambda_adv"], lambda_pixel=p["lambda_pixel"], d_every=p["d_every"],
                     d_unit=p["d_unit"], adv_average=p["adv_average"], bf16=p["bf16"],
-                    d_mismatch=p["d_mismatch"])
+                    d_mismatch=p["d_mismatch"], loss=p["loss"], pixel_scale=p["pixel_scale"],
+                    augment=p["augment"], r1=p["r1"], lambda_ms=p["lambda_ms"])
     schedule, adv_average = DiscriminatorSchedule.from_config(cfg), EpochMovingAverage(cfg.adv_average)
     extra = {"settings": digest(settings), "generator": p["generator"], "output_bn": p["output_bn"],
-             "upsample": p["upsample"], "iteration": 0}
+             "upsample": p["upsample"], "noise_dim": p["noise_dim"], "iteration": 0}
     # The generator people see: an exponential moving average of G's weights when ema_decay > 0 (G itself otherwise).
     shown = WeightAverage(G, p["ema_decay"]) if p["ema_decay"] else None
     models = {"generator": G, "discriminator": D, **({"generator_ema": shown.model} if shown else {})}

@@ -1,0 +1,191 @@
+"""The levers that let the GAN commit to one scene (noise input, pooled pixel loss, hinge loss,
+spectral norm, DiffAugment, R1, mode seeking): a bimodal toy, hand-valued losses, gradients."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pipeline.core.params import load_params
+from s2i_models import DenseGenerator, Discriminator, EpochMovingAverage, GanConfig, discriminator_step, generator_step
+from s2i_models.augment import augment, cutout, parse_policy, translation
+from s2i_models.gan import generator_losses, pixel_mse
+from s2i_models.rebuild import build_generator, generator_for
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+SIZE = 16
+DEFAULT = load_params()["translator"]
+
+
+def two_modes():
+    """One condition, two equally likely images: vertical or horizontal stripes, 4 pixels wide.
+    Pooled by 8 both are flat grey (their average), so a pooled pixel loss cannot tell them apart."""
+    ys, xs = torch.meshgrid(torch.arange(SIZE), torch.arange(SIZE), indexing="ij")
+    stripes = lambda k: ((k // 4) % 2 * 2 - 1).float().expand(3, SIZE, SIZE) * 0.8
+    return stripes(xs), stripes(ys)
+
+
+class ToyGenerator(nn.Module):
+    def __init__(self, emb_dim=4, noise_dim=4):
+        super().__init__()
+        self.noise_dim = noise_dim
+        self.net = nn.Sequential(nn.Linear(emb_dim + noise_dim, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
+                                 nn.Linear(64, 3 * SIZE * SIZE), nn.Tanh())
+
+    def noise(self, n, like):
+        return torch.randn(n, self.noise_dim, device=like.device, dtype=like.dtype)
+
+    def forward(self, emb, noise=None):
+        noise = self.noise(len(emb), emb) if noise is None else noise
+        return self.net(torch.cat([emb, noise], 1)).view(-1, 3, SIZE, SIZE)
+
+
+class ToyDiscriminator(nn.Module):
+    def __init__(self, emb_dim=4, bounded=True):
+        super().__init__()
+        self.bounded = bounded
+        self.net = nn.Sequential(nn.Linear(3 * SIZE * SIZE + emb_dim, 64), nn.LeakyReLU(0.2), nn.Linear(64, 1))
+
+    def forward(self, images, emb):
+        score = self.net(torch.cat([images.flatten(1), emb], 1)).flatten()
+        return torch.tanh(score) if self.bounded else score
+
+
+def toy_config(**overrides) -> GanConfig:
+    """The demo default's losses (params.yaml), D after every G step, no augmentation (toy images are 16 px)."""
+    p = {**DEFAULT, **overrides}
+    return GanConfig(lambda_adv=p["lambda_adv"], lambda_pixel=p["lambda_pixel"], loss=p["loss"],
+                     pixel_scale=p["pixel_scale"], adv_average="batch", d_every=1, d_unit="iteration")
+
+
+def distances_after_training(cfg: GanConfig, steps: int = 600, seed: int = 0):
+    """Mean RMS distance of 200 draws to the nearer mode and to the modes' average."""
+    torch.manual_seed(seed)
+    a, b = two_modes()
+    G, D = ToyGenerator(), ToyDiscriminator(bounded=cfg.loss == "mse")
+    opt_g = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999))
+    emb, average = torch.ones(32, 4), EpochMovingAverage("batch")
+    for _ in range(steps):
+        real = torch.where((torch.rand(32) < 0.5)[:, None, None, None], a, b)
+        generator_step(G, D, opt_g, emb, real, average, cfg)
+        discriminator_step(G, D, opt_d, emb, real, cfg)
+    with torch.no_grad():
+        out = G(torch.ones(200, 4))
+    rms = lambda target: (out - target).pow(2).flatten(1).mean(1).sqrt()
+    return torch.minimum(rms(a), rms(b)).mean().item(), rms((a + b) / 2).mean().item()
+
+
+def test_adversarial_generator_commits_to_a_mode_where_pixel_loss_draws_the_average():
+    near, average = distances_after_training(toy_config())
+    assert near < 0.5 * average, (near, average)
+    near_px, average_px = distances_after_training(toy_config(lambda_adv=0.0, pixel_scale=1))
+    assert average_px < 0.25 * near_px, (near_px, average_px)
+
+
+def test_without_the_adversarial_term_the_pooled_pixel_loss_commits_to_nothing():
+    near, average = distances_after_training(toy_config(lambda_adv=0.0))
+    assert near > 0.8 * average, (near, average)
+
+
+def test_pixel_mse_pools_before_comparing():
+    fake, real = torch.zeros(1, 3, 96, 96), torch.zeros(1, 3, 96, 96)
+    real[..., ::2] = 1.0                    # columns alternate 1, 0: mean 0.5 in every 8x8 block
+    assert pixel_mse(fake, real, 1).item() == pytest.approx(0.5)
+    assert pixel_mse(fake, real, 8).item() == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="pixel_scale"):
+        GanConfig(pixel_scale=7)
+
+
+def test_hinge_losses_by_hand():
+    torch.manual_seed(0)
+    G, D = ToyGenerator(), ToyDiscriminator(bounded=False)
+    emb, real = torch.ones(4, 4), torch.zeros(4, 3, SIZE, SIZE)
+    cfg = GanConfig(loss="hinge", lambda_adv=1.0, lambda_pixel=0.0)
+    _, adversarial, scores, _ = generator_losses(G, D, emb, real, cfg)
+    assert adversarial.item() == pytest.approx(-scores.mean().item())
+    opt = torch.optim.SGD(D.parameters(), lr=0.0)
+    torch.manual_seed(1)
+    logs = discriminator_step(G, D, opt, emb, real, cfg)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        fake = G(emb)
+        s = D(torch.cat([real, fake]), torch.cat([emb, emb]))
+    expected = F.relu(1 - s[:4]).mean() + F.relu(1 + s[4:]).mean()
+    assert logs["d_loss"] == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_r1_penalty_is_the_squared_gradient_at_the_real_images():
+    class Linear(nn.Module):       # score = <w, image>: gradient w everywhere, R1 = |w|^2
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.full((3 * SIZE * SIZE,), 0.1))
+
+        def forward(self, images, emb):
+            return images.flatten(1) @ self.w
+
+    G, D = ToyGenerator(), Linear()
+    emb, real = torch.ones(4, 4), torch.rand(4, 3, SIZE, SIZE)
+    logs = discriminator_step(G, D, torch.optim.SGD(D.parameters(), lr=0.0), emb, real,
+                              GanConfig(loss="hinge", r1=10.0))
+    assert logs["d_r1"] == pytest.approx(0.01 * 3 * SIZE * SIZE, rel=1e-5)
+
+
+def test_noise_changes_the_image_and_is_part_of_the_checkpoint():
+    torch.manual_seed(0)
+    G = build_generator("dense", 32, 0.0625, output_bn=False, upsample="resize", noise_dim=8).eval()
+    from s2i_models import set_inference_dropout
+    set_inference_dropout(G, False)
+    emb = torch.randn(2, 32)
+    z = torch.randn(2, 8)
+    assert torch.equal(G(emb, z), G(emb, z))
+    assert (G(emb, z) - G(emb, -z)).abs().mean() > 0.05 * G(emb, z).abs().mean()   # untrained: tiny outputs
+    with pytest.raises(ValueError, match="noise"):
+        G(emb, torch.randn(2, 5))
+    rebuilt = generator_for({"emb_dim": 32, "width": 0.0625,
+                             "extra": {"generator": "dense", "output_bn": False, "upsample": "resize", "noise_dim": 8}})
+    rebuilt.load_state_dict(G.state_dict())
+    assert rebuilt.noise_dim == 8
+    with pytest.raises(ValueError, match="no noise"):
+        DenseGenerator(32, 0.0625)(emb, z)
+
+
+def test_mode_seeking_pushes_two_draws_apart():
+    torch.manual_seed(0)
+    G, D = ToyGenerator(), ToyDiscriminator(bounded=False)
+    emb, real = torch.ones(8, 4), torch.zeros(8, 3, SIZE, SIZE)
+    cfg = GanConfig(loss="hinge", lambda_adv=0.0, lambda_pixel=0.0, lambda_ms=1.0)
+    opt = torch.optim.Adam(G.parameters(), 1e-3)
+    first = generator_step(G, D, opt, emb, real, EpochMovingAverage("batch"), cfg)["g_mode_seeking"]
+    for _ in range(30):
+        last = generator_step(G, D, opt, emb, real, EpochMovingAverage("batch"), cfg)["g_mode_seeking"]
+    assert last > 1.5 * first
+
+
+def test_spectral_discriminator_scores_each_image_alone_and_learns():
+    torch.manual_seed(0)
+    D = Discriminator(32, 0.0625, dropout=0.0, projection=True, norm="spectral").train()
+    images, emb = torch.rand(4, 3, 96, 96) * 2 - 1, torch.randn(4, 32)
+    together = D(images, emb)
+    alone = torch.cat([D(images[i:i + 1], emb[i:i + 1]) for i in range(4)])
+    assert torch.allclose(together, alone, atol=1e-5)          # no BatchNorm across the batch
+    together.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for n, p in D.named_parameters()
+               if "project" not in n)
+    with pytest.raises(ValueError, match="norm"):
+        Discriminator(32, 0.0625, norm="layer")
+
+
+def test_diffaugment_shifts_and_cuts_and_lets_the_gradient_through():
+    torch.manual_seed(0)
+    x = torch.rand(6, 3, 96, 96, requires_grad=True)
+    shifted = translation(x)
+    rows_match = [any(torch.equal(shifted[i, :, 20:70, 20:70], x[i, :, 20 + dy:70 + dy, 20 + dx:70 + dx])
+                      for dy in range(-12, 13) for dx in range(-12, 13)) for i in range(6)]
+    assert all(rows_match)
+    cut = cutout(x.detach())
+    zero_share = (cut == 0).float().mean((1, 2, 3))
+    assert ((zero_share > 0.05) & (zero_share <= 0.26)).all()
+    augment(x, parse_policy("translation,cutout")).sum().backward()
+    assert x.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        parse_policy("translation,colour")
