@@ -1,3 +1,4 @@
-"""Evaluation and metrics: informativity classifiers and their label sets, judging snapshots, controls, report.
+"""Evaluation and metrics: informativity classifiers and their label sets, judging snapshots, controls, attribute
+correlations (demo world), report.
 May import pipeline.core, pipeline.dataset, pipeline.demo_world, pipeline.training and s2i_models.
 """
