@@ -203,6 +203,15 @@ def test_rater_figures_match_the_demo_rater_on_the_final_translations(tiny_run):
     assert metrics["data_source"] == "demo"
 
 
+def test_attribute_correlation_is_null_without_the_demo_worlds_ground_truth(tiny_run):
+    # the tiny world draws demo scenes but cuts its own segments (made-up starts and keys) and has no
+    # params.yaml, so no sound's ground truth is known (tests/test_attributes.py measures real segments)
+    root, _, result = tiny_run
+    metrics = json.loads((root / "reports" / "metrics.json").read_text())
+    assert "attribute_correlation" in metrics and metrics["attribute_correlation"] is None
+    assert result["attribute_correlation"] is None
+
+
 def test_evaluate_applies_the_post_update_correction_to_the_snapshots_after_a_d_update(tiny_run):
     root, _, _ = tiny_run
     metrics = json.loads((root / "reports" / "metrics.json").read_text())
@@ -327,6 +336,7 @@ def test_real_data_with_human_labels_is_measured_without_the_rater(tiny_run, tmp
     result = evaluate.run(EVAL_PARAMS, TRANSLATOR, figures=False)
     assert result["data_source"] == "local"
     assert "rater_informativity" not in result and "classifier_rater_agreement" not in result
+    assert "attribute_correlation" not in result
     for control in ("untrained", "shuffled", "ridge"):
         assert "rater_informativity" not in result[control] and 0 <= result[control]["class_match"] <= 1
 

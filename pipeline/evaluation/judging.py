@@ -212,6 +212,8 @@ def run(p: dict, translator_p: dict, rater_threshold: float = 0.5, snapshot_dir=
     classifier_report = json.loads(Path(informativity_metrics).read_text())
     unmeasured = {c: b.reason for c, b in zip(CLASSES, judges.binary) if b.reason is not None}
     last = per_epoch[-1]
+    from pipeline.evaluation.attributes import run_correlations     # the demo world's within-class detail
+    attribute_sets = {"trained": final_images, "ridge": ridge_images, "real": test.images}
     result = {
         "final_epoch": epochs[-1],
         "informativity": last["informativity"],
@@ -219,6 +221,7 @@ def run(p: dict, translator_p: dict, rater_threshold: float = 0.5, snapshot_dir=
         "informativity_unmeasured": unmeasured,
         "class_match": last["class_match"],
         **(rater_measures(final_images, test_classes, final_hits, threshold) if demo else {}),
+        **({"attribute_correlation": run_correlations(test.meta, test_classes, attribute_sets)} if demo else {}),
         **controls,
         "frechet_distance": last["frechet_distance"],
         "retrieval_accuracy": last["retrieval_accuracy"],

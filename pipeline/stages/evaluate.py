@@ -25,6 +25,10 @@ permuted, seeded), and a ridge regression from the same embeddings to pixels
 (`pipeline.training.ridge`). On the demo world the demo rater also judges the final
 generator's and the controls' test images: its own informativity, and how often the
 classifiers agree with it.
+There also the attribute meters (`pipeline.demo_world.meters`) read the final generator's and the
+ridge control's test images and the real test frames, and `attribute_correlation` gives per class
+their Spearman correlation with the ground truth of each test sound (`pipeline.demo_world.truth`,
+from `data.demo`).
 
 Writes reports/metrics.json (DVC metrics), reports/plots/per_epoch.tsv (dvc plots),
 reports/figures/*.png and reports/report.html.
