@@ -5,7 +5,7 @@ import scipy.linalg
 import torch
 
 from pipeline.evaluation import metrics
-from pipeline.evaluation.realism import KID_SUBSETS, ClassifierFeatures, RealismJudge, kid_subset_size
+from pipeline.evaluation.realism import KID_SUBSETS, ClassifierFeatures, RealismJudge, floor_measures, kid_subset_size
 from pipeline.evaluation.labelsets import balanced_sets, pick_evenly
 from pipeline.training import schedule
 
@@ -102,6 +102,20 @@ def test_kid_is_the_subset_average_of_the_unbiased_mmd_and_near_zero_for_one_dis
     assert shifted_mean > 20 * max(abs(same_mean), same_std / np.sqrt(KID_SUBSETS))
     assert abs(judge.kernel_distance(a)[0]) < 0.1 * shifted_mean    # identical sets
     assert judge.kernel_distance(b) == (shifted_mean, shifted_std)  # seeded subsets
+
+
+def test_the_floor_averages_draws_of_the_second_real_pool():
+    a, b = gaussian_sets()
+    judge = RealismJudge(PassThrough(), a)
+    # draws of the whole pool are the pool itself (in another order): the single-set figures, no spread
+    whole = floor_measures(judge, b, size=len(b), draws=3, seed=0)
+    assert whole["frechet_distance"] == pytest.approx(judge.frechet_distance(b), rel=1e-9)
+    assert whole["frechet_distance_std"] == pytest.approx(0.0, abs=1e-9) and whole["draws"] == 3
+    # draws of a third of a pool from a's own distribution: near a, and each draw differs
+    same, _ = gaussian_sets(seed=1, n=900)
+    third = floor_measures(judge, same, size=300, draws=4, seed=0)
+    assert third["frechet_distance"] < 0.1 * whole["frechet_distance"] and third["frechet_distance_std"] > 0
+    assert third == floor_measures(judge, same, size=300, draws=4, seed=0)
 
 
 def test_kid_subsets_take_half_the_smaller_set():

@@ -21,7 +21,7 @@ from pipeline.demo_world import rater as demo_rater
 from pipeline.evaluation import labelsets, metrics
 from pipeline.evaluation.classifiers import ACQUIRE, METRICS as INFORMATIVITY_METRICS, OUT_DIR as CLASSIFIER_DIR
 from pipeline.evaluation.classifiers import data_source, features, features_and_predictions, load_binary, load_class_match
-from pipeline.evaluation.realism import RealismJudge, class_match_realism
+from pipeline.evaluation.realism import RealismJudge, class_match_realism, floor_measures
 from pipeline.training import schedule
 from pipeline.training.ridge import fit_ridge
 from pipeline.training.translator import load_generator
@@ -29,6 +29,7 @@ from pipeline.training.translator import load_generator
 SHARD_DIR = Path("data/shards")
 EMB_DIR = Path("data/embeddings")
 REPORT_DIR = Path("reports")
+FLOOR_DRAWS = 5        # draws of real train frames averaged into the realism floor
 
 
 @dataclass
@@ -138,15 +139,15 @@ def memorisation(G, train: SplitArrays, train_emb: np.ndarray, count: int, seed:
 def realism_measures(judges: Judges, translations: dict[str, np.ndarray], train_images: np.ndarray,
                      classes: np.ndarray, seed: int) -> dict:
     """In the class-match features: FD and KID against real test frames of each translator's test images and of
-    as many real train frames (seeded draw; the floor, same set sizes); the within-class spread of the
-    trained translations and of real test frames; their mean distance to the nearest train frame (gallery)."""
-    floor = np.sort(np.random.default_rng(seed).choice(len(train_images), size=min(len(classes), len(train_images)),
-                                                       replace=False))
-    sets = {**translations, "real_train_vs_test": train_images[floor]}
+    as many real train frames (the floor: seeded draws of the test set's size, averaged); the within-class
+    spread of the trained translations and of real test frames; their mean distance to the nearest train frame
+    (the gallery)."""
+    floor = floor_measures(judges.realism, train_images, len(classes), FLOOR_DRAWS, seed)
     trained = features(judges.class_net, translations["trained"])
     spread = lambda f: shares(metrics.within_class_spread(f, classes, len(CLASSES)))
     nearest = lambda f: float(np.mean(metrics.nearest_distances(f, judges.gallery_features)))
-    return {"realism": {name: judges.realism.measures(images) for name, images in sets.items()},
+    return {"realism": {**{name: judges.realism.measures(images) for name, images in translations.items()},
+                        "real_train_vs_test": floor},
             "within_class_spread": {"trained": spread(trained), "real": spread(judges.real_features)},
             "nearest_train_distance": {"trained": nearest(trained), "real_test": nearest(judges.real_features)}}
 

@@ -86,6 +86,18 @@ class RealismJudge:
         return {"frechet_distance": self.frechet_distance(images), "kid_mean": kid_mean, "kid_std": kid_std}
 
 
+def floor_measures(judge: RealismJudge, real_pool: np.ndarray, size: int, draws: int, seed: int) -> dict:
+    """The measures of `draws` seeded draws of `size` images from a second pool of real images, averaged: real
+    against real at the generated sets' size, so with their small-sample bias; `frechet_distance_std` says how
+    far one draw moves FD (on the demo about as far as the trained translator is from the floor)."""
+    rng = np.random.default_rng(seed)
+    size = min(size, len(real_pool))
+    runs = [judge.measures(real_pool[np.sort(rng.choice(len(real_pool), size=size, replace=False))])
+            for _ in range(draws)]
+    mean = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
+    return {**mean, "frechet_distance_std": float(np.std([r["frechet_distance"] for r in runs])), "draws": draws}
+
+
 def class_match_realism(class_net: nn.Module, real_images: np.ndarray, seed: int) -> RealismJudge:
     """FD and KID against `real_images` in the class-match classifier's penultimate features."""
     return RealismJudge(ClassifierFeatures(class_net), real_images, seed)
