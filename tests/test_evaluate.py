@@ -239,6 +239,55 @@ def test_outputs_metrics_plots_and_report(tiny_run):
     assert "demo rater" in html and "ridge regression" in html
 
 
+def psd_sqrt(matrix):
+    values, vectors = np.linalg.eigh(matrix)
+    return (vectors * np.sqrt(values.clip(0))) @ vectors.T
+
+
+def test_realism_block_covers_every_control_and_the_real_floor(tiny_run):
+    root, _, _ = tiny_run
+    from scipy.spatial.distance import cdist, pdist
+    from pipeline.training.translator import load_generator
+
+    metrics = json.loads((root / "reports" / "metrics.json").read_text())
+    realism = metrics["realism"]
+    assert list(realism) == ["trained", "ridge", "shuffled", "untrained", "real_train_vs_test"]
+    floor, untrained = realism["real_train_vs_test"], realism["untrained"]
+    assert set(floor) == {"frechet_distance", "kid_mean", "kid_std", "frechet_distance_std", "draws"}
+    assert floor["draws"] == evaluate.FLOOR_DRAWS and floor["frechet_distance_std"] > 0
+    for name, measures in realism.items():
+        assert set(measures) >= {"frechet_distance", "kid_mean", "kid_std"}, name
+        assert measures["frechet_distance"] >= 0 and measures["kid_std"] >= 0, name
+    assert floor["frechet_distance"] < untrained["frechet_distance"] and floor["kid_mean"] < untrained["kid_mean"]
+
+    # the trained translator's FD is the closed form on the class-match features of its first dropout sample
+    net = informativity.load_class_match(root / "models/informativity/class_match.pt")
+    test, train = load_split(root / "data/shards", "test"), load_split(root / "data/shards", "train")
+    G = load_generator(root / "models/translator/snapshots/generator_00003.pt")
+    images = labelsets.translate(G, np.load(root / "data/embeddings/test.npz")["emb"], seed=EVAL_PARAMS["seed"] * 1000)
+    fake, real = (informativity.features(net, x).astype(np.float64) for x in (images, test.images))
+    cov_fake, cov_real = np.cov(fake, rowvar=False), np.cov(real, rowvar=False)
+    root_fake = psd_sqrt(cov_fake)    # dead ReLU features make the covariances singular: symmetric roots
+    closed_form = (((fake.mean(0) - real.mean(0)) ** 2).sum()
+                   + np.trace(cov_fake + cov_real - 2 * psd_sqrt(root_fake @ cov_real @ root_fake)))
+    assert realism["trained"]["frechet_distance"] == pytest.approx(closed_form, rel=1e-6)
+    last_row = (root / "reports/plots/per_epoch.tsv").read_text().splitlines()[-1].split("\t")
+    assert float(last_row[4]) == pytest.approx(metrics["frechet_distance"], rel=1e-5)
+    assert metrics["frechet_distance"] == realism["trained"]["frechet_distance"]
+
+    spread = metrics["within_class_spread"]
+    for c, name in enumerate(CLASS_NAMES):
+        rows = test.class_index == c
+        assert spread["real"][name] == pytest.approx(pdist(real[rows]).mean(), rel=1e-5), name
+        assert spread["trained"][name] == pytest.approx(pdist(fake[rows]).mean(), rel=1e-5), name
+    assert spread["real"]["mean"] == pytest.approx(np.mean([spread["real"][n] for n in CLASS_NAMES]))
+    gallery = evaluate.load_judges(root / "models/informativity", test.images, train, EVAL_PARAMS["gallery_size"],
+                                   EVAL_PARAMS["seed"]).gallery_features
+    nearest = metrics["nearest_train_distance"]
+    assert nearest["real_test"] == pytest.approx(cdist(real, gallery).min(axis=1).mean(), rel=1e-5)
+    assert nearest["trained"] == pytest.approx(cdist(fake, gallery).min(axis=1).mean(), rel=1e-5)
+
+
 def test_pool_is_reproducible_and_ids_are_blind(tiny_run):
     root, _, _ = tiny_run
     from pipeline.training.translator import load_generator

@@ -1,8 +1,11 @@
 """Metric arithmetic against hand-computed values."""
 import numpy as np
 import pytest
+import scipy.linalg
+import torch
 
 from pipeline.evaluation import metrics
+from pipeline.evaluation.realism import KID_SUBSETS, ClassifierFeatures, RealismJudge, floor_measures, kid_subset_size
 from pipeline.evaluation.labelsets import balanced_sets, pick_evenly
 from pipeline.training import schedule
 
@@ -50,27 +53,104 @@ def test_bad_series_are_refused():
         metrics.moving_average([1, 2], [0.0], 1)
 
 
-def test_frechet_distance_hand_values():
-    # 1-d: (mu1 - mu2)^2 + s1 + s2 - 2 sqrt(s1 s2) = 4 + 1 + 4 - 4 = 5
-    assert metrics.frechet_distance([0.0], [[1.0]], [2.0], [[4.0]]) == pytest.approx(5.0)
-    # diagonal 2-d: sum over dims of (sqrt(a) - sqrt(b))^2 plus the mean term
-    cov1, cov2 = np.diag([1.0, 9.0]), np.diag([4.0, 1.0])
-    assert metrics.frechet_distance([1, 1], cov1, [1, 2], cov2) == pytest.approx(1 + (1 - 2) ** 2 + (3 - 1) ** 2)
-    # a rotated covariance against itself: zero
-    rot = np.array([[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]])
-    cov = rot @ np.diag([2.0, 0.5]) @ rot.T
-    assert metrics.frechet_distance([0, 0], cov, [0, 0], cov) == pytest.approx(0.0, abs=1e-9)
+class PassThrough(torch.nn.Module):
+    """A feature module that hands torchmetrics the rows it is given: FD and KID of hand-made features."""
+    num_features = 3
+
+    def forward(self, rows):
+        return rows.double()
 
 
-def test_frechet_distance_of_samples_matches_the_formula():
-    rng = np.random.default_rng(0)
-    a, b = rng.normal(0, 1, (500, 3)), rng.normal(1, 2, (400, 3))
-    mu_a, cov_a = a.mean(0), np.cov(a, rowvar=False)
-    mu_b, cov_b = b.mean(0), np.cov(b, rowvar=False)
-    # for commuting (here: compare with a scipy-free reference via eigen-decomposition of cov_a @ cov_b)
-    cross = np.sqrt(np.linalg.eigvals(cov_a @ cov_b).real.clip(0)).sum()
-    reference = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * cross
-    assert metrics.frechet_distance_of(a, b) == pytest.approx(reference, rel=1e-6)
+def gaussian_sets(seed=0, n=300):
+    rng = np.random.default_rng(seed)
+    mixing = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [-0.3, 0.5, 0.4]])
+    a = rng.normal(0, 1, (n, 3)) @ mixing
+    b = rng.normal(0, 1, (n, 3)) @ np.diag([2.0, 0.5, 1.0]) + [1.0, -0.5, 0.2]
+    return a, b
+
+
+def test_frechet_distance_matches_the_closed_form_of_the_sample_gaussians():
+    a, b = gaussian_sets()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    reference = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * scipy.linalg.sqrtm(cov_a @ cov_b).real)
+    judge = RealismJudge(PassThrough(), b)
+    assert judge.frechet_distance(a) == pytest.approx(reference, rel=1e-6)
+    assert judge.frechet_distance(b) == pytest.approx(0.0, abs=1e-8)    # the real set against itself
+    assert judge.frechet_distance(a) == pytest.approx(reference, rel=1e-6)  # a reset forgets the previous set
+
+
+def unbiased_mmd2(x, y):
+    """Polynomial-kernel (x.y / d + 1)^3 MMD^2, unbiased, over the whole sets (KID's estimator)."""
+    kernel = lambda u, v: (u @ v.T / x.shape[1] + 1) ** 3
+    m, n = len(x), len(y)
+    kxx, kyy = kernel(x, x), kernel(y, y)
+    return ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+            - 2 * kernel(x, y).mean())
+
+
+def test_kid_is_the_subset_average_of_the_unbiased_mmd_and_near_zero_for_one_distribution():
+    a, b = gaussian_sets()
+    same, _ = gaussian_sets(seed=1)                     # a second draw from a's distribution
+    judge = RealismJudge(PassThrough(), a, seed=0)
+    shifted_mean, shifted_std = judge.kernel_distance(b)
+    # over all subsets the average of the subset estimates is the whole-set estimate; 100 draws land within
+    # a few std / sqrt(100) of it
+    assert shifted_mean == pytest.approx(unbiased_mmd2(a, b), abs=4 * shifted_std / np.sqrt(KID_SUBSETS))
+    same_mean, same_std = judge.kernel_distance(same)
+    assert abs(same_mean) < 4 * same_std / np.sqrt(KID_SUBSETS) + 1e-3
+    assert shifted_mean > 20 * max(abs(same_mean), same_std / np.sqrt(KID_SUBSETS))
+    assert abs(judge.kernel_distance(a)[0]) < 0.1 * shifted_mean    # identical sets
+    assert judge.kernel_distance(b) == (shifted_mean, shifted_std)  # seeded subsets
+
+
+def test_the_floor_averages_draws_of_the_second_real_pool():
+    a, b = gaussian_sets()
+    judge = RealismJudge(PassThrough(), a)
+    # draws of the whole pool are the pool itself (in another order): the single-set figures, no spread
+    whole = floor_measures(judge, b, size=len(b), draws=3, seed=0)
+    assert whole["frechet_distance"] == pytest.approx(judge.frechet_distance(b), rel=1e-9)
+    assert whole["frechet_distance_std"] == pytest.approx(0.0, abs=1e-9) and whole["draws"] == 3
+    # draws of a third of a pool from a's own distribution: near a, and each draw differs
+    same, _ = gaussian_sets(seed=1, n=900)
+    third = floor_measures(judge, same, size=300, draws=4, seed=0)
+    assert third["frechet_distance"] < 0.1 * whole["frechet_distance"] and third["frechet_distance_std"] > 0
+    assert third == floor_measures(judge, same, size=300, draws=4, seed=0)
+
+
+def test_kid_subsets_take_half_the_smaller_set():
+    assert kid_subset_size(105, 105) == 52 and kid_subset_size(40, 300) == 20
+    with pytest.raises(ValueError, match="at least 4 images"):
+        kid_subset_size(3, 100)
+
+
+def test_classifier_features_are_the_judges_features_and_need_no_dummy_forward():
+    from pipeline.evaluation.classifiers import features
+    from s2i_models.rebuild import class_match_net
+
+    torch.manual_seed(0)
+    net = class_match_net(0.25, 5).eval()
+    module = ClassifierFeatures(net)
+    images = np.random.default_rng(0).integers(0, 256, (6, 96, 96, 3), dtype=np.uint8)
+    out = module(torch.from_numpy(images))
+    assert out.dtype == torch.float64 and out.shape == (6, module.num_features)
+    assert out.numpy() == pytest.approx(features(net, images).astype(np.float64))
+    with pytest.raises(ValueError, match="expected uint8 images N x 96 x 96 x 3"):
+        module(torch.zeros(1, 3, 299, 299, dtype=torch.uint8))     # torchmetrics' probe without num_features
+    judge = RealismJudge(module, images)                           # so building the metrics probes nothing
+    module.train()
+    assert not net.training
+    assert judge.frechet_distance(images) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_nearest_distances_and_within_class_spread_hand_values():
+    gallery = np.array([[0.0, 0.0], [10.0, 0.0]])
+    assert metrics.nearest_distances([[3.0, 4.0], [10.0, 1.0], [0.0, 0.0]], gallery) == pytest.approx([5, 1, 0])
+    # a 3-4-5 triangle: pairs 3, 4, 5 -> mean 4
+    assert metrics.mean_pairwise_distance([[0, 0], [3, 0], [0, 4]]) == pytest.approx(4.0)
+    assert np.isnan(metrics.mean_pairwise_distance([[1.0, 2.0]]))
+    spread = metrics.within_class_spread([[0, 0], [3, 0], [0, 4], [7, 7], [7, 9]], [0, 0, 0, 2, 2], 3)
+    assert spread[0] == pytest.approx(4.0) and np.isnan(spread[1]) and spread[2] == pytest.approx(2.0)
 
 
 def test_retrieval_and_memorisation():

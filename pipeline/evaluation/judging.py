@@ -1,5 +1,5 @@
 """Judging a trained translator on test sounds: informativity, class match, controls (untrained,
-shuffled, ridge), per-epoch curves and memorisation.
+shuffled, ridge), realism against real frames, per-epoch curves and memorisation.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from pipeline.demo_world import rater as demo_rater
 from pipeline.evaluation import labelsets, metrics
 from pipeline.evaluation.classifiers import ACQUIRE, METRICS as INFORMATIVITY_METRICS, OUT_DIR as CLASSIFIER_DIR
 from pipeline.evaluation.classifiers import data_source, features, features_and_predictions, load_binary, load_class_match
+from pipeline.evaluation.realism import RealismJudge, class_match_realism, floor_measures
 from pipeline.training import schedule
 from pipeline.training.ridge import fit_ridge
 from pipeline.training.translator import load_generator
@@ -28,6 +29,7 @@ from pipeline.training.translator import load_generator
 SHARD_DIR = Path("data/shards")
 EMB_DIR = Path("data/embeddings")
 REPORT_DIR = Path("reports")
+FLOOR_DRAWS = 5        # draws of real train frames averaged into the realism floor
 
 
 @dataclass
@@ -38,6 +40,7 @@ class Judges:
     real_features: np.ndarray         # class_net features of real test frames
     gallery_features: np.ndarray      # ... of real train frames (retrieval gallery)
     gallery_classes: np.ndarray
+    realism: RealismJudge | None = None    # FD and KID against real test frames, in class_net's features
 
 
 def load_judges(classifier_dir: Path, test_images: np.ndarray, train: SplitArrays, gallery_size: int,
@@ -47,7 +50,8 @@ def load_judges(classifier_dir: Path, test_images: np.ndarray, train: SplitArray
     rng = np.random.default_rng(seed)
     gallery = np.sort(rng.choice(len(train.keys), size=min(gallery_size, len(train.keys)), replace=False))
     return Judges(binary, class_net, features(class_net, test_images),
-                  features(class_net, train.images[gallery]), train.class_index[gallery])
+                  features(class_net, train.images[gallery]), train.class_index[gallery],
+                  class_match_realism(class_net, test_images, seed))
 
 
 def informative_hits(judges: Judges, images: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -75,7 +79,7 @@ def judge(judges: Judges, images: np.ndarray, classes: np.ndarray,
     out = {
         "informativity": shares(metrics.class_shares(hits, classes, n)),
         "class_match": shares(metrics.class_shares(predicted == classes, classes, n)),
-        "frechet_distance": metrics.frechet_distance_of(fake_features, judges.real_features),
+        "frechet_distance": judges.realism.frechet_distance(images),
         "retrieval_accuracy": metrics.retrieval_accuracy(fake_features, classes, judges.gallery_features,
                                                          judges.gallery_classes),
     }
@@ -130,6 +134,22 @@ def memorisation(G, train: SplitArrays, train_emb: np.ndarray, count: int, seed:
     share = metrics.memorisation_share(small(outputs), videos[idx], small(train.images), videos)
     chance = float(np.mean([np.mean(videos == v) for v in videos[idx]]))
     return {"same_video_share": share, "chance": chance, "sounds": int(len(idx))}
+
+
+def realism_measures(judges: Judges, translations: dict[str, np.ndarray], train_images: np.ndarray,
+                     classes: np.ndarray, seed: int) -> dict:
+    """In the class-match features: FD and KID against real test frames of each translator's test images and of
+    as many real train frames (the floor: seeded draws of the test set's size, averaged); the within-class
+    spread of the trained translations and of real test frames; their mean distance to the nearest train frame
+    (the gallery)."""
+    floor = floor_measures(judges.realism, train_images, len(classes), FLOOR_DRAWS, seed)
+    trained = features(judges.class_net, translations["trained"])
+    spread = lambda f: shares(metrics.within_class_spread(f, classes, len(CLASSES)))
+    nearest = lambda f: float(np.mean(metrics.nearest_distances(f, judges.gallery_features)))
+    return {"realism": {**{name: judges.realism.measures(images) for name, images in translations.items()},
+                        "real_train_vs_test": floor},
+            "within_class_spread": {"trained": spread(trained), "real": spread(judges.real_features)},
+            "nearest_train_distance": {"trained": nearest(trained), "real_test": nearest(judges.real_features)}}
 
 
 def summaries(epochs: list[int], per_epoch: list[dict], key: str, p: dict, d_epochs: list[int]) -> dict:
@@ -197,12 +217,16 @@ def run(p: dict, translator_p: dict, rater_threshold: float = 0.5, snapshot_dir=
     ridge_images = ridge.translate(test_emb)
     ridge_result, ridge_hits = judge(judges, ridge_images, test_classes, test.images)
     truth = (test_classes, test.images, p)
+    untrained_judged = evaluate_snapshot(untrained, judges, test_emb, *truth)
+    shuffled_judged = evaluate_snapshot(final, judges, test_emb[shuffled], *truth)
     controls = {
-        "untrained": control(evaluate_snapshot(untrained, judges, test_emb, *truth), test_classes, threshold),
-        "shuffled": control(evaluate_snapshot(final, judges, test_emb[shuffled], *truth), test_classes, threshold),
+        "untrained": control(untrained_judged, test_classes, threshold),
+        "shuffled": control(shuffled_judged, test_classes, threshold),
         "ridge": {**control((ridge_result, ridge_images, ridge_hits), test_classes, threshold),
                   "alpha": ridge.alpha, "val_pixel_loss": ridge.val_loss},
     }
+    realism = realism_measures(judges, {"trained": final_images, "ridge": ridge_images, "shuffled": shuffled_judged[1],
+                                        "untrained": untrained_judged[1]}, train.images, test_classes, p["seed"])
     d_epochs = schedule.d_update_epochs(epochs[-1], translator_p["d_every"], translator_p["d_unit"])
     corrected = metrics.corrected_epochs(epochs, d_epochs, p["d_after"], p["d_before"])
     if d_epochs and not corrected:
@@ -224,6 +248,7 @@ def run(p: dict, translator_p: dict, rater_threshold: float = 0.5, snapshot_dir=
         **({"attribute_correlation": run_correlations(test.meta, test_classes, attribute_sets)} if demo else {}),
         **controls,
         "frechet_distance": last["frechet_distance"],
+        **realism,
         "retrieval_accuracy": last["retrieval_accuracy"],
         "diversity": last["diversity"],
         "pixel_loss": last["pixel_loss"],

@@ -83,33 +83,6 @@ def max_moving_average(epochs, values, window: int) -> tuple[float, int]:
     return float(means[best]), int(ends[best])
 
 
-def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean vector and (unbiased) covariance matrix of N x D features."""
-    features = np.asarray(features, np.float64)
-    if features.ndim != 2 or len(features) < 2:
-        raise ValueError(f"need N x D features with N >= 2, got shape {features.shape}")
-    return features.mean(axis=0), np.cov(features, rowvar=False).reshape(features.shape[1], features.shape[1])
-
-
-def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
-    vals, vecs = np.linalg.eigh((matrix + matrix.T) / 2)
-    return (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
-
-
-def frechet_distance(mu1, cov1, mu2, cov2) -> float:
-    """||mu1 - mu2||^2 + tr(C1 + C2 - 2 (C1^1/2 C2 C1^1/2)^1/2): the Frechet distance
-    between two Gaussians (the FID formula), computed with symmetric square roots."""
-    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
-    cov1, cov2 = np.atleast_2d(np.asarray(cov1, np.float64)), np.atleast_2d(np.asarray(cov2, np.float64))
-    root1 = _psd_sqrt(cov1)
-    cross = np.sqrt(np.clip(np.linalg.eigvalsh(root1 @ cov2 @ root1), 0, None)).sum()
-    return float(max(0.0, ((mu1 - mu2) ** 2).sum() + np.trace(cov1) + np.trace(cov2) - 2 * cross))
-
-
-def frechet_distance_of(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    return frechet_distance(*feature_statistics(features_a), *feature_statistics(features_b))
-
-
 def nearest_neighbours(queries: np.ndarray, gallery: np.ndarray, chunk: int = 512) -> np.ndarray:
     """Index of the nearest gallery row (Euclidean) for every query row."""
     queries, gallery = np.asarray(queries, np.float32), np.asarray(gallery, np.float32)
@@ -119,6 +92,34 @@ def nearest_neighbours(queries: np.ndarray, gallery: np.ndarray, chunk: int = 51
         q = queries[i:i + chunk]
         out.append(np.argmin(g2[None, :] - 2 * q @ gallery.T, axis=1))
     return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def nearest_distances(queries: np.ndarray, gallery: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """Euclidean distance from every query row to its nearest gallery row."""
+    queries, gallery = np.asarray(queries, np.float64), np.asarray(gallery, np.float64)
+    g2 = (gallery ** 2).sum(axis=1)
+    out = []
+    for i in range(0, len(queries), chunk):
+        q = queries[i:i + chunk]
+        squared = (q ** 2).sum(axis=1)[:, None] + g2[None, :] - 2 * q @ gallery.T
+        out.append(np.sqrt(np.clip(squared.min(axis=1), 0, None)))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def mean_pairwise_distance(features: np.ndarray) -> float:
+    """Mean Euclidean distance over the distinct pairs of rows; NaN for fewer than two rows."""
+    features = np.asarray(features, np.float64)
+    if len(features) < 2:
+        return float("nan")
+    squared = (features ** 2).sum(axis=1)
+    distances = np.sqrt(np.clip(squared[:, None] + squared[None, :] - 2 * features @ features.T, 0, None))
+    return float(distances[np.triu_indices(len(features), k=1)].mean())
+
+
+def within_class_spread(features, classes, n_classes: int) -> list[float]:
+    """Per class, the mean pairwise distance between the features of that class's items."""
+    features, classes = np.asarray(features), np.asarray(classes)
+    return [mean_pairwise_distance(features[classes == c]) for c in range(n_classes)]
 
 
 def retrieval_accuracy(query_features, query_classes, gallery_features, gallery_classes) -> float:

@@ -10,8 +10,8 @@ and scored per class and on average:
   reason; the mean covers the measured classes and says how many);
 - class match: share a 5-way classifier trained on real frames puts in the sound's
   class (the paper warns this one is inflated; a contrast only);
-- Frechet distance between generated and real test frames, and retrieval accuracy
-  (the nearest real train frame has the sound's class), both in the class-match
+- Frechet distance between generated and real test frames (torchmetrics), and retrieval
+  accuracy (the nearest real train frame has the sound's class), both in the class-match
   classifier's feature space;
 - diversity: mean absolute pixel difference between dropout samples of one sound;
 - test pixel loss (MSE in [-1, 1]).
@@ -22,7 +22,10 @@ output's nearest training frame comes from the sound's own video; test videos ne
 occur in training, so it is measured on train sounds) and three controls: the same
 generator untrained, the final generator fed shuffled sounds (test embeddings
 permuted, seeded), and a ridge regression from the same embeddings to pixels
-(`pipeline.training.ridge`). On the demo world the demo rater also judges the final
+(`pipeline.training.ridge`). Realism, for the final generator, the controls and real train frames (the
+floor): Frechet distance and KID to real test frames; beside it the within-class spread of the
+translations and of real test frames, and their mean distance to the nearest train frame, all in the
+class-match features (`pipeline.evaluation.realism`). On the demo world the demo rater also judges the final
 generator's and the controls' test images: its own informativity, and how often the
 classifiers agree with it.
 There also the attribute meters (`pipeline.demo_world.meters`) read the final generator's and the

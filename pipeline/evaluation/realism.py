@@ -1,0 +1,103 @@
+"""Realism of a set of generated images: Fréchet distance and kernel distance (KID) to a fixed set of real
+images, computed by torchmetrics in the feature space of a network we trained ourselves (the class-match
+classifier, real train frames only), so nothing is downloaded and torch-fidelity is not needed.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from s2i_models.generator import IMAGE_SIZE
+
+from pipeline.evaluation.classifiers import features
+
+KID_SUBSETS = 100
+
+
+class ClassifierFeatures(nn.Module):
+    """uint8 images N x 96 x 96 x 3 (the shards' layout) -> float64 penultimate features N x hidden of a
+    classifier, exactly those of `classifiers.features`; never leaves eval mode, no gradients."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net.eval()
+        # torchmetrics reads num_features instead of probing the module with a random 299 x 299 image
+        self.num_features = int(net.head[5].in_features)
+
+    def train(self, mode: bool = True) -> "ClassifierFeatures":
+        return super().train(False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE, 3):
+            raise ValueError(f"expected uint8 images N x {IMAGE_SIZE} x {IMAGE_SIZE} x 3, "
+                             f"got {images.dtype} {tuple(images.shape)}")
+        return torch.from_numpy(features(self.net, images.numpy())).double()
+
+
+def kid_subset_size(n_generated: int, n_real: int) -> int:
+    """Half the smaller set: each of the KID_SUBSETS subsets is then a different draw, so kid_std says how much
+    the estimate moves with the draw (at the whole set every subset would be the same and the std 0). The
+    subset estimate is unbiased at any size, so the size changes only the noise of kid_mean, not its level."""
+    smaller = min(n_generated, n_real)
+    if smaller < 4:
+        raise ValueError(f"KID needs at least 4 images on each side, got {n_generated} generated and {n_real} real")
+    return smaller // 2
+
+
+def _batch(images) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(images))
+
+
+class RealismJudge:
+    """FD and KID of generated image sets against one fixed set of real images, in `feature`'s space (any module
+    with a `num_features` attribute that maps a batch as given to N x num_features)."""
+
+    def __init__(self, feature: nn.Module, real_images: np.ndarray, seed: int = 0):
+        self.feature, self.real, self.seed = feature, _batch(real_images), seed
+        self._fid = FrechetInceptionDistance(feature=feature, reset_real_features=False)
+        self._fid.update(self.real, real=True)
+
+    def frechet_distance(self, images) -> float:
+        self._fid.reset()                       # drops the previous generated set, keeps the real one
+        self._fid.update(_batch(images), real=False)
+        return float(self._fid.compute())
+
+    def kernel_distance(self, images) -> tuple[float, float]:
+        """(mean, std) of the polynomial-kernel MMD^2 over KID_SUBSETS seeded random subsets."""
+        generated = _batch(images)
+        with warnings.catch_warnings():         # "will save all extracted features": a few hundred 32-d rows here
+            warnings.filterwarnings("ignore", message=".*save all extracted features")
+            kid = KernelInceptionDistance(feature=self.feature, subsets=KID_SUBSETS,
+                                          subset_size=kid_subset_size(len(generated), len(self.real)))
+        kid.update(self.real, real=True)
+        kid.update(generated, real=False)
+        with torch.random.fork_rng(devices=[]):  # subsets come from torch's global generator: seed it, restore it
+            torch.manual_seed(self.seed)
+            mean, std = kid.compute()
+        return float(mean), float(std)
+
+    def measures(self, images) -> dict:
+        kid_mean, kid_std = self.kernel_distance(images)
+        return {"frechet_distance": self.frechet_distance(images), "kid_mean": kid_mean, "kid_std": kid_std}
+
+
+def floor_measures(judge: RealismJudge, real_pool: np.ndarray, size: int, draws: int, seed: int) -> dict:
+    """The measures of `draws` seeded draws of `size` images from a second pool of real images, averaged: real
+    against real at the generated sets' size, so with their small-sample bias; `frechet_distance_std` says how
+    far one draw moves FD (on the demo about as far as the trained translator is from the floor)."""
+    rng = np.random.default_rng(seed)
+    size = min(size, len(real_pool))
+    runs = [judge.measures(real_pool[np.sort(rng.choice(len(real_pool), size=size, replace=False))])
+            for _ in range(draws)]
+    mean = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
+    return {**mean, "frechet_distance_std": float(np.std([r["frechet_distance"] for r in runs])), "draws": draws}
+
+
+def class_match_realism(class_net: nn.Module, real_images: np.ndarray, seed: int) -> RealismJudge:
+    """FD and KID against `real_images` in the class-match classifier's penultimate features."""
+    return RealismJudge(ClassifierFeatures(class_net), real_images, seed)
