@@ -10,6 +10,7 @@ import torch
 from tqdm import tqdm
 
 from s2i_models import AudioAutoencoder, autoencoder_step, enable_fast_kernels, make_optimizer
+from s2i_models.speed_levers import SpeedLevers, as_input, place
 
 from pipeline.core.tables import CLASSES, SPLITS
 from pipeline.dataset.embeddings import embed_mels, load_encoder
@@ -52,7 +53,8 @@ def train(emb_dim: int, p: dict) -> None:
     settings = {"emb_dim": emb_dim, **p, "data": files_digest(train_paths + val_paths)}
     scale = MelScale(p["mel_centre"], p["mel_half_range"])
     seed_everything(ctx.rank_seed(p["seed"]))
-    model = AudioAutoencoder(emb_dim, p["width"], p["output_bn"]).to(device)
+    levers = SpeedLevers.automatic(device, ctx.world_size)   # channels_last on CUDA (docs/distributed.md)
+    model = place(AudioAutoencoder(emb_dim, p["width"], p["output_bn"]), device, levers)
     opt = make_optimizer("autoencoder", model.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     extra = {"settings": digest(settings), "mel_scale": dataclasses.asdict(scale), "output_bn": p["output_bn"], "best_val": float("inf"), "best_epoch": 0}
     ckpt = ctx.resumable(OUT_DIR / "last.pt", extra["settings"], p["epochs"])
@@ -69,7 +71,7 @@ def train(emb_dim: int, p: dict) -> None:
                               buffer=p["shuffle_buffer"], drop_last=True)
         for mel in tqdm(batches, desc=f"autoencoder epoch {epoch}/{p['epochs']}", unit="batch", leave=False,
                         disable=not ctx.is_main):
-            mel = to_device(ctx.local_part(mel), device)
+            mel = as_input(to_device(ctx.local_part(mel), device), levers)
             losses.add(autoencoder_step(trained, opt, mel, bf16=p["bf16"]))
         val = mean_loss(model, stream_mels(val_paths, 256, scale), device)
         steps = losses.floats().get("ae_loss", [])

@@ -14,6 +14,7 @@ from s2i_models import (Discriminator, DiscriminatorSchedule, EpochMovingAverage
                         discriminator_step, enable_fast_kernels, generator_step, load_checkpoint, make_optimizer,
                         recompute_batchnorm, restore)
 from s2i_models.rebuild import build_generator, generator_for
+from s2i_models.speed_levers import SpeedLevers, compile_dense_blocks, place
 
 from pipeline.core.figures import image_grid, save_png
 from pipeline.core.tables import CLASSES
@@ -108,9 +109,10 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
     val_emb, val_images, _ = load_pairs("val", device, emb_dir, shard_dir)
     emb_dim = emb.shape[1]
     settings = {"emb_dim": emb_dim, **p, "data": files_digest(sorted(emb_dir.glob("*.npz")))}
-    G = build_generator(p["generator"], emb_dim, p["width"], p["output_bn"], p["upsample"],
-                        p["noise_dim"]).to(device)
-    D = Discriminator(emb_dim, p["width"], p["d_dropout"], p["d_projection"], p["d_norm"]).to(device)
+    levers = SpeedLevers.automatic(device, ctx.world_size)   # channels_last on CUDA (docs/distributed.md)
+    G = place(build_generator(p["generator"], emb_dim, p["width"], p["output_bn"], p["upsample"],
+                              p["noise_dim"]), device, levers)
+    D = place(Discriminator(emb_dim, p["width"], p["d_dropout"], p["d_projection"], p["d_norm"]), device, levers)
     opt_g = make_optimizer("generator", G.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     opt_d = make_optimizer("discriminator", D.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     cfg = gan_config(p)
@@ -126,6 +128,7 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
         ctx.restore(ckpt, models, {"generator": opt_g, "discriminator": opt_d}, rng=True)
         extra, first = ckpt["extra"], ckpt["epoch"] + 1
     G_shown = shown.model if shown else G
+    compile_dense_blocks(G, device, levers)   # after the weight average's copy, which stays eager
     G_ddp, D_ddp = ctx.wrap(G, p["sync_bn"]), ctx.wrap(D, p["sync_bn"])  # G, D themselves where no gradient syncs
     live = ctx.open_live(live_dir, resume=ckpt is not None)
     snapshot_epochs = set(translator_snapshots(p))
