@@ -14,9 +14,10 @@ pairs (764 iterations, plus the D pass of every 5th epoch where D trains in pass
 work of the stage: BatchNorm recompute, validation pixel loss, checkpoint), its 4,000 epochs, peak GPU
 memory (the resident split included), FLOPs against a large bf16 matmul timed in the same process, and the
 share of the loop's wall time the device spends outside kernels (torch.profiler; `kernel_time.py` says
-how). Then the speed levers for the bf16 demo loop one by one (plain, channels_last, compiled dense
-blocks, both; compiling apart), the loaders against the steps they feed, and with --nproc N the demo loop
-under torchrun with DDP and synchronised BatchNorm (efficiency = one-GPU iteration / (N x N-GPU iteration)).
+how). Then, with --nproc N, the demo loop under torchrun with DDP and synchronised BatchNorm (efficiency =
+one-GPU iteration / (N x N-GPU iteration)); the speed levers for the bf16 demo loop one by one (plain,
+channels_last, compiled dense blocks, both; compiling apart, and each one's warm-up losses against the
+plain loop's from the same start); the loaders against the steps they feed.
 Sections that would overrun --budget-s are skipped and listed. The JSON also holds the device, torch,
 CUDA and cuDNN versions, the date and the git commit (S2I_COMMIT when the tree has no git).
 """
@@ -438,6 +439,10 @@ def main(argv: list[str] | None = None) -> dict:
                     cfg, lever_set, precision, levers, device, matmul_peak)
     figures["verdict"] = verdicts(figures)
 
+    single = figures.get("gan", {}).get(args.scaling_lever_set, {}).get(args.scaling_precision)
+    if args.nproc > 1 and single and budget.allows("scaling", "scaling"):
+        figures["scaling"] = scaling_figures(args, single, budget)
+
     for lever_set in args.variant_lever_sets:
         for name in args.variants:
             variant = VARIANTS[name]
@@ -478,9 +483,6 @@ def main(argv: list[str] | None = None) -> dict:
             figures["shards"] = "synthetic" if shard_dir != args.shards else args.shards
             figures["loaders"] = loader_figures(cfg, device, shard_dir, gan_demo["fp32"]["samples_per_s"],
                                                 ae_demo["fp32"]["samples_per_s"])
-    single = figures.get("gan", {}).get(args.scaling_lever_set, {}).get(args.scaling_precision)
-    if args.nproc > 1 and single and budget.allows("scaling", "scaling"):
-        figures["scaling"] = scaling_figures(args, single, budget)
     figures["skipped"] = budget.skipped
     figures["seconds"] = time.monotonic() - budget.start
     signal.alarm(0)

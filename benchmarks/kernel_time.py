@@ -20,7 +20,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 WINDOW = "s2i_profiled_window"
 METHODS = {
     "cuda": "1 - (union of the GPU's kernel, copy and memset intervals) / wall time of the profiled iterations",
-    "cuda_kernel_sum": "1 - (sum of the kernel durations the profiler attached to CPU ops) / wall time of the "
+    "cuda_kernel_sum": "1 - (sum of the GPU kernel durations the profiler attached to CPU ops) / wall time of the "
                        "profiled iterations (no device intervals in the trace)",
     "cpu": "1 - (union of the aten operators' intervals) / wall time of the profiled iterations (CPU: no device kernels)",
 }
