@@ -27,5 +27,5 @@ for dropout in (0.5, 0.0):
         cfg = GanConfig(bf16=bf16)
         g = generator_step(G, D, opt_g, emb, real, EpochMovingAverage(), cfg)
         d = discriminator_step(G, D, opt_d, emb, real, cfg)
-        out[f"dropout{dropout}_bf16{bf16}"] = {"g_pixel": g["g_pixel"], "d_loss": d["d_loss"]}
+        out[f"dropout{dropout}_bf16{bf16}"] = {"g_pixel": float(g["g_pixel"]), "d_loss": float(d["d_loss"])}
 print(json.dumps(out))

@@ -6,6 +6,11 @@ running mean of this epoch's batch losses (`EpochMovingAverage`); the
 discriminator learns MSE of its RC-score to +1 (real pair) / -1 (synthetic)
 on balanced batches and trains once every `d_every` generator updates
 (`DiscriminatorSchedule`).
+
+The steps never read a value back to the host (no `.item()`, no `float()` of a tensor): they
+return their losses as detached 0-dim tensors on the batch's device, so that a GPU runs step
+after step without waiting for the CPU; the training loops read an epoch's losses back in one
+copy (`pipeline.training.epoch_losses`).
 """
 from __future__ import annotations
 
@@ -157,15 +162,18 @@ class EpochMovingAverage:
         self.reset()
 
     def reset(self) -> None:
-        self.total = 0.0
+        self.total: torch.Tensor | float = 0.0   # a float64 tensor on the losses' device after the first batch
         self.count = 0
 
     def __call__(self, batch_loss: torch.Tensor) -> torch.Tensor:
         if self.unit == "batch":
             return batch_loss
         self.count += 1
-        averaged = (batch_loss + self.total) / self.count
-        self.total += float(batch_loss.detach())
+        # The sum stays on the device (no host read per batch), in float64 as a Python float held it,
+        # and joins the batch loss in its own dtype as the Python float did: the same numbers as before.
+        earlier = self.total.to(batch_loss.dtype) if torch.is_tensor(self.total) else self.total
+        averaged = (batch_loss + earlier) / self.count
+        self.total = self.total + batch_loss.detach().double()
         return averaged
 
 
@@ -238,13 +246,19 @@ def _update(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     opt.step()
 
 
-def autoencoder_step(model: nn.Module, opt: torch.optim.Optimizer, mel: torch.Tensor, bf16: bool = False) -> dict[str, float]:
-    """One SGD step on the reconstruction MSE."""
+def detached(losses: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The step's losses as 0-dim tensors cut from the graph, left on their device (no host read)."""
+    return {name: value.detach() for name, value in losses.items()}
+
+
+def autoencoder_step(model: nn.Module, opt: torch.optim.Optimizer, mel: torch.Tensor,
+                     bf16: bool = False) -> dict[str, torch.Tensor]:
+    """One SGD step on the reconstruction MSE; returns the pre-step loss (a detached device tensor)."""
     with autocast(mel.device, bf16):
         recon = model(mel)
     loss = F.mse_loss(recon.float(), mel.float())
     _update(opt, loss)
-    return {"ae_loss": loss.item()}
+    return detached({"ae_loss": loss})
 
 
 def _pooled(images: torch.Tensor, scale: int) -> torch.Tensor:
@@ -304,25 +318,19 @@ def generator_losses(G: nn.Module, D: nn.Module, emb: torch.Tensor, real: torch.
 
 
 def generator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: torch.Tensor,
-                   real: torch.Tensor, avg: EpochMovingAverage, cfg: GanConfig) -> dict[str, float]:
+                   real: torch.Tensor, avg: EpochMovingAverage, cfg: GanConfig) -> dict[str, torch.Tensor]:
     """One G update: lambda_pixel * pixel MSE + lambda_adv * (moving-average) adversarial loss
-    [+ lambda_ms / mode-seeking ratio]."""
+    [+ lambda_ms / mode-seeking ratio]. Returns the pre-step losses as detached device tensors."""
     pixel, adv_batch, scores, ratio = generator_losses(G, D, emb, real, cfg)
     adv = avg(adv_batch)
     loss = cfg.lambda_pixel * pixel + cfg.lambda_adv * adv
     if ratio is not None:
         loss = loss + cfg.lambda_ms / (ratio + 1e-5)
     _update(opt, loss)
-    logs = {
-        "g_loss": loss.item(),
-        "g_pixel": pixel.item(),
-        "g_adv": adv.item(),
-        "g_adv_batch": adv_batch.item(),
-        "g_score": scores.mean().item(),
-    }
+    logs = {"g_loss": loss, "g_pixel": pixel, "g_adv": adv, "g_adv_batch": adv_batch, "g_score": scores.mean()}
     if ratio is not None:
-        logs["g_mode_seeking"] = ratio.item()
-    return logs
+        logs["g_mode_seeking"] = ratio
+    return detached(logs)
 
 
 def r1_penalty(scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
@@ -332,7 +340,7 @@ def r1_penalty(scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 
 
 def discriminator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: torch.Tensor,
-                       real: torch.Tensor, cfg: GanConfig) -> dict[str, float]:
+                       real: torch.Tensor, cfg: GanConfig) -> dict[str, torch.Tensor]:
     """One D update on a balanced batch: the real images with their own sound's
     embedding (target real_score) and G's images for the same embeddings
     (target fake_score), in one batch so D's BatchNorms see both kinds.
@@ -345,7 +353,8 @@ def discriminator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, e
     cfg.r1 > 0, + r1 / 2 * the R1 penalty at the real images.
 
     G runs without gradients in its current mode (in training that means its
-    BatchNorm running statistics also see these batches).
+    BatchNorm running statistics also see these batches). Returns the pre-step losses and mean
+    scores as detached device tensors.
     """
     n = real.shape[0]
     with torch.no_grad(), autocast(emb.device, cfg.bf16):
@@ -367,13 +376,9 @@ def discriminator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, e
     if cfg.r1:
         penalty = r1_penalty(scores[:n], real)
         loss = loss + cfg.r1 / 2 * penalty
-        logs["d_r1"] = penalty.item()
+        logs["d_r1"] = penalty
     _update(opt, loss)
-    logs.update({
-        "d_loss": loss.item(),
-        "d_real_score": scores[:n].mean().item(),
-        "d_fake_score": scores[n:2 * n].mean().item(),
-    })
+    logs.update({"d_loss": loss, "d_real_score": scores[:n].mean(), "d_fake_score": scores[n:2 * n].mean()})
     if cfg.d_mismatch:
-        logs["d_mismatch_score"] = scores[2 * n:].mean().item()
-    return logs
+        logs["d_mismatch_score"] = scores[2 * n:].mean()
+    return detached(logs)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .compiled_blocks import compiled_dense_block_forward, dense_block_forward
 from .layers import AlwaysDropout2d, as_embedding_map, conv_bn_act, falling_rates, scaled, xavier_init
 
 IMAGE_CHANNELS, IMAGE_SIZE = 3, 96
@@ -97,7 +98,12 @@ def output_layer(in_ch: int, kernel: int, stride: int, padding: int, bn: bool = 
 
 class Block(nn.Module):
     """Three k3 s1 p1 layers. Dense: layer 3 sees cat(x1, x2), output is cat(x1, x2, x3).
-    Sequential: a plain chain, output x3."""
+    Sequential: a plain chain, output x3.
+
+    `compile_backend` (None: eager), set by `s2i_models.speed_levers.compile_dense_blocks`, runs a
+    dense block's training forward (training mode, gradients on) through torch.compile, eagerly
+    where compiling fails; evaluation and gradient-free passes stay eager. It is a plain
+    attribute: no state_dict key, and a deep copy keeps the setting but not a compiled function."""
 
     def __init__(self, in_ch: int, widths: tuple[int, int, int], dense: bool):
         super().__init__()
@@ -107,14 +113,14 @@ class Block(nn.Module):
         self.layer2 = up_layer(c1, c2, 3, 1, 1)
         self.layer3 = up_layer(c1 + c2 if dense else c2, c3, 3, 1, 1)
         self.out_channels = c1 + c2 + c3 if dense else c3
+        self.compile_backend: str | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x1 = self.layer1(x)
-        x2 = self.layer2(x1)
         if not self.dense:
-            return self.layer3(x2)
-        x3 = self.layer3(torch.cat([x1, x2], 1))
-        return torch.cat([x1, x2, x3], 1)
+            return self.layer3(self.layer2(self.layer1(x)))
+        if self.compile_backend is not None and self.training and torch.is_grad_enabled():
+            return compiled_dense_block_forward(self.compile_backend)(self.layer1, self.layer2, self.layer3, x)
+        return dense_block_forward(self.layer1, self.layer2, self.layer3, x)
 
 
 def build_from_dense_table(emb_dim: int, width: float, dense: bool, output_bn: bool,

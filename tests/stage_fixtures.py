@@ -42,3 +42,53 @@ def write_synthetic_shards(root, seed: int = 0, per_shard: int = 16):
                                   "json": wds.encode_json(meta)}))
         for k in range(0, n, per_shard):
             wds.write_tar(root / "data" / "shards" / f"{split}-{k // per_shard:06d}.tar", samples[k:k + per_shard])
+
+
+class RecordingLive:
+    """Stands in for dvclive's Live: keeps what a training loop logs, one dict per dvclive step (epoch)."""
+
+    def __init__(self):
+        self.steps: list[dict[str, float]] = [{}]
+        self.ended = False
+
+    def log_metric(self, name: str, value: float, plot: bool = True) -> None:
+        self.steps[-1][name] = value
+
+    def next_step(self) -> None:
+        self.steps.append({})
+
+    def end(self) -> None:
+        self.ended = True
+
+    def epochs(self, prefix: str = "train/") -> list[dict[str, float]]:
+        """The steps that logged training metrics, each with the prefix taken off their names."""
+        return [{k[len(prefix):]: v for k, v in step.items() if k.startswith(prefix)}
+                for step in self.steps if any(k.startswith(prefix) for k in step)]
+
+
+def record_live(monkeypatch) -> list[RecordingLive]:
+    """Every Live the training loops open from now on is a RecordingLive, appended to the list returned."""
+    from pipeline.training import distributed
+
+    opened: list[RecordingLive] = []
+
+    def open_live(live_dir, resume):
+        opened.append(RecordingLive())
+        return opened[-1]
+    monkeypatch.setattr(distributed, "open_live", open_live)
+    return opened
+
+
+def embeddings_workspace(root: Path, emb_dim: int = 32, seed: int = 0) -> Path:
+    """Synthetic shards and random embeddings of matching keys under root/data: what the translator reads."""
+    from pipeline.dataset.loader import load_split
+
+    write_synthetic_shards(root)
+    rng = np.random.default_rng(seed)
+    (root / "data" / "embeddings").mkdir(parents=True, exist_ok=True)
+    for split in SPLIT_SIZES:
+        arrays = load_split(root / "data" / "shards", split)
+        np.savez(root / "data" / "embeddings" / f"{split}.npz", keys=np.asarray(arrays.keys),
+                 emb=rng.uniform(-1, 1, (len(arrays.keys), emb_dim)).astype(np.float32),
+                 class_index=arrays.class_index)
+    return root

@@ -57,6 +57,8 @@ def test_generator_step_updates_only_the_generator():
     g0, d0 = snapshot(G), snapshot(D)
     opt = make_optimizer("generator", G.parameters())
     out = generator_step(G, D, opt, emb, real, EpochMovingAverage(), GanConfig())
+    assert all(v.device == emb.device and not v.requires_grad and v.dim() == 0 for v in out.values())
+    out = {k: float(v) for k, v in out.items()}
     assert {k for k, _ in G.named_parameters()} <= changed(g0, G)
     assert changed(d0, D) <= {k for k, _ in D.named_buffers()}   # frozen: no weight moves (BN statistics may)
     assert all(p.requires_grad for p in D.parameters()) and D.training
@@ -70,7 +72,7 @@ def test_generator_step_adversarial_term_is_the_epoch_mean():
     avg, cfg = EpochMovingAverage(), GanConfig(lambda_adv=0.5)
     batch_losses = []
     for _ in range(3):
-        out = generator_step(G, D, opt, emb, real, avg, cfg)
+        out = {k: float(v) for k, v in generator_step(G, D, opt, emb, real, avg, cfg).items()}
         batch_losses.append(out["g_adv_batch"])
         assert out["g_adv"] == pytest.approx(sum(batch_losses) / len(batch_losses), rel=1e-5)
         assert out["g_loss"] == pytest.approx(out["g_pixel"] + 0.5 * out["g_adv"], rel=1e-5)

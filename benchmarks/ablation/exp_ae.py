@@ -36,7 +36,7 @@ for ep in range(1, cfg["epochs"] + 1):
             E = {s: torch.cat([m.encode(x[j:j+256]) for j in range(0, len(x), 256)]).float().cpu().numpy() for s, x in X.items()}
             val = torch.nn.functional.mse_loss(m(X["val"]), X["val"]).item()
         pr = class_probe(E["train"], data["train"].class_index, E["val"], data["val"].class_index, E["test"], data["test"].class_index, 5)
-        print(json.dumps({"ae": name, "cfg": cfg, "ep": ep, "t": round(time.time() - t0), "train_mse": round(o["ae_loss"], 5), "val_mse": round(val, 5), **pr}), flush=True)
+        print(json.dumps({"ae": name, "cfg": cfg, "ep": ep, "t": round(time.time() - t0), "train_mse": round(float(o["ae_loss"]), 5), "val_mse": round(val, 5), **pr}), flush=True)
 for s, d in data.items():
     np.savez(out / f"{s}.npz", keys=np.asarray(d.keys), emb=E[s].astype(np.float32), class_index=d.class_index)
 (out / "probe.json").write_text(json.dumps(pr))

@@ -10,12 +10,14 @@ import torch
 from tqdm import tqdm
 
 from s2i_models import AudioAutoencoder, autoencoder_step, enable_fast_kernels, make_optimizer
+from s2i_models.speed_levers import SpeedLevers, as_input, place
 
 from pipeline.core.tables import CLASSES, SPLITS
 from pipeline.dataset.embeddings import embed_mels, load_encoder
 from pipeline.dataset.loader import MelScale, load_split, stream_mels
 from pipeline.dataset.wds import shard_paths
 from pipeline.training.distributed import context
+from pipeline.training.epoch_losses import EpochLosses
 from pipeline.training.ridge import class_probe
 from pipeline.training.runs import digest, files_digest, seed_everything
 
@@ -24,15 +26,23 @@ OUT_DIR = Path("models/autoencoder")
 LIVE_DIR = Path("models/autoencoder_live")
 
 
+def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A streamed host batch on `device`: through pinned memory and without waiting on CUDA (the copy
+    overlaps the step before it), a plain `.to` elsewhere."""
+    if device.type == "cuda":
+        return batch.pin_memory().to(device, non_blocking=True)
+    return batch.to(device)
+
+
 @torch.no_grad()
 def mean_loss(model, batches, device) -> float:
     model.eval()
-    total, count = 0.0, 0
+    total, count = torch.zeros((), dtype=torch.float64, device=device), 0   # summed on the device, read once
     for mel in batches:
-        mel = mel.to(device)
-        total += torch.nn.functional.mse_loss(model(mel), mel, reduction="sum").item()
+        mel = to_device(mel, device)
+        total += torch.nn.functional.mse_loss(model(mel), mel, reduction="sum").double()
         count += mel.numel()
-    return total / max(count, 1)
+    return float(total) / max(count, 1)
 
 
 def train(emb_dim: int, p: dict) -> None:
@@ -43,7 +53,8 @@ def train(emb_dim: int, p: dict) -> None:
     settings = {"emb_dim": emb_dim, **p, "data": files_digest(train_paths + val_paths)}
     scale = MelScale(p["mel_centre"], p["mel_half_range"])
     seed_everything(ctx.rank_seed(p["seed"]))
-    model = AudioAutoencoder(emb_dim, p["width"], p["output_bn"]).to(device)
+    levers = SpeedLevers.automatic(device, ctx.world_size)   # channels_last on CUDA (docs/distributed.md)
+    model = place(AudioAutoencoder(emb_dim, p["width"], p["output_bn"]), device, levers)
     opt = make_optimizer("autoencoder", model.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     extra = {"settings": digest(settings), "mel_scale": dataclasses.asdict(scale), "output_bn": p["output_bn"], "best_val": float("inf"), "best_epoch": 0}
     ckpt = ctx.resumable(OUT_DIR / "last.pt", extra["settings"], p["epochs"])
@@ -55,14 +66,16 @@ def train(emb_dim: int, p: dict) -> None:
     live = ctx.open_live(LIVE_DIR, resume=ckpt is not None)
     for epoch in range(first, p["epochs"] + 1):
         model.train()
-        losses = []
+        losses = EpochLosses()   # the steps' losses stay on the device until the epoch ends
         batches = stream_mels(train_paths, p["batch_size"], scale, seed=p["seed"] * 100003 + epoch,
                               buffer=p["shuffle_buffer"], drop_last=True)
         for mel in tqdm(batches, desc=f"autoencoder epoch {epoch}/{p['epochs']}", unit="batch", leave=False,
                         disable=not ctx.is_main):
-            losses.append(autoencoder_step(trained, opt, ctx.local_part(mel).to(device), bf16=p["bf16"])["ae_loss"])
+            mel = as_input(to_device(ctx.local_part(mel), device), levers)
+            losses.add(autoencoder_step(trained, opt, mel, bf16=p["bf16"]))
         val = mean_loss(model, stream_mels(val_paths, 256, scale), device)
-        train_loss = ctx.mean({"mse": sum(losses) / max(len(losses), 1)})["mse"]
+        steps = losses.floats().get("ae_loss", [])
+        train_loss = ctx.mean({"mse": sum(steps) / max(len(steps), 1)})["mse"]
         print(f"epoch {epoch}: train mse {train_loss:.5f}  val mse {val:.5f}")
         live.log_metric("train/mse", train_loss)
         live.log_metric("val/mse", val)

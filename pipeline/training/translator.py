@@ -14,12 +14,14 @@ from s2i_models import (Discriminator, DiscriminatorSchedule, EpochMovingAverage
                         discriminator_step, enable_fast_kernels, generator_step, load_checkpoint, make_optimizer,
                         recompute_batchnorm, restore)
 from s2i_models.rebuild import build_generator, generator_for
+from s2i_models.speed_levers import SpeedLevers, compile_dense_blocks, place
 
 from pipeline.core.figures import image_grid, save_png
 from pipeline.core.tables import CLASSES
 from pipeline.dataset.embeddings import load_embeddings
 from pipeline.dataset.loader import load_split, tensor_to_image
 from pipeline.training.distributed import context
+from pipeline.training.epoch_losses import EpochLosses
 from pipeline.training.runs import digest, files_digest, seed_everything
 from pipeline.training.schedule import translator_snapshots
 
@@ -51,8 +53,12 @@ def as_pixels(images_u8: torch.Tensor) -> torch.Tensor:
     return images_u8.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
-def batches(n: int, size: int, generator: torch.Generator | None = None):
+def batches(n: int, size: int, generator: torch.Generator | None = None, device=None):
+    """Index batches: shuffled by `generator` (full batches only), else in order (the last one short).
+    With `device`, the epoch's order is copied there once and the batches are views of it."""
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    if device is not None:
+        order = order.to(device)
     for i in range(0, n - size + 1 if generator is not None else n, size):
         yield order[i:i + size]
 
@@ -60,10 +66,18 @@ def batches(n: int, size: int, generator: torch.Generator | None = None):
 @torch.no_grad()
 def pixel_loss(G, emb, images_u8, batch_size=256) -> float:
     G.eval()
-    total = 0.0
-    for idx in batches(len(emb), batch_size):
-        total += F.mse_loss(G(emb[idx]), as_pixels(images_u8[idx]), reduction="sum").item()
-    return total / (len(emb) * 3 * 96 * 96)
+    total = torch.zeros((), dtype=torch.float64, device=emb.device)   # summed on the device, read once
+    for idx in batches(len(emb), batch_size, device=emb.device):
+        total += F.mse_loss(G(emb[idx]), as_pixels(images_u8[idx]), reduction="sum").double()
+    return float(total) / (len(emb) * 3 * 96 * 96)
+
+
+def gan_config(p: dict) -> GanConfig:
+    """The GAN's losses and schedule from the translator's params."""
+    return GanConfig(lambda_adv=p["lambda_adv"], lambda_pixel=p["lambda_pixel"], d_every=p["d_every"],
+                     d_unit=p["d_unit"], adv_average=p["adv_average"], bf16=p["bf16"],
+                     d_mismatch=p["d_mismatch"], loss=p["loss"], pixel_scale=p["pixel_scale"],
+                     augment=p["augment"], r1=p["r1"], lambda_ms=p["lambda_ms"])
 
 
 @torch.no_grad()
@@ -95,15 +109,13 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
     val_emb, val_images, _ = load_pairs("val", device, emb_dir, shard_dir)
     emb_dim = emb.shape[1]
     settings = {"emb_dim": emb_dim, **p, "data": files_digest(sorted(emb_dir.glob("*.npz")))}
-    G = build_generator(p["generator"], emb_dim, p["width"], p["output_bn"], p["upsample"],
-                        p["noise_dim"]).to(device)
-    D = Discriminator(emb_dim, p["width"], p["d_dropout"], p["d_projection"], p["d_norm"]).to(device)
+    levers = SpeedLevers.automatic(device, ctx.world_size)   # channels_last on CUDA (docs/distributed.md)
+    G = place(build_generator(p["generator"], emb_dim, p["width"], p["output_bn"], p["upsample"],
+                              p["noise_dim"]), device, levers)
+    D = place(Discriminator(emb_dim, p["width"], p["d_dropout"], p["d_projection"], p["d_norm"]), device, levers)
     opt_g = make_optimizer("generator", G.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     opt_d = make_optimizer("discriminator", D.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
-    cfg = GanConfig(lambda_adv=p["lambda_adv"], lambda_pixel=p["lambda_pixel"], d_every=p["d_every"],
-                    d_unit=p["d_unit"], adv_average=p["adv_average"], bf16=p["bf16"],
-                    d_mismatch=p["d_mismatch"], loss=p["loss"], pixel_scale=p["pixel_scale"],
-                    augment=p["augment"], r1=p["r1"], lambda_ms=p["lambda_ms"])
+    cfg = gan_config(p)
     schedule, adv_average = DiscriminatorSchedule.from_config(cfg), EpochMovingAverage(cfg.adv_average)
     extra = {"settings": digest(settings), "generator": p["generator"], "output_bn": p["output_bn"],
              "upsample": p["upsample"], "noise_dim": p["noise_dim"], "iteration": 0}
@@ -116,30 +128,33 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
         ctx.restore(ckpt, models, {"generator": opt_g, "discriminator": opt_d}, rng=True)
         extra, first = ckpt["extra"], ckpt["epoch"] + 1
     G_shown = shown.model if shown else G
+    compile_dense_blocks(G, device, levers)   # after the weight average's copy, which stays eager
     G_ddp, D_ddp = ctx.wrap(G, p["sync_bn"]), ctx.wrap(D, p["sync_bn"])  # G, D themselves where no gradient syncs
     live = ctx.open_live(live_dir, resume=ckpt is not None)
     snapshot_epochs = set(translator_snapshots(p))
     for epoch in range(first, p["epochs"] + 1):
         G.train(), D.train()
         adv_average.reset()
-        logs = []
+        losses = EpochLosses()   # the steps' losses stay on the device until the epoch ends
         shuffle = torch.Generator().manual_seed(p["seed"] * 7919 + epoch)  # per epoch, so resuming repeats it
-        for idx in tqdm(list(batches(len(emb), p["batch_size"], shuffle)), desc=f"translator epoch {epoch}/{p['epochs']}",
-                        unit="batch", leave=False, disable=not ctx.is_main):
-            idx = ctx.local_part(idx).to(device)
+        # The split, its uint8 -> [-1, 1] conversion, the index batches and the augmentation all live on
+        # the device: no host copy and no host read inside the loop.
+        for idx in tqdm(list(batches(len(emb), p["batch_size"], shuffle, device)),
+                        desc=f"translator epoch {epoch}/{p['epochs']}", unit="batch", leave=False,
+                        disable=not ctx.is_main):
+            idx = ctx.local_part(idx)
             real = as_pixels(images[idx])
-            logs.append(generator_step(G_ddp, D, opt_g, emb[idx], real, adv_average, cfg))
+            losses.add(generator_step(G_ddp, D, opt_g, emb[idx], real, adv_average, cfg))
             if shown:
                 shown.update(G)
             extra["iteration"] += 1
             if schedule.after_iteration(extra["iteration"]):
-                logs[-1].update(discriminator_step(G, D_ddp, opt_d, emb[idx], real, cfg))
+                losses.join_last(discriminator_step(G, D_ddp, opt_d, emb[idx], real, cfg))
         if schedule.after_epoch(epoch):
-            for idx in batches(len(emb), p["batch_size"], shuffle):
-                idx = ctx.local_part(idx).to(device)
-                logs.append(discriminator_step(G, D_ddp, opt_d, emb[idx], as_pixels(images[idx]), cfg))
-        summary = {k: float(np.mean([log[k] for log in logs if k in log])) for k in sorted({k for log in logs for k in log})}
-        summary = ctx.mean(summary)
+            for idx in batches(len(emb), p["batch_size"], shuffle, device):
+                idx = ctx.local_part(idx)
+                losses.add(discriminator_step(G, D_ddp, opt_d, emb[idx], as_pixels(images[idx]), cfg))
+        summary = ctx.mean(losses.means())
         if p["bn_recompute"]:
             recompute_batchnorm(G_shown, (emb[idx] for idx in batches(len(emb), p["batch_size"])))
         summary["val/g_pixel"] = pixel_loss(G_shown, val_emb, val_images)
