@@ -24,7 +24,6 @@ import re
 import shutil
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,7 @@ from tqdm import tqdm
 
 from s2i_models import pick_device
 
-from pipeline.core.tables import check_id
+from pipeline.core.tables import check_id, new_scratch
 from pipeline.dataset.embeddings import embed_mels
 from pipeline.dataset.loader import tensor_to_image
 from pipeline.media.decode import MediaError
@@ -70,12 +69,6 @@ def safe_name(path: Path, taken: set[str]) -> str:
     return name
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def is_translation(folder: Path) -> bool:
     """An earlier result of ours: a real folder holding translation.json."""
     return folder.is_dir() and not folder.is_symlink() and (folder / SIDECAR).is_file()
@@ -90,7 +83,7 @@ def check_replaceable(final: Path) -> None:
 
 def _scratch(out_root: Path, name: str, suffix: str) -> Path:
     """A hidden work folder whose name carries our pid, so a later run can tell when it is stale."""
-    return Path(tempfile.mkdtemp(prefix=f".{name}.{os.getpid()}.", suffix=suffix, dir=out_root))
+    return new_scratch(out_root, f".{name}.{os.getpid()}.", suffix, folder=True)  # the usual mode, by the umask
 
 
 _SCRATCH = re.compile(r"^\.[A-Za-z0-9_-]+\.(\d+)\.[A-Za-z0-9_]+\.(tmp|old)$")
@@ -190,7 +183,6 @@ def translate_file(path: Path, out_root: Path, name: str, model: Model, samples:
     torch.manual_seed(seed)
     out_root.mkdir(parents=True, exist_ok=True)
     tmp = _scratch(out_root, name, ".tmp")
-    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result should look like any folder
     try:
         windows, sheet_columns = [], []
         per_batch = max(1, IMAGES_PER_BATCH // samples)
