@@ -14,6 +14,7 @@ import yaml
 
 from conftest import REPO, make_media
 from loopback import Loopback
+from pipeline.core.errors import SettingError
 from pipeline.media.decode import ffmpeg_exe
 from pipeline.sources import acquisition
 from pipeline.stages import acquire
@@ -111,7 +112,7 @@ def test_every_source_runs_from_params(clips, tmp_path):
 
 def test_unknown_source_and_a_missing_dependency_are_told_apart(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(workspace(tmp_path, "vegas"))
-    with pytest.raises(SystemExit, match="unknown data.source 'vegas' .*'local', 'vegas_archive', 'youtube'"):
+    with pytest.raises(SettingError, match="unknown data.source 'vegas' .*'local', 'vegas_archive', 'youtube'"):
         acquire.main([])
     workspace(tmp_path, "youtube")
     real_import = acquisition.importlib.import_module
@@ -124,6 +125,22 @@ def test_unknown_source_and_a_missing_dependency_are_told_apart(tmp_path, monkey
     monkeypatch.setattr(acquisition.importlib, "import_module", without_dependency)
     with pytest.raises(ModuleNotFoundError, match="yt_dlp"):
         acquire.main([])
+
+
+def test_a_bad_setting_or_a_damaged_ledger_stops_the_stage_with_one_line(tmp_path):
+    """Libraries raise S2IError; the stage prints `acquire: FILE: reason` and exits 1 (issue 22)."""
+    done = run_stage(workspace(tmp_path / "unknown", "vegas"))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ["acquire: params.yaml: unknown data.source 'vegas' (expected demo or one of "
+                                        "['local', 'vegas_archive', 'youtube'])"]
+    (tmp_path / "videos").mkdir()
+    work = workspace(tmp_path / "ledger", "local", local={"folder": str(tmp_path / "videos")})
+    (work / "data/raw").mkdir(parents=True)
+    (work / "data/raw/ledger.parquet").write_bytes(b"not a ledger")
+    done = run_stage(work)
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr[-2000:]
+    assert done.stderr.startswith("acquire: data/raw/ledger.parquet: unreadable ledger (")
+    assert done.stderr.rstrip().endswith("); move it away to start over")
 
 
 # ---- item 3: nothing usable

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import make_media
 from loopback import Loopback
+from pipeline.core.errors import SettingError
 from pipeline.sources import archive
 
 FOLDERS = {"baby": "c001", "dog": "c002", "rail_transport": "c003", "fireworks": "c004", "Water_Flowing": "c005"}
@@ -84,6 +85,6 @@ def test_checksum_mismatch_is_recorded_and_not_extracted(vegas_zip, tmp_path, mo
 
 
 def test_unknown_archive_name_is_refused(tmp_path):
-    with pytest.raises(SystemExit, match="unsafe archive file name"):
+    with pytest.raises(SettingError, match="^params.yaml data.vegas_archive: unsafe archive file name '../up.zip'$"):
         archive.fetch({"url": "http://127.0.0.1:9/x", "filename": "../up.zip"}, tmp_path, workers=1,
                       retry_failed=False)

@@ -1,6 +1,8 @@
 """The ledger: reload, resume rules, summary."""
 import pandas as pd
+import pytest
 
+from pipeline.core.errors import InputFileError
 from pipeline.sources.ledger import Ledger, summarize
 
 
@@ -23,3 +25,13 @@ def test_record_reload_and_skip_rules(tmp_path):
     summary = summarize(pd.read_parquet(path))
     assert summary == {"items": 3, "ok": 2, "failed": 1, "bytes_ok": 13, "seconds_ok": 2.0,
                        "status": {"ok": 2, "timeout": 1}}
+
+
+def test_a_damaged_ledger_is_an_input_error_naming_the_file(tmp_path):
+    path = tmp_path / "ledger.parquet"
+    path.write_bytes(b"PAR1 not really a parquet file")
+    with pytest.raises(InputFileError, match=r"ledger.parquet: unreadable ledger \(.*\); move it away to start over$"):
+        Ledger(path)
+    pd.DataFrame({"item": ["a"], "status": ["ok"]}).to_parquet(path)
+    with pytest.raises(InputFileError, match=r"ledger.parquet: ledger lacks columns \['attempts', "):
+        Ledger(path)

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from conftest import make_media
+from pipeline.core.errors import InputFileError, SettingError
 from pipeline.sources import local
 
 
@@ -50,5 +51,15 @@ def test_csv_with_times_and_a_path_outside_the_folder(videos, tmp_path, monkeypa
 
 
 def test_missing_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="not a folder"):
+    with pytest.raises(SettingError, match="^params.yaml data.local.folder: .*/nope: not a folder$"):
         local.fetch({"folder": str(tmp_path / "nope")}, tmp_path / "raw", workers=1, retry_failed=False)
+
+
+def test_missing_or_incomplete_csv_is_a_clear_error(videos, tmp_path):
+    with pytest.raises(SettingError, match="^params.yaml data.local.csv: .*/none.csv: no such file$"):
+        local.fetch({"folder": str(videos), "csv": str(tmp_path / "none.csv")}, tmp_path / "raw", workers=1,
+                    retry_failed=False)
+    listing = tmp_path / "clips.csv"
+    listing.write_text("path,label\nDog/video/video_00003.mp4,Dog\n")
+    with pytest.raises(InputFileError, match=r"clips.csv: lacks columns \['class', 'file'\]$"):
+        local.fetch({"folder": str(videos), "csv": str(listing)}, tmp_path / "raw", workers=1, retry_failed=False)

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from s2i_models import InformativityClassifier, load_checkpoint, make_optimizer, restore
 from s2i_models.rebuild import class_match_net, classifier_for
 
+from pipeline.core.errors import S2IError
 from pipeline.core.tables import CLASS_CODES, CLASSES, atomic_path, write_text
 from pipeline.dataset.loader import image_to_tensor, load_split
 from pipeline.demo_world import rater as demo_rater
@@ -137,7 +138,7 @@ def load_class_match(path: str | Path = OUT_DIR / "class_match.pt") -> Informati
 
 # ---- the stage ----------------------------------------------------------------------------------
 
-class LabelSourceError(RuntimeError):
+class LabelSourceError(S2IError):
     """The pool cannot be labelled: no usable human labels, and the demo rater does not apply."""
 
 

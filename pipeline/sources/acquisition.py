@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from pipeline.core.errors import SettingError
 from pipeline.core.tables import CLASS_CODES, CLASSES, CLIP_COLUMNS, REJECT_COLUMNS, check_id, empty_table
 from pipeline.media.decode import CONTENT_LIMITS, MediaError, content_problem, decode_audio, decode_errors, probe
 
@@ -59,8 +60,8 @@ def fetch_rows(params: dict, raw_dir: Path, retry_failed: bool, limits: dict = C
         return demo_world.render(raw_dir / "clips", clips_per_class=demo["clips_per_class"],
                                  seed=demo["seed"], workers=data["workers"], broken=demo["broken"])
     if source not in SOURCE_MODULES:
-        raise SystemExit(f"params.yaml: unknown data.source {source!r} (expected demo or one of "
-                         f"{sorted(SOURCE_MODULES)})")
+        raise SettingError(f"params.yaml: unknown data.source {source!r} (expected demo or one of "
+                           f"{sorted(SOURCE_MODULES)})")
     # import errors inside a source (a missing dependency) surface as themselves, not as "unknown source"
     module = importlib.import_module(f"pipeline.sources.{SOURCE_MODULES[source]}")
     # the source checks each clip as this stage does, so that its ledger and clips.parquet agree

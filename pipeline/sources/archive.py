@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import pandas as pd
 from tqdm import tqdm
 
+from pipeline.core.errors import SettingError
 from pipeline.core.tables import check_id
 from .common import (CLASS_TO_CODE, FetchError, class_folders, clip_path, clip_row, fresh_dir,
                      partial_dir, run_pool, sha256_of, verify_media, CLIP_ROW_COLUMNS)
@@ -48,7 +49,7 @@ def fetch(cfg: dict, raw_dir: Path, *, workers: int, retry_failed: bool) -> pd.D
 def archive_name(cfg: dict) -> str:
     name = cfg.get("filename") or PurePosixPath(urlparse(cfg["url"]).path).name or "archive.zip"
     if not SAFE_FILE.match(name):
-        raise SystemExit(f"params.yaml data.vegas_archive: unsafe archive file name {name!r}")
+        raise SettingError(f"params.yaml data.vegas_archive: unsafe archive file name {name!r}")
     return name
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core.errors import InputFileError
 from pipeline.core.tables import empty_table, write_table
 
 LEDGER_COLUMNS = {
@@ -40,10 +41,10 @@ class Ledger:
             try:
                 table = pd.read_parquet(self.path)
             except Exception as err:
-                raise SystemExit(f"{self.path}: unreadable ledger ({err}); move it away to start over") from err
+                raise InputFileError(f"{self.path}: unreadable ledger ({err}); move it away to start over") from err
             missing = set(LEDGER_COLUMNS) - set(table.columns)
             if missing:
-                raise SystemExit(f"{self.path}: ledger lacks columns {sorted(missing)}")
+                raise InputFileError(f"{self.path}: ledger lacks columns {sorted(missing)}")
             self.rows = {row["item"]: row for row in table.to_dict("records")}
 
     def get(self, item: str) -> dict | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core.errors import InputFileError, SettingError
 from pipeline.core.tables import check_id
 from .common import (CLASS_TO_CODE, CLIP_ROW_COLUMNS, FetchError, class_folders, class_name, clip_path,
                      clip_row, fresh_dir, partial_dir, run_pool, sha256_of, verify_media)
@@ -30,7 +31,7 @@ def fetch(cfg: dict, raw_dir: Path, *, workers: int, retry_failed: bool) -> pd.D
     raw_dir = Path(raw_dir)
     folder = Path(cfg.get("folder") or "")
     if not str(cfg.get("folder") or "") or not folder.is_dir():
-        raise SystemExit(f"params.yaml data.local.folder: {folder}: not a folder")
+        raise SettingError(f"params.yaml data.local.folder: {folder}: not a folder")
     ledger = Ledger(raw_dir / "ledger.parquet")
     if cfg.get("csv"):
         entries, bad = entries_from_csv(Path(cfg["csv"]), folder)
@@ -87,14 +88,14 @@ def entries_from_layout(folder: Path, folders: dict[str, str]) -> tuple[list[dic
 
 def entries_from_csv(path: Path, folder: Path) -> tuple[list[dict], list[tuple]]:
     if not path.is_file():
-        raise SystemExit(f"params.yaml data.local.csv: {path}: no such file")
+        raise SettingError(f"params.yaml data.local.csv: {path}: no such file")
     entries, bad, seen = [], [], set()
     root = folder.resolve()
     with open(path, newline="") as f:
         reader = csv.DictReader(f, skipinitialspace=True)
         missing = {"file", "class"} - set(reader.fieldnames or [])
         if missing:
-            raise SystemExit(f"{path}: lacks columns {sorted(missing)}")
+            raise InputFileError(f"{path}: lacks columns {sorted(missing)}")
         for rec in reader:
             number = reader.line_num
             where = f"{path} line {number}"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core.errors import SettingError
 from pipeline.media.decode import ffmpeg_exe
 from .common import (CLASS_TO_CODE, CLIP_ROW_COLUMNS, FetchError, clip_path, clip_row, fresh_dir,
                      partial_dir, run_pool, sha256_of, verify_media)
@@ -78,7 +79,7 @@ def fetch(cfg: dict, raw_dir: Path, *, workers: int, retry_failed: bool) -> pd.D
                       status=line.reason, message=line.message)
     cookies = str(cfg.get("cookies") or "")
     if cookies and not Path(cookies).is_file():
-        raise SystemExit(f"params.yaml data.youtube.cookies: {cookies}: no such file")
+        raise SettingError(f"params.yaml data.youtube.cookies: {cookies}: no such file")
     limiter = RateLimiter(float(cfg.get("min_interval", 1.0)))
     scratch = partial_dir(raw_dir)
     run_pool(lambda clip: fetch_clip(clip, cfg, raw_dir, scratch, ledger, limiter, retry_failed),

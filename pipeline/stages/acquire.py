@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 
+from pipeline.core.errors import exit_status
 from pipeline.core.params import load_params
 from pipeline.core.tables import CLIP_COLUMNS, REJECT_COLUMNS, write_table, write_text
 from pipeline.media.decode import CONTENT_LIMITS
@@ -46,4 +47,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status("acquire", main))
