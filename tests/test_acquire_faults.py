@@ -110,6 +110,48 @@ def test_every_source_runs_from_params(clips, tmp_path):
             assert f"acquire: {expected} clips ok, 0 rejected" in done.stdout
 
 
+def test_an_unexpected_error_in_one_clip_is_recorded_in_ledger_and_rejects_and_the_run_goes_on(clips, tmp_path):
+    """Any exception from one clip, not only a FetchError: here the file system refuses the Dog clips' folder
+    (data/raw/clips/c002 is a file); the Fireworks clip of each source still arrives (issue 22)."""
+    good = clips["good"].read_bytes()
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("VEGAS/dog/video/video_00001.mp4", good)
+        zf.writestr("VEGAS/fireworks/video/video_00002.mp4", good)
+    manifest = tmp_path / "youtube.csv"
+    manifest.write_text("youtube_id,start,end,class\ngoodAAAAAA1,0.0,1.5,Dog\ngoodAAAAAA2,0.0,1.5,Fireworks\n")
+    folder = tmp_path / "local_in"
+    for sub, name in (("dog", "video_00001.mp4"), ("fireworks", "video_00002.mp4")):
+        (folder / sub).mkdir(parents=True)
+        (folder / sub / name).write_bytes(good)
+    with Loopback() as web:
+        settings = {
+            "vegas_archive": ({"vegas_archive": {"url": web.add("/VEGAS.zip", archive.getvalue(),
+                                                                content_type="application/zip"),
+                                                 "timeout": 5, "retries": 0}}, "c002_video_00001"),
+            "youtube": ({"youtube": {"manifest": str(manifest), "url_template": web.url("/v/{id}.mp4"),
+                                     "timeout": 5, "retries": 0, "min_interval": 0}}, "yt_goodAAAAAA1_0"),
+            "local": ({"local": {"folder": str(folder)}}, "c002_video_00001"),
+        }
+        web.add("/v/goodAAAAAA1.mp4", good)
+        web.add("/v/goodAAAAAA2.mp4", good)
+        for source, (setting, dog) in settings.items():
+            work = workspace(tmp_path / source, source, **setting)
+            (work / "data/raw/clips").mkdir(parents=True)
+            (work / "data/raw/clips/c002").write_text("a file where the Dog clips' folder should be")
+            done = run_stage(work)
+            assert done.returncode == 0, (source, done.stderr[-2000:])
+            clip_status, ledger_status = status_of(work)
+            assert list(clip_status.values()) == ["ok"], (source, clip_status)
+            assert ledger_status[dog] == "unexpected_error", (source, ledger_status)
+            ledger = pd.read_parquet(work / "data/raw/ledger.parquet").set_index("item")
+            assert "FileExistsError: [Errno 17] File exists: 'data/raw/clips/c002'" in ledger.loc[dog, "message"]
+            rejects = pd.read_parquet(work / "data/raw/rejects.parquet").set_index("clip_id")
+            assert rejects.loc[dog, "reason"] == "unexpected_error", (source, rejects)
+            assert rejects.loc[dog, "message"] == ledger.loc[dog, "message"]
+            assert "acquire: 1 clips ok, 1 rejected" in done.stdout
+
+
 def test_unknown_source_and_a_missing_dependency_are_told_apart(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(workspace(tmp_path, "vegas"))
     with pytest.raises(SettingError, match="unknown data.source 'vegas' .*'local', 'vegas_archive', 'youtube'"):
