@@ -8,6 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -183,6 +184,22 @@ def test_a_bad_setting_or_a_damaged_ledger_stops_the_stage_with_one_line(tmp_pat
     assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr[-2000:]
     assert done.stderr.startswith("acquire: data/raw/ledger.parquet: unreadable ledger (")
     assert done.stderr.rstrip().endswith("); move it away to start over")
+
+
+def test_only_a_bad_clip_id_is_invalid_id(clips, tmp_path):
+    """verify_clip: a BadId is invalid_id; a MediaError keeps its code; any other exception from probing or
+    checking one clip is that clip's unexpected_error, never invalid_id, and never stops the others (issue 22)."""
+    row = {"clip_id": "c002_good", "path": str(clips["good"]), "event_start": 0.0, "event_end": 2.0}
+    assert acquisition.verify_clip(row)["status"] == "ok"
+    bad_id = acquisition.verify_clip({**row, "clip_id": "bad id!"})
+    assert bad_id["status"] == "invalid_id" and "invalid clip id 'bad id!'" in bad_id["message"]
+    assert acquisition.verify_clip({**row, "path": str(tmp_path / "none.mp4")})["status"] == "missing"
+    # a ValueError from the content check (a limit given as an array) has nothing to do with the id
+    checked = acquisition.verify_clip(row, {"silent_below_db": np.array([-60.0, -50.0]), "blank_std": 2.0})
+    assert checked["status"] == "unexpected_error"
+    assert checked["message"].startswith(f"{clips['good']}: ValueError: The truth value of an array")
+    typed = acquisition.verify_clip({**row, "event_start": "0"})   # not a ValueError at all
+    assert typed["status"] == "unexpected_error" and f"{clips['good']}: TypeError: " in typed["message"]
 
 
 # ---- item 3: nothing usable

@@ -12,8 +12,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from pipeline.core.errors import SettingError
-from pipeline.core.tables import CLASS_CODES, CLASSES, CLIP_COLUMNS, REJECT_COLUMNS, check_id, empty_table
+from pipeline.core.tables import CLASS_CODES, CLASSES, CLIP_COLUMNS, REJECT_COLUMNS, BadId, check_id, empty_table
 from pipeline.media.decode import CONTENT_LIMITS, MediaError, content_problem, decode_audio, decode_errors, probe
+from pipeline.sources.common import unexpected_error
 
 RAW_DIR = Path("data/raw")
 SUMMARY_PATH = Path("data/acquire.json")
@@ -22,7 +23,8 @@ SOURCE_MODULES = {"vegas_archive": "archive", "youtube": "youtube", "local": "lo
 
 
 def verify_clip(row: dict, limits: dict = CONTENT_LIMITS) -> dict:
-    """Probe facts plus status: ok, or the reason the clip cannot give a 1-s segment."""
+    """Probe facts plus status: ok, or the reason the clip cannot give a 1-s segment (invalid_id only for a
+    bad clip id, a MediaError's own code, unexpected_error for any other exception from this clip)."""
     path = Path(row["path"])
     facts = {"duration": float("nan"), "audio_streams": 0, "video_streams": 0, "sample_rate": 0,
              "channels": 0, "width": 0, "height": 0, "fps": 0.0}
@@ -30,9 +32,13 @@ def verify_clip(row: dict, limits: dict = CONTENT_LIMITS) -> dict:
         check_id(row["clip_id"], "clip id")
         facts.update(probe(path))
         reason, message = _usable(path, facts, row, limits)
-    except (MediaError, ValueError) as err:
-        reason = getattr(err, "code", "invalid_id")
-        message = str(err)
+    except BadId as err:
+        reason, message = "invalid_id", str(err)
+    except MediaError as err:
+        reason, message = err.code, str(err)
+    except Exception as err:  # anything else from probing or checking this clip: its own row, the others go on
+        failure = unexpected_error(err, str(path))
+        reason, message = failure.status, str(failure)
     return {**row, **facts, "status": reason or "ok", "message": message}
 
 
