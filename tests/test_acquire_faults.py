@@ -18,6 +18,7 @@ from loopback import Loopback
 from pipeline.core.errors import SettingError
 from pipeline.media.decode import ffmpeg_exe
 from pipeline.sources import acquisition
+from pipeline.sources.ledger import Ledger
 from pipeline.stages import acquire
 
 
@@ -200,6 +201,19 @@ def test_only_a_bad_clip_id_is_invalid_id(clips, tmp_path):
     assert checked["message"].startswith(f"{clips['good']}: ValueError: The truth value of an array")
     typed = acquisition.verify_clip({**row, "event_start": "0"})   # not a ValueError at all
     assert typed["status"] == "unexpected_error" and f"{clips['good']}: TypeError: " in typed["message"]
+
+
+def test_summary_reads_the_ledger_of_the_raw_dir_it_is_given(tmp_path, monkeypatch):
+    """Not the ledger under the working directory's data/raw (issue 22)."""
+    given, here = tmp_path / "run/raw", tmp_path / "data/raw"
+    Ledger(given / "ledger.parquet").record("a", source="local", status="timeout", message="no answer")
+    Ledger(here / "ledger.parquet").record("b", source="local", status="ok", path="b.mp4", nbytes=5)
+    monkeypatch.chdir(tmp_path)
+    clips = pd.DataFrame({"status": ["ok", "corrupt", "ok"]})
+    assert acquisition.summary("local", clips, given) == {
+        "source": "local", "clips": 3, "ok": 2, "status": {"corrupt": 1, "ok": 2},
+        "download": {"items": 1, "ok": 0, "failed": 1, "bytes_ok": 0, "seconds_ok": 0.0, "status": {"timeout": 1}}}
+    assert "download" not in acquisition.summary("local", clips, tmp_path / "no_ledger")
 
 
 # ---- item 3: nothing usable

@@ -113,11 +113,11 @@ def reconcile_ledger(clips: pd.DataFrame, rejects: pd.DataFrame, ledger_path: Pa
     return pd.concat([rejects[list(REJECT_COLUMNS)], unfetched], ignore_index=True)
 
 
-def summary(source: str, clips: pd.DataFrame) -> dict:
-    """The acquire metric: clip counts by status, plus the download ledger's summary if any."""
+def summary(source: str, clips: pd.DataFrame, raw_dir: Path) -> dict:
+    """The acquire metric: clip counts by status, plus the summary of raw_dir's download ledger if any."""
     out = {"source": source, "clips": int(len(clips)), "ok": int((clips["status"] == "ok").sum()),
            "status": {str(k): int(v) for k, v in sorted(clips["status"].value_counts().items())}}
-    ledger = RAW_DIR / "ledger.parquet"
+    ledger = Path(raw_dir) / "ledger.parquet"
     if ledger.exists():
         from pipeline.sources.ledger import summarize
 

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     rejects = reconcile_ledger(clips, rejects, RAW_DIR / "ledger.parquet")
     write_table(clips, RAW_DIR / "clips.parquet", CLIP_COLUMNS)
     write_table(rejects, RAW_DIR / "rejects.parquet", REJECT_COLUMNS)
-    write_text(json.dumps(summary(params["data"]["source"], clips), indent=2) + "\n", SUMMARY_PATH)
+    write_text(json.dumps(summary(params["data"]["source"], clips, RAW_DIR), indent=2) + "\n", SUMMARY_PATH)
     for msg in rejects["message"]:
         print(f"rejected: {msg}")
     ok = int((clips["status"] == "ok").sum())
