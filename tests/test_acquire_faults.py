@@ -206,8 +206,10 @@ def test_only_a_bad_clip_id_is_invalid_id(clips, tmp_path):
 def test_summary_reads_the_ledger_of_the_raw_dir_it_is_given(tmp_path, monkeypatch):
     """Not the ledger under the working directory's data/raw (issue 22)."""
     given, here = tmp_path / "run/raw", tmp_path / "data/raw"
-    Ledger(given / "ledger.parquet").record("a", source="local", status="timeout", message="no answer")
-    Ledger(here / "ledger.parquet").record("b", source="local", status="ok", path="b.mp4", nbytes=5)
+    for folder, item, status in ((given, "a", "timeout"), (here, "b", "ok")):
+        ledger = Ledger(folder / "ledger.parquet")
+        ledger.record(item, source="local", status=status, path=f"{item}.mp4", nbytes=5)
+        ledger.save()
     monkeypatch.chdir(tmp_path)
     clips = pd.DataFrame({"status": ["ok", "corrupt", "ok"]})
     assert acquisition.summary("local", clips, given) == {

@@ -105,6 +105,7 @@ def reconcile_ledger(clips: pd.DataFrame, rejects: pd.DataFrame, ledger_path: Pa
             ledger.record(clip.clip_id, source=row["source"], url=row["url"], status=clip.status,
                           message=clip.message, path=row["path"], nbytes=row["bytes"], duration=row["duration"],
                           attempts=row["attempts"], sha256=row["sha256"])
+    ledger.save()
     table = ledger.table()
     missing = table[(table["status"] != "ok") & ~table["item"].isin(set(clips["clip_id"]))]
     paths = missing["path"].where(missing["path"] != "", missing["url"])
@@ -119,7 +120,7 @@ def summary(source: str, clips: pd.DataFrame, raw_dir: Path) -> dict:
            "status": {str(k): int(v) for k, v in sorted(clips["status"].value_counts().items())}}
     ledger = Path(raw_dir) / "ledger.parquet"
     if ledger.exists():
-        from pipeline.sources.ledger import summarize
+        from pipeline.sources.ledger import Ledger, summarize
 
-        out["download"] = summarize(pd.read_parquet(ledger))
+        out["download"] = summarize(Ledger(ledger).table())
     return out

@@ -42,6 +42,7 @@ def fetch(cfg: dict, raw_dir: Path, *, workers: int, retry_failed: bool) -> pd.D
         rows = extract(archive, cfg, raw_dir, ledger, workers=workers, retry_failed=retry_failed)
         if not cfg.get("keep_archive", True):
             archive.unlink()
+    ledger.save()
     print(format_summary(summarize(ledger.table())))
     return pd.DataFrame(rows, columns=CLIP_ROW_COLUMNS)
 

@@ -44,6 +44,7 @@ def fetch(cfg: dict, raw_dir: Path, *, workers: int, retry_failed: bool) -> pd.D
     copy = str(cfg.get("link", "copy")) != "hardlink"
     run_pool(lambda e: take(e, raw_dir, scratch, ledger, retry_failed, copy, cfg.get("checks")), entries, workers,
              desc="local clips")
+    ledger.save()
     print(format_summary(summarize(ledger.table())))
     rows = []
     for e in entries:

@@ -84,6 +84,7 @@ def fetch(cfg: dict, raw_dir: Path, *, workers: int, retry_failed: bool) -> pd.D
     scratch = partial_dir(raw_dir)
     run_pool(lambda clip: fetch_clip(clip, cfg, raw_dir, scratch, ledger, limiter, retry_failed),
              clips, workers, desc="youtube clips")
+    ledger.save()
     print(format_summary(summarize(ledger.table())))
     rows = []
     for clip in clips:
