@@ -52,9 +52,19 @@ def as_pixels(images_u8: torch.Tensor) -> torch.Tensor:
 
 
 def batches(n: int, size: int, generator: torch.Generator | None = None):
+    # In order (no generator): every item once, the last batch may be short. Shuffled: full batches only (the
+    # remainder waits for another epoch's order), but a set smaller than one batch is one shuffled batch of all
+    # of it, never an epoch without a step. An empty set gives no batch; a size below 1 is a ValueError at once.
+    if size < 1:
+        raise ValueError(f"batch size must be at least 1, got {size}")
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    for i in range(0, n - size + 1 if generator is not None else n, size):
-        yield order[i:i + size]
+    if generator is None:
+        starts = range(0, n, size)
+    elif n < size:
+        starts = range(0, min(n, 1))
+    else:
+        starts = range(0, n - size + 1, size)
+    return (order[i:i + size] for i in starts)
 
 
 @torch.no_grad()
