@@ -32,6 +32,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from s2i_models import pick_device
+from s2i_models.rng import RandomStream
 
 from pipeline.core.tables import check_id, new_scratch
 from pipeline.dataset.embeddings import embed_mels
@@ -180,7 +181,7 @@ def translate_file(path: Path, out_root: Path, name: str, model: Model, samples:
     window_len = int(round(WINDOW_S * MEL.sample_rate))
     digits = max(4, len(str(len(starts) - 1)))
     on_sheet = set(np.unique(np.linspace(0, len(starts) - 1, min(len(starts), SHEET_MAX_WINDOWS)).round().astype(int)).tolist())
-    torch.manual_seed(seed)
+    stream = RandomStream(seed, model.device)   # the dropout draws of this file; the caller's RNG is left alone
     out_root.mkdir(parents=True, exist_ok=True)
     tmp = _scratch(out_root, name, ".tmp")
     try:
@@ -191,14 +192,16 @@ def translate_file(path: Path, out_root: Path, name: str, model: Model, samples:
             for b0 in range(0, len(starts), per_batch):
                 batch_starts = starts[b0:b0 + per_batch]
                 mels = np.stack([segment_slice(spectrogram, s, MEL) for s in batch_starts])
-                emb = embed_mels(model.encoder, model.scale, mels, batch_size=per_batch)
+                with stream:
+                    emb = embed_mels(model.encoder, model.scale, mels, batch_size=per_batch)
                 stems = [f"window_{b0 + i:0{digits}d}" for i in range(len(batch_starts))]
                 images = {stem: [] for stem in stems}
                 shown = {stem: [] for stem in stems}
                 meter = SpreadMeter()
                 per_call = max(1, IMAGES_PER_BATCH // len(batch_starts))  # samples per generator call
                 for j0 in range(0, samples, per_call):
-                    drawn = draw_samples(model, emb, min(per_call, samples - j0))
+                    with stream:
+                        drawn = draw_samples(model, emb, min(per_call, samples - j0))
                     meter.add(drawn)
                     pixels = tensor_to_image(drawn.flatten(0, 1)).reshape(*drawn.shape[:2], *drawn.shape[3:], 3)
                     for stem, window_pixels in zip(stems, pixels):
