@@ -19,6 +19,7 @@ demo: setup
 	$(BIN)/dvc repro
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: setup

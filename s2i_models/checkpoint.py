@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -11,8 +11,6 @@ import torch
 from torch import nn
 
 FORMAT = "s2i-checkpoint-1"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 PLAIN_TYPES = (str, int, float, bool, type(None))
 
 
@@ -87,16 +85,27 @@ def save_checkpoint(path: str | os.PathLike, *, models: Mapping[str, nn.Module],
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_file_beside(path)
     try:
         with open(tmp, "wb") as f:   # a file object: the zip's inner folder is "archive", not the temp name
             torch.save(payload, f)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give checkpoints the mode of any output
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _new_file_beside(path: Path) -> Path:
+    """An empty temp file beside `path`, created with mode 0666: the kernel applies the umask of the moment,
+    so a checkpoint gets the mode of any other output (pipeline.core.tables.new_scratch does the same;
+    s2i_models imports nothing of pipeline)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def load_checkpoint(path: str | os.PathLike, *, emb_dim: int | None = None, width: float | None = None,

@@ -8,14 +8,17 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from conftest import REPO, make_media
 from loopback import Loopback
+from pipeline.core.errors import SettingError
 from pipeline.media.decode import ffmpeg_exe
 from pipeline.sources import acquisition
+from pipeline.sources.ledger import Ledger
 from pipeline.stages import acquire
 
 
@@ -109,9 +112,51 @@ def test_every_source_runs_from_params(clips, tmp_path):
             assert f"acquire: {expected} clips ok, 0 rejected" in done.stdout
 
 
+def test_an_unexpected_error_in_one_clip_is_recorded_in_ledger_and_rejects_and_the_run_goes_on(clips, tmp_path):
+    """Any exception from one clip, not only a FetchError: here the file system refuses the Dog clips' folder
+    (data/raw/clips/c002 is a file); the Fireworks clip of each source still arrives (issue 22)."""
+    good = clips["good"].read_bytes()
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("VEGAS/dog/video/video_00001.mp4", good)
+        zf.writestr("VEGAS/fireworks/video/video_00002.mp4", good)
+    manifest = tmp_path / "youtube.csv"
+    manifest.write_text("youtube_id,start,end,class\ngoodAAAAAA1,0.0,1.5,Dog\ngoodAAAAAA2,0.0,1.5,Fireworks\n")
+    folder = tmp_path / "local_in"
+    for sub, name in (("dog", "video_00001.mp4"), ("fireworks", "video_00002.mp4")):
+        (folder / sub).mkdir(parents=True)
+        (folder / sub / name).write_bytes(good)
+    with Loopback() as web:
+        settings = {
+            "vegas_archive": ({"vegas_archive": {"url": web.add("/VEGAS.zip", archive.getvalue(),
+                                                                content_type="application/zip"),
+                                                 "timeout": 5, "retries": 0}}, "c002_video_00001"),
+            "youtube": ({"youtube": {"manifest": str(manifest), "url_template": web.url("/v/{id}.mp4"),
+                                     "timeout": 5, "retries": 0, "min_interval": 0}}, "yt_goodAAAAAA1_0"),
+            "local": ({"local": {"folder": str(folder)}}, "c002_video_00001"),
+        }
+        web.add("/v/goodAAAAAA1.mp4", good)
+        web.add("/v/goodAAAAAA2.mp4", good)
+        for source, (setting, dog) in settings.items():
+            work = workspace(tmp_path / source, source, **setting)
+            (work / "data/raw/clips").mkdir(parents=True)
+            (work / "data/raw/clips/c002").write_text("a file where the Dog clips' folder should be")
+            done = run_stage(work)
+            assert done.returncode == 0, (source, done.stderr[-2000:])
+            clip_status, ledger_status = status_of(work)
+            assert list(clip_status.values()) == ["ok"], (source, clip_status)
+            assert ledger_status[dog] == "unexpected_error", (source, ledger_status)
+            ledger = pd.read_parquet(work / "data/raw/ledger.parquet").set_index("item")
+            assert "FileExistsError: [Errno 17] File exists: 'data/raw/clips/c002'" in ledger.loc[dog, "message"]
+            rejects = pd.read_parquet(work / "data/raw/rejects.parquet").set_index("clip_id")
+            assert rejects.loc[dog, "reason"] == "unexpected_error", (source, rejects)
+            assert rejects.loc[dog, "message"] == ledger.loc[dog, "message"]
+            assert "acquire: 1 clips ok, 1 rejected" in done.stdout
+
+
 def test_unknown_source_and_a_missing_dependency_are_told_apart(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(workspace(tmp_path, "vegas"))
-    with pytest.raises(SystemExit, match="unknown data.source 'vegas' .*'local', 'vegas_archive', 'youtube'"):
+    with pytest.raises(SettingError, match="unknown data.source 'vegas' .*'local', 'vegas_archive', 'youtube'"):
         acquire.main([])
     workspace(tmp_path, "youtube")
     real_import = acquisition.importlib.import_module
@@ -124,6 +169,53 @@ def test_unknown_source_and_a_missing_dependency_are_told_apart(tmp_path, monkey
     monkeypatch.setattr(acquisition.importlib, "import_module", without_dependency)
     with pytest.raises(ModuleNotFoundError, match="yt_dlp"):
         acquire.main([])
+
+
+def test_a_bad_setting_or_a_damaged_ledger_stops_the_stage_with_one_line(tmp_path):
+    """Libraries raise S2IError; the stage prints `acquire: FILE: reason` and exits 1 (issue 22)."""
+    done = run_stage(workspace(tmp_path / "unknown", "vegas"))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ["acquire: params.yaml: unknown data.source 'vegas' (expected demo or one of "
+                                        "['local', 'vegas_archive', 'youtube'])"]
+    (tmp_path / "videos").mkdir()
+    work = workspace(tmp_path / "ledger", "local", local={"folder": str(tmp_path / "videos")})
+    (work / "data/raw").mkdir(parents=True)
+    (work / "data/raw/ledger.parquet").write_bytes(b"not a ledger")
+    done = run_stage(work)
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr[-2000:]
+    assert done.stderr.startswith("acquire: data/raw/ledger.parquet: unreadable ledger (")
+    assert done.stderr.rstrip().endswith("); move it away to start over")
+
+
+def test_only_a_bad_clip_id_is_invalid_id(clips, tmp_path):
+    """verify_clip: a BadId is invalid_id; a MediaError keeps its code; any other exception from probing or
+    checking one clip is that clip's unexpected_error, never invalid_id, and never stops the others (issue 22)."""
+    row = {"clip_id": "c002_good", "path": str(clips["good"]), "event_start": 0.0, "event_end": 2.0}
+    assert acquisition.verify_clip(row)["status"] == "ok"
+    bad_id = acquisition.verify_clip({**row, "clip_id": "bad id!"})
+    assert bad_id["status"] == "invalid_id" and "invalid clip id 'bad id!'" in bad_id["message"]
+    assert acquisition.verify_clip({**row, "path": str(tmp_path / "none.mp4")})["status"] == "missing"
+    # a ValueError from the content check (a limit given as an array) has nothing to do with the id
+    checked = acquisition.verify_clip(row, {"silent_below_db": np.array([-60.0, -50.0]), "blank_std": 2.0})
+    assert checked["status"] == "unexpected_error"
+    assert checked["message"].startswith(f"{clips['good']}: ValueError: The truth value of an array")
+    typed = acquisition.verify_clip({**row, "event_start": "0"})   # not a ValueError at all
+    assert typed["status"] == "unexpected_error" and f"{clips['good']}: TypeError: " in typed["message"]
+
+
+def test_summary_reads_the_ledger_of_the_raw_dir_it_is_given(tmp_path, monkeypatch):
+    """Not the ledger under the working directory's data/raw (issue 22)."""
+    given, here = tmp_path / "run/raw", tmp_path / "data/raw"
+    for folder, item, status in ((given, "a", "timeout"), (here, "b", "ok")):
+        ledger = Ledger(folder / "ledger.parquet")
+        ledger.record(item, source="local", status=status, path=f"{item}.mp4", nbytes=5)
+        ledger.save()
+    monkeypatch.chdir(tmp_path)
+    clips = pd.DataFrame({"status": ["ok", "corrupt", "ok"]})
+    assert acquisition.summary("local", clips, given) == {
+        "source": "local", "clips": 3, "ok": 2, "status": {"corrupt": 1, "ok": 2},
+        "download": {"items": 1, "ok": 0, "failed": 1, "bytes_ok": 0, "seconds_ok": 0.0, "status": {"timeout": 1}}}
+    assert "download" not in acquisition.summary("local", clips, tmp_path / "no_ledger")
 
 
 # ---- item 3: nothing usable

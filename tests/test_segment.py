@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.core.errors import SettingError
 from pipeline.core.tables import CLASSES, CLASS_CODES
 from pipeline.dataset.segments import balance, build_index, cut_segments, split_paper
 
@@ -79,5 +80,5 @@ def test_paper_split_rejects_unknown_videos():
 
 
 def test_unknown_split_method_is_an_error():
-    with pytest.raises(SystemExit, match="split.method"):
+    with pytest.raises(SettingError, match="^params.yaml: unknown segment.split.method 'alphabet'$"):
         build_index(clip_table(2, 1), {**PARAMS, "split": {**PARAMS["split"], "method": "alphabet"}})

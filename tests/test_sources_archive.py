@@ -1,6 +1,7 @@
 """The vegas_archive source: resumable download, checksum, safe extraction of five classes."""
 import hashlib
 import io
+import struct
 import zipfile
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from conftest import make_media
 from loopback import Loopback
+from pipeline.core.errors import SettingError
 from pipeline.sources import archive
 
 FOLDERS = {"baby": "c001", "dog": "c002", "rail_transport": "c003", "fireworks": "c004", "Water_Flowing": "c005"}
@@ -84,6 +86,40 @@ def test_checksum_mismatch_is_recorded_and_not_extracted(vegas_zip, tmp_path, mo
 
 
 def test_unknown_archive_name_is_refused(tmp_path):
-    with pytest.raises(SystemExit, match="unsafe archive file name"):
+    with pytest.raises(SettingError, match="^params.yaml data.vegas_archive: unsafe archive file name '../up.zip'$"):
         archive.fetch({"url": "http://127.0.0.1:9/x", "filename": "../up.zip"}, tmp_path, workers=1,
                       retry_failed=False)
+
+
+def with_compression_method(zip_bytes: bytes, member: str, method: int) -> bytes:
+    """The archive with `member`'s compression method in the central directory set to `method`."""
+    data, name = bytearray(zip_bytes), member.encode()
+    at = data.find(b"PK\x01\x02")
+    while at != -1:
+        length = struct.unpack("<H", data[at + 28:at + 30])[0]
+        if data[at + 46:at + 46 + length] == name:
+            data[at + 10:at + 12] = struct.pack("<H", method)
+        at = data.find(b"PK\x01\x02", at + 4)
+    return bytes(data)
+
+
+def test_a_member_zipfile_cannot_read_is_recorded_and_the_others_are_extracted(vegas_zip, tmp_path, monkeypatch):
+    """zipfile raises NotImplementedError (no FetchError, no OSError) for a compression method it lacks."""
+    monkeypatch.chdir(tmp_path)
+    good = make_bytes_of(vegas_zip, "video_00001")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("VEGAS/dog/video/video_00001.mp4", good)
+        zf.writestr("VEGAS/fireworks/video/video_00002.mp4", good)
+    data = with_compression_method(buf.getvalue(), "VEGAS/dog/video/video_00001.mp4", 99)
+    with Loopback() as web:
+        cfg = {"url": web.add("/VEGAS.zip", data, content_type="application/zip"), "timeout": 2, "retries": 0}
+        rows = archive.fetch(cfg, Path("raw"), workers=1, retry_failed=False)
+    assert list(rows["clip_id"]) == ["c004_video_00002"]
+    ledger = pd.read_parquet("raw/ledger.parquet").set_index("item")
+    failed = ledger.loc["c002_video_00001"]
+    assert failed["status"] == "unexpected_error" and failed["path"] == ""
+    assert failed["message"] == ("raw/downloads/VEGAS.zip:VEGAS/dog/video/video_00001.mp4: NotImplementedError: "
+                                 "That compression method is not supported")
+    assert ledger.loc["c004_video_00002", "status"] == "ok"
+    assert not any(Path("raw/.partial").iterdir())

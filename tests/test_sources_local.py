@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from conftest import make_media
+from pipeline.core.errors import InputFileError, SettingError
 from pipeline.sources import local
 
 
@@ -50,5 +51,30 @@ def test_csv_with_times_and_a_path_outside_the_folder(videos, tmp_path, monkeypa
 
 
 def test_missing_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="not a folder"):
+    with pytest.raises(SettingError, match="^params.yaml data.local.folder: .*/nope: not a folder$"):
         local.fetch({"folder": str(tmp_path / "nope")}, tmp_path / "raw", workers=1, retry_failed=False)
+
+
+def test_missing_or_incomplete_csv_is_a_clear_error(videos, tmp_path):
+    with pytest.raises(SettingError, match="^params.yaml data.local.csv: .*/none.csv: no such file$"):
+        local.fetch({"folder": str(videos), "csv": str(tmp_path / "none.csv")}, tmp_path / "raw", workers=1,
+                    retry_failed=False)
+    listing = tmp_path / "clips.csv"
+    listing.write_text("path,label\nDog/video/video_00003.mp4,Dog\n")
+    with pytest.raises(InputFileError, match=r"clips.csv: lacks columns \['class', 'file'\]$"):
+        local.fetch({"folder": str(videos), "csv": str(listing)}, tmp_path / "raw", workers=1, retry_failed=False)
+
+
+def test_a_file_system_error_on_one_file_is_recorded_and_the_others_go_on(videos, tmp_path, monkeypatch):
+    """Not only FetchErrors: an OSError from one file (here a name too long to stat) is that file's status."""
+    monkeypatch.chdir(tmp_path)
+    too_long = "x" * 300 + ".mp4"
+    listing = tmp_path / "clips.csv"
+    listing.write_text(f"file,class\n{too_long},Fireworks\nDog/video/video_00003.mp4,Dog\n")
+    rows = local.fetch({"folder": str(videos), "csv": str(listing)}, Path("raw"), workers=1, retry_failed=False)
+    assert list(rows["clip_id"]) == ["c002_video_00003"]
+    ledger = pd.read_parquet("raw/ledger.parquet").set_index("item")
+    failed = ledger.loc["c004_" + "x" * 100]
+    assert failed["status"] == "unexpected_error" and failed["path"] == ""
+    assert failed["message"].startswith(f"{videos / too_long}: OSError: [Errno 36] File name too long")
+    assert ledger.loc["c002_video_00003", "status"] == "ok"

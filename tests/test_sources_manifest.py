@@ -1,6 +1,12 @@
 """AudioSet segment CSVs -> manifest, and reading manifests with bad lines."""
+import os
+import subprocess
+import sys
+
 import pytest
 
+from conftest import REPO
+from pipeline.core.errors import InputFileError
 from pipeline.sources.manifest import build_manifest, read_audioset, read_manifest
 
 AUDIOSET = """# Segments csv created Sun Mar  5 10:54:31 2017
@@ -62,8 +68,10 @@ def test_manifest_bad_lines_are_rejected_with_line_numbers(tmp_path):
 def test_manifest_without_columns_fails_clearly(tmp_path):
     path = tmp_path / "m.csv"
     path.write_text("id,start\n")
-    with pytest.raises(SystemExit, match="lacks columns"):
+    with pytest.raises(InputFileError, match=r"m.csv: manifest lacks columns \['class', 'end', 'youtube_id'\]$"):
         read_manifest(path)
+    with pytest.raises(InputFileError, match="none.csv: manifest not found$"):
+        read_manifest(tmp_path / "none.csv")
 
 
 def test_s2i_manifest_command_writes_the_manifest_and_reports_rejects(tmp_path, capsys):
@@ -77,3 +85,12 @@ def test_s2i_manifest_command_writes_the_manifest_and_reports_rejects(tmp_path, 
     assert bad == [] and [c.youtube_id for c in clips] == ["--PJHxphWEs", "-0RWZT-miFs", "0FbLhTGe2Ak", "1zZ-fOAd01w"]
     printed = capsys.readouterr().out
     assert printed.count("rejected: ") == 3 and "manifest: 4 clips" in printed and "3 lines rejected" in printed
+
+
+def test_s2i_manifest_names_a_missing_input_in_one_line_and_exits_2(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "pipeline.commands.cli", "manifest", str(tmp_path / "none.csv"),
+                           "--out", str(tmp_path / "youtube.csv")], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"s2i manifest: {tmp_path / 'none.csv'}: AudioSet segment CSV not found"]
+    assert not (tmp_path / "youtube.csv").exists()

@@ -13,7 +13,7 @@ from conftest import REPO, make_media
 from loopback import Loopback
 from pipeline.media.decode import probe
 from pipeline.sources import youtube
-from pipeline.sources.ledger import TIMING_COLUMNS, summarize
+from pipeline.sources.ledger import TIMING_COLUMNS, Ledger, summarize
 
 GOOD = ["goodAAAAAA1", "good-BBBB_2"]
 EXPECTED = {
@@ -147,7 +147,7 @@ def test_kill_during_download_then_rerun_matches_an_uninterrupted_run(media, tmp
         finally:
             proc.wait(10)
         web.routes["/v/slowSLOW001.mp4"].rate = None
-        before = pd.read_parquet("killed/raw/ledger.parquet").set_index("item")
+        before = Ledger("killed/raw/ledger.parquet").table().set_index("item")   # the table and the killed run's journal
         assert before.loc["yt_goodAAAAAA1_500", "status"] == "ok"
         assert "yt_slowSLOW001_500" not in before.index         # the item in flight left no row
         assert not (Path("killed/raw/clips/c004") / "yt_slowSLOW001_500.mp4").exists()

@@ -7,6 +7,7 @@ import torch
 import yaml
 
 from pipeline.commands import label
+from pipeline.core.errors import InputFileError
 from pipeline.stages import autoencoder, translator
 from stage_fixtures import AE_PARAMS, TRANSLATOR_PARAMS, write_synthetic_shards
 
@@ -50,14 +51,14 @@ def test_damaged_embeddings_name_the_file_and_the_fix(workspace):
     folder = workspace / "data/embeddings"
     folder.mkdir(parents=True)
     (folder / "train.npz").write_bytes(b"PK\x03\x04 this is not a whole zip file")
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(InputFileError) as stop:
         translator.main()
     message = str(stop.value)
     assert message.startswith("data/embeddings/train.npz: unreadable embeddings (BadZipFile: ")
     assert message.endswith("rebuild it with `dvc repro embed` (or `python -m pipeline.stages.embed`)")
     assert "\n" not in message
     np.savez(folder / "train.npz", keys=np.array(["a"]), emb=np.zeros((1, 16), np.float32))
-    with pytest.raises(SystemExit, match=r"train.npz: embeddings lack arrays \['class_index'\]"):
+    with pytest.raises(InputFileError, match=r"train.npz: embeddings lack arrays \['class_index'\]"):
         translator.main()
 
 

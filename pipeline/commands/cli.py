@@ -1,8 +1,14 @@
-"""The `s2i` command: one subcommand per tool, each a module with `main(argv) -> int | None`."""
+"""The `s2i` command: one subcommand per tool, each a module with `main(argv) -> int | None`.
+
+A setting or input file that a library cannot use (`pipeline.core.errors.S2IError`) ends the command with
+one line `s2i NAME: FILE: reason` on stderr and exit status 2.
+"""
 from __future__ import annotations
 
 import importlib
 import sys
+
+from pipeline.core.errors import exit_status
 
 COMMANDS = {
     "translate": ("pipeline.commands.translate", "turn sound files into images with a trained model"),
@@ -29,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"s2i: unknown command {name!r}\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    return exit_status(f"s2i {name}", lambda: module.main(rest), error_status=2)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ Bad lines are reported with their line number and left out; the others go on.
 from __future__ import annotations
 
 import argparse
+import sys
 
+from pipeline.core.errors import exit_status
 from pipeline.core.tables import CLASSES
 from pipeline.sources.manifest import build_manifest
 
@@ -26,4 +28,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status("s2i manifest", main, error_status=2))

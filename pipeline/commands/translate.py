@@ -24,7 +24,6 @@ import re
 import shutil
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +32,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from s2i_models import pick_device
+from s2i_models.rng import RandomStream
 
-from pipeline.core.tables import check_id
+from pipeline.core.tables import check_id, new_scratch
 from pipeline.dataset.embeddings import embed_mels
 from pipeline.dataset.loader import tensor_to_image
 from pipeline.media.decode import MediaError
@@ -70,12 +70,6 @@ def safe_name(path: Path, taken: set[str]) -> str:
     return name
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def is_translation(folder: Path) -> bool:
     """An earlier result of ours: a real folder holding translation.json."""
     return folder.is_dir() and not folder.is_symlink() and (folder / SIDECAR).is_file()
@@ -90,7 +84,7 @@ def check_replaceable(final: Path) -> None:
 
 def _scratch(out_root: Path, name: str, suffix: str) -> Path:
     """A hidden work folder whose name carries our pid, so a later run can tell when it is stale."""
-    return Path(tempfile.mkdtemp(prefix=f".{name}.{os.getpid()}.", suffix=suffix, dir=out_root))
+    return new_scratch(out_root, f".{name}.{os.getpid()}.", suffix, folder=True)  # the usual mode, by the umask
 
 
 _SCRATCH = re.compile(r"^\.[A-Za-z0-9_-]+\.(\d+)\.[A-Za-z0-9_]+\.(tmp|old)$")
@@ -187,10 +181,9 @@ def translate_file(path: Path, out_root: Path, name: str, model: Model, samples:
     window_len = int(round(WINDOW_S * MEL.sample_rate))
     digits = max(4, len(str(len(starts) - 1)))
     on_sheet = set(np.unique(np.linspace(0, len(starts) - 1, min(len(starts), SHEET_MAX_WINDOWS)).round().astype(int)).tolist())
-    torch.manual_seed(seed)
+    stream = RandomStream(seed, model.device)   # the dropout draws of this file; the caller's RNG is left alone
     out_root.mkdir(parents=True, exist_ok=True)
     tmp = _scratch(out_root, name, ".tmp")
-    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result should look like any folder
     try:
         windows, sheet_columns = [], []
         per_batch = max(1, IMAGES_PER_BATCH // samples)
@@ -199,14 +192,16 @@ def translate_file(path: Path, out_root: Path, name: str, model: Model, samples:
             for b0 in range(0, len(starts), per_batch):
                 batch_starts = starts[b0:b0 + per_batch]
                 mels = np.stack([segment_slice(spectrogram, s, MEL) for s in batch_starts])
-                emb = embed_mels(model.encoder, model.scale, mels, batch_size=per_batch)
+                with stream:
+                    emb = embed_mels(model.encoder, model.scale, mels, batch_size=per_batch)
                 stems = [f"window_{b0 + i:0{digits}d}" for i in range(len(batch_starts))]
                 images = {stem: [] for stem in stems}
                 shown = {stem: [] for stem in stems}
                 meter = SpreadMeter()
                 per_call = max(1, IMAGES_PER_BATCH // len(batch_starts))  # samples per generator call
                 for j0 in range(0, samples, per_call):
-                    drawn = draw_samples(model, emb, min(per_call, samples - j0))
+                    with stream:
+                        drawn = draw_samples(model, emb, min(per_call, samples - j0))
                     meter.add(drawn)
                     pixels = tensor_to_image(drawn.flatten(0, 1)).reshape(*drawn.shape[:2], *drawn.shape[3:], 3)
                     for stem, window_pixels in zip(stems, pixels):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -90,8 +90,23 @@ def conform(df: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     return df[list(columns)].astype(columns).reset_index(drop=True)
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+def new_scratch(parent: str | os.PathLike, prefix: str, suffix: str, *, folder: bool = False) -> Path:
+    """A new empty file (or folder) in `parent` named prefix + random + suffix.
+
+    It is created with mode 0666 (0777 for a folder), so the kernel applies the process's umask of the
+    moment and the result gets the mode of any other output; the umask itself is never read or changed.
+    """
+    parent = Path(parent)
+    while True:
+        path = parent / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            if folder:
+                os.mkdir(path, 0o777)
+            else:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return path
+        except FileExistsError:
+            continue
 
 
 @contextmanager
@@ -99,11 +114,9 @@ def atomic_path(path: str | os.PathLike):
     """Yield a temp path beside `path`; rename it over `path` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = new_scratch(path.parent, f".{path.name}.", ".tmp")
     try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual mode
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -12,6 +12,7 @@ import torch
 from s2i_models import AudioAutoencoder, load_checkpoint, restore
 from s2i_models.rebuild import encoder_for
 
+from pipeline.core.errors import InputFileError
 from pipeline.dataset.loader import MelScale
 from pipeline.dataset.wds import decode_npy, iter_tar, shard_paths
 
@@ -24,20 +25,20 @@ EMBEDDING_ARRAYS = ("keys", "emb", "class_index")
 
 
 def load_embeddings(path: str | Path) -> dict[str, np.ndarray]:
-    """The arrays of one data/embeddings/<split>.npz, read in full; a missing or damaged file stops
-    the stage with one line naming it and the command that rebuilds it."""
+    """The arrays of one data/embeddings/<split>.npz, read in full; a missing or damaged file is an
+    InputFileError naming it and the command that rebuilds it."""
     path = Path(path)
     rebuild = "rebuild it with `dvc repro embed` (or `python -m pipeline.stages.embed`)"
     if not path.is_file():
-        raise SystemExit(f"{path}: embeddings missing; {rebuild}")
+        raise InputFileError(f"{path}: embeddings missing; {rebuild}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise SystemExit(f"{path}: unreadable embeddings ({type(err).__name__}: {err}); {rebuild}") from None
+        raise InputFileError(f"{path}: unreadable embeddings ({type(err).__name__}: {err}); {rebuild}") from None
     missing = [name for name in EMBEDDING_ARRAYS if name not in arrays]
     if missing:
-        raise SystemExit(f"{path}: embeddings lack arrays {missing}; {rebuild}")
+        raise InputFileError(f"{path}: embeddings lack arrays {missing}; {rebuild}")
     return arrays
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.core.errors import SettingError
 from pipeline.core.tables import CLASS_INDEX, REJECT_COLUMNS, SEGMENT_COLUMNS, SPLITS
 
 OUT_DIR = Path("data/segments")
@@ -93,7 +94,7 @@ def build_index(clips: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.Dat
     elif split["method"] == "random":
         segments["split"] = split_random(segments, split["ratios"], split["seed"])
     else:
-        raise SystemExit(f"params.yaml: unknown segment.split.method {split['method']!r}")
+        raise SettingError(f"params.yaml: unknown segment.split.method {split['method']!r}")
     unplaced = ok[ok["clip_id"].isin(segments.loc[segments["split"].isna(), "clip_id"])]
     rejects = pd.DataFrame({
         "clip_id": unplaced["clip_id"], "path": unplaced["path"], "stage": "segment",

@@ -15,7 +15,9 @@ from tqdm import tqdm
 
 from s2i_models import InformativityClassifier, load_checkpoint, make_optimizer, restore
 from s2i_models.rebuild import class_match_net, classifier_for
+from s2i_models.rng import RandomStream
 
+from pipeline.core.errors import S2IError
 from pipeline.core.tables import CLASS_CODES, CLASSES, atomic_path, write_text
 from pipeline.dataset.loader import image_to_tensor, load_split
 from pipeline.demo_world import rater as demo_rater
@@ -60,6 +62,18 @@ def predict(net: InformativityClassifier, images_u8: np.ndarray, batch_size: int
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
+def training_device() -> torch.device:
+    """Where `fit` trains: this rank's device under torchrun, else the CPU."""
+    ctx = context()
+    return ctx.device if ctx.distributed else torch.device("cpu")
+
+
+def seeded_stream(seed: int) -> RandomStream:
+    """This rank's random stream for building and training one classifier (weight init, dropout), seeded as
+    torch.manual_seed(rank_seed(seed)) was, without reseeding the process."""
+    return RandomStream(context().rank_seed(seed), training_device())
+
+
 def fit(net: nn.Module, images_u8: np.ndarray, targets: np.ndarray, p: dict, desc: str) -> list[float]:
     """Mini-batch SGD (the paper's lr 0.001, momentum 0.9, weight decay 5e-5 unless p overrides); loss per epoch.
 
@@ -67,7 +81,7 @@ def fit(net: nn.Module, images_u8: np.ndarray, targets: np.ndarray, p: dict, des
     process trains on the CPU); a batch that does not split evenly into slices of two or more is skipped.
     """
     ctx = context()
-    device = ctx.device if ctx.distributed else torch.device("cpu")
+    device = training_device()
     opt = make_optimizer("informativity", net.parameters(), lr=p["lr"], momentum=p["momentum"],
                          weight_decay=p["weight_decay"])
     trained = ctx.wrap(net.to(device), p["sync_bn"])
@@ -137,7 +151,7 @@ def load_class_match(path: str | Path = OUT_DIR / "class_match.pt") -> Informati
 
 # ---- the stage ----------------------------------------------------------------------------------
 
-class LabelSourceError(RuntimeError):
+class LabelSourceError(S2IError):
     """The pool cannot be labelled: no usable human labels, and the demo rater does not apply."""
 
 
@@ -204,12 +218,13 @@ def train_binary_classifiers(pool: labelsets.Pool, labels: np.ndarray, p: dict,
         path = out_dir / f"{CLASS_CODES[c]}.pt"
         net = None
         if cs.reason is None:
-            torch.manual_seed(context().rank_seed(p["seed"] + c))
-            net = InformativityClassifier(p["width"])
-            losses = fit(net, pool.images[cs.train], labels[cs.train], p, desc=f"informativity {name}")
-            said = predict(net, pool.images[np.concatenate([cs.train, cs.test])])
-            entry.update(accuracy=accuracy(net, pool.images[cs.test], labels[cs.test]),
-                         train_accuracy=accuracy(net, pool.images[cs.train], labels[cs.train]), final_loss=losses[-1])
+            with seeded_stream(p["seed"] + c):
+                net = InformativityClassifier(p["width"])
+                losses = fit(net, pool.images[cs.train], labels[cs.train], p, desc=f"informativity {name}")
+                said = predict(net, pool.images[np.concatenate([cs.train, cs.test])])
+                entry.update(accuracy=accuracy(net, pool.images[cs.test], labels[cs.test]),
+                             train_accuracy=accuracy(net, pool.images[cs.train], labels[cs.train]),
+                             final_loss=losses[-1])
             if len(np.unique(said)) == 1:
                 entry["unmeasured"] = (f"the classifier says {'not ' * (1 - int(said[0]))}informative for all "
                                        f"{len(said)} images of its balanced set")
@@ -229,9 +244,9 @@ def train_binary_classifiers(pool: labelsets.Pool, labels: np.ndarray, p: dict,
 def train_class_match(p: dict, out_dir: Path, shard_dir: Path = SHARD_DIR) -> dict:
     """5-way classifier on real train frames; its accuracy on real val frames."""
     train, val = load_split(shard_dir, "train"), load_split(shard_dir, "val")
-    torch.manual_seed(context().rank_seed(p["seed"]))
-    net = class_match_net(p["width"], len(CLASSES))
-    fit(net, train.images, train.class_index, p, desc="class-match classifier")
+    with seeded_stream(p["seed"]):
+        net = class_match_net(p["width"], len(CLASSES))
+        fit(net, train.images, train.class_index, p, desc="class-match classifier")
     save_classifier(out_dir / "class_match.pt", net, p["width"], {"classes": CLASSES})
     return {"val_accuracy": accuracy(net, val.images, val.class_index),
             "train_accuracy": accuracy(net, train.images, train.class_index)}
@@ -245,7 +260,6 @@ def run(p: dict, translator_p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, emb_di
     ctx = context()   # under torchrun: joins the process group, quiets other ranks' stdout
     out_dir = Path(out_dir)
     human = human_labels(Path(labels_csv), acquire_json)
-    torch.manual_seed(p["seed"])
     sounds = labelsets.load_sounds(emb_dir=emb_dir, shard_dir=shard_dir)
     pool = labelsets.build_pool(labelsets.run_snapshots(snapshot_dir, translator_p), sounds, p, load_generator)
     labels, source = pool_labels(pool, human, Path(labels_csv), p["rater_threshold"])

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from s2i_models.rng import RandomStream
+
 from pipeline.core.tables import CLASSES, CLASS_INDEX, check_id
 from pipeline.dataset import wds
 from pipeline.dataset.embeddings import load_embeddings
@@ -90,8 +92,8 @@ def translate(G: torch.nn.Module, emb: np.ndarray | torch.Tensor, seed: int, bat
     """uint8 N x 96 x 96 x 3 translations with test-time dropout; the same seed gives the same images."""
     device = next(G.parameters()).device
     emb = torch.as_tensor(np.asarray(emb, np.float32) if not torch.is_tensor(emb) else emb)
-    torch.manual_seed(seed)
-    out = [tensor_to_image(G(emb[i:i + batch_size].to(device))) for i in range(0, len(emb), batch_size)]
+    with RandomStream(seed, device):   # the dropout draws of this call only
+        out = [tensor_to_image(G(emb[i:i + batch_size].to(device))) for i in range(0, len(emb), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, 96, 96, 3), np.uint8)
 
 

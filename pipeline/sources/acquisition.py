@@ -11,8 +11,10 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from pipeline.core.tables import CLASS_CODES, CLASSES, CLIP_COLUMNS, REJECT_COLUMNS, check_id, empty_table
+from pipeline.core.errors import SettingError
+from pipeline.core.tables import CLASS_CODES, CLASSES, CLIP_COLUMNS, REJECT_COLUMNS, BadId, check_id, empty_table
 from pipeline.media.decode import CONTENT_LIMITS, MediaError, content_problem, decode_audio, decode_errors, probe
+from pipeline.sources.common import unexpected_error
 
 RAW_DIR = Path("data/raw")
 SUMMARY_PATH = Path("data/acquire.json")
@@ -21,7 +23,8 @@ SOURCE_MODULES = {"vegas_archive": "archive", "youtube": "youtube", "local": "lo
 
 
 def verify_clip(row: dict, limits: dict = CONTENT_LIMITS) -> dict:
-    """Probe facts plus status: ok, or the reason the clip cannot give a 1-s segment."""
+    """Probe facts plus status: ok, or the reason the clip cannot give a 1-s segment (invalid_id only for a
+    bad clip id, a MediaError's own code, unexpected_error for any other exception from this clip)."""
     path = Path(row["path"])
     facts = {"duration": float("nan"), "audio_streams": 0, "video_streams": 0, "sample_rate": 0,
              "channels": 0, "width": 0, "height": 0, "fps": 0.0}
@@ -29,9 +32,13 @@ def verify_clip(row: dict, limits: dict = CONTENT_LIMITS) -> dict:
         check_id(row["clip_id"], "clip id")
         facts.update(probe(path))
         reason, message = _usable(path, facts, row, limits)
-    except (MediaError, ValueError) as err:
-        reason = getattr(err, "code", "invalid_id")
-        message = str(err)
+    except BadId as err:
+        reason, message = "invalid_id", str(err)
+    except MediaError as err:
+        reason, message = err.code, str(err)
+    except Exception as err:  # anything else from probing or checking this clip: its own row, the others go on
+        failure = unexpected_error(err, str(path))
+        reason, message = failure.status, str(failure)
     return {**row, **facts, "status": reason or "ok", "message": message}
 
 
@@ -59,8 +66,8 @@ def fetch_rows(params: dict, raw_dir: Path, retry_failed: bool, limits: dict = C
         return demo_world.render(raw_dir / "clips", clips_per_class=demo["clips_per_class"],
                                  seed=demo["seed"], workers=data["workers"], broken=demo["broken"])
     if source not in SOURCE_MODULES:
-        raise SystemExit(f"params.yaml: unknown data.source {source!r} (expected demo or one of "
-                         f"{sorted(SOURCE_MODULES)})")
+        raise SettingError(f"params.yaml: unknown data.source {source!r} (expected demo or one of "
+                           f"{sorted(SOURCE_MODULES)})")
     # import errors inside a source (a missing dependency) surface as themselves, not as "unknown source"
     module = importlib.import_module(f"pipeline.sources.{SOURCE_MODULES[source]}")
     # the source checks each clip as this stage does, so that its ledger and clips.parquet agree
@@ -98,6 +105,7 @@ def reconcile_ledger(clips: pd.DataFrame, rejects: pd.DataFrame, ledger_path: Pa
             ledger.record(clip.clip_id, source=row["source"], url=row["url"], status=clip.status,
                           message=clip.message, path=row["path"], nbytes=row["bytes"], duration=row["duration"],
                           attempts=row["attempts"], sha256=row["sha256"])
+    ledger.save()
     table = ledger.table()
     missing = table[(table["status"] != "ok") & ~table["item"].isin(set(clips["clip_id"]))]
     paths = missing["path"].where(missing["path"] != "", missing["url"])
@@ -106,13 +114,13 @@ def reconcile_ledger(clips: pd.DataFrame, rejects: pd.DataFrame, ledger_path: Pa
     return pd.concat([rejects[list(REJECT_COLUMNS)], unfetched], ignore_index=True)
 
 
-def summary(source: str, clips: pd.DataFrame) -> dict:
-    """The acquire metric: clip counts by status, plus the download ledger's summary if any."""
+def summary(source: str, clips: pd.DataFrame, raw_dir: Path) -> dict:
+    """The acquire metric: clip counts by status, plus the summary of raw_dir's download ledger if any."""
     out = {"source": source, "clips": int(len(clips)), "ok": int((clips["status"] == "ok").sum()),
            "status": {str(k): int(v) for k, v in sorted(clips["status"].value_counts().items())}}
-    ledger = RAW_DIR / "ledger.parquet"
+    ledger = Path(raw_dir) / "ledger.parquet"
     if ledger.exists():
-        from pipeline.sources.ledger import summarize
+        from pipeline.sources.ledger import Ledger, summarize
 
-        out["download"] = summarize(pd.read_parquet(ledger))
+        out["download"] = summarize(Ledger(ledger).table())
     return out

@@ -20,9 +20,10 @@ from urllib.parse import urlparse
 import pandas as pd
 from tqdm import tqdm
 
+from pipeline.core.errors import SettingError
 from pipeline.core.tables import check_id
 from .common import (CLASS_TO_CODE, FetchError, class_folders, clip_path, clip_row, fresh_dir,
-                     partial_dir, run_pool, sha256_of, verify_media, CLIP_ROW_COLUMNS)
+                     partial_dir, run_pool, sha256_of, unexpected_error, verify_media, CLIP_ROW_COLUMNS)
 from .http import RateLimiter, download
 from .ledger import Ledger, format_summary, summarize
 
@@ -41,6 +42,7 @@ def fetch(cfg: dict, raw_dir: Path, *, workers: int, retry_failed: bool) -> pd.D
         rows = extract(archive, cfg, raw_dir, ledger, workers=workers, retry_failed=retry_failed)
         if not cfg.get("keep_archive", True):
             archive.unlink()
+    ledger.save()
     print(format_summary(summarize(ledger.table())))
     return pd.DataFrame(rows, columns=CLIP_ROW_COLUMNS)
 
@@ -48,7 +50,7 @@ def fetch(cfg: dict, raw_dir: Path, *, workers: int, retry_failed: bool) -> pd.D
 def archive_name(cfg: dict) -> str:
     name = cfg.get("filename") or PurePosixPath(urlparse(cfg["url"]).path).name or "archive.zip"
     if not SAFE_FILE.match(name):
-        raise SystemExit(f"params.yaml data.vegas_archive: unsafe archive file name {name!r}")
+        raise SettingError(f"params.yaml data.vegas_archive: unsafe archive file name {name!r}")
     return name
 
 
@@ -84,12 +86,13 @@ def get_archive(cfg: dict, raw_dir: Path, ledger: Ledger, retry_failed: bool) ->
         if not zipfile.is_zipfile(part):
             part.unlink()
             raise FetchError("corrupt", f"{url}: not a zip archive")
-    except FetchError as err:
+        os.replace(part, archive)
+    except Exception as err:  # FetchError, or anything else from the download or the file system
+        err = unexpected_error(err, url)
         ledger.record(item, source=SOURCE, url=url, status=err.status, message=str(err),
                       attempts=getattr(err, "attempts", 1), elapsed=time.monotonic() - started)
         print(f"{item}: {err.status}: {err}")
         return None
-    os.replace(part, archive)
     ledger.record(item, source=SOURCE, url=url, status="ok", path=str(archive), nbytes=size,
                   attempts=attempts, sha256=digest, elapsed=time.monotonic() - started)
     return archive
@@ -132,6 +135,20 @@ def plan_members(archive: Path, folders: dict[str, str]) -> tuple[list[dict], li
     return wanted, refused
 
 
+def copy_and_verify(zf: zipfile.ZipFile, name: str, tmp: Path, member: str, checks: dict | None) -> float:
+    """Copy one member to `tmp` and verify it; FetchError (named by `member`, not by the scratch copy) when
+    the member cannot be read (corrupt) or is not a usable clip."""
+    try:
+        with zf.open(name) as src, open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise FetchError("corrupt", f"{member}: {err}") from err
+    try:
+        return verify_media(tmp, checks)
+    except FetchError as err:
+        raise FetchError(err.status, str(err).replace(str(tmp), member)) from err
+
+
 def extract(archive: Path, cfg: dict, raw_dir: Path, ledger: Ledger, *, workers: int,
             retry_failed: bool) -> list[dict]:
     wanted, refused = plan_members(archive, class_folders(cfg.get("class_folders")))
@@ -151,26 +168,27 @@ def extract(archive: Path, cfg: dict, raw_dir: Path, ledger: Ledger, *, workers:
             handles.append(local.zip)
         started = time.monotonic()
         target = clip_path(raw_dir, CLASS_TO_CODE[entry["class_name"]], item)
-        tmp = fresh_dir(scratch / item) / target.name
+        tmp = scratch / item / target.name
+        member = f"{archive}:{entry['member']}"
+        duration, nbytes, digest = float("nan"), 0, ""
         try:
-            with local.zip.open(entry["member"]) as src, open(tmp, "wb") as out:
-                shutil.copyfileobj(src, out, 1 << 20)
-            duration = verify_media(tmp, cfg.get("checks"))
-        except (zipfile.BadZipFile, OSError) as err:
-            status, message, duration = "corrupt", f"{archive}:{entry['member']}: {err}", float("nan")
-        except FetchError as err:  # named by the member, not by the scratch copy
-            status, message, duration = err.status, str(err).replace(str(tmp), f"{archive}:{entry['member']}"), float("nan")
-        else:
-            status, message = "ok", ""
-        nbytes = tmp.stat().st_size if tmp.exists() else 0
-        if status == "ok":
+            fresh_dir(tmp.parent)
+            duration = copy_and_verify(local.zip, entry["member"], tmp, member, cfg.get("checks"))
+            nbytes = tmp.stat().st_size
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
-        shutil.rmtree(tmp.parent, ignore_errors=True)
+            digest = sha256_of(target)
+        except Exception as err:  # FetchError, or anything else from zipfile, ffmpeg or the file system
+            failure = unexpected_error(err, member)
+            status, message, duration = failure.status, str(failure), float("nan")
+            nbytes = tmp.stat().st_size if tmp.exists() else 0
+        else:
+            status, message = "ok", ""
+        finally:
+            shutil.rmtree(tmp.parent, ignore_errors=True)
         ledger.record(item, source=SOURCE, url=entry["member"], status=status, message=message,
                       path=str(target) if status == "ok" else "", nbytes=nbytes, duration=duration,
-                      attempts=1, sha256=sha256_of(target) if status == "ok" else "",
-                      elapsed=time.monotonic() - started)
+                      attempts=1, sha256=digest, elapsed=time.monotonic() - started)
         return status
 
     try:

@@ -36,6 +36,18 @@ class FetchError(Exception):
         self.status, self.retryable, self.retry_after = status, retryable, retry_after
 
 
+def unexpected_error(err: Exception, where: str) -> FetchError:
+    """Any other exception from one item (yt-dlp, ffmpeg, zipfile, the file system) as the FetchError that
+    the ledger records (`unexpected_error`): the source goes on with the other items."""
+    if isinstance(err, FetchError):
+        return err
+    lines = str(err).splitlines()
+    detail = f": {lines[0]}" if lines else ""
+    failure = FetchError("unexpected_error", f"{where}: {type(err).__name__}{detail}")
+    failure.attempts = getattr(err, "attempts", 1)
+    return failure
+
+
 def class_name(value: str, where: str) -> str:
     """A class given by name (any case) or code -> its canonical name."""
     text = str(value).strip()

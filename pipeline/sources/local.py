@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core.errors import InputFileError, SettingError
 from pipeline.core.tables import check_id
 from .common import (CLASS_TO_CODE, CLIP_ROW_COLUMNS, FetchError, class_folders, class_name, clip_path,
-                     clip_row, fresh_dir, partial_dir, run_pool, sha256_of, verify_media)
+                     clip_row, fresh_dir, partial_dir, run_pool, sha256_of, unexpected_error, verify_media)
 from .ledger import Ledger, format_summary, summarize
 
 SOURCE = "local"
@@ -30,7 +31,7 @@ def fetch(cfg: dict, raw_dir: Path, *, workers: int, retry_failed: bool) -> pd.D
     raw_dir = Path(raw_dir)
     folder = Path(cfg.get("folder") or "")
     if not str(cfg.get("folder") or "") or not folder.is_dir():
-        raise SystemExit(f"params.yaml data.local.folder: {folder}: not a folder")
+        raise SettingError(f"params.yaml data.local.folder: {folder}: not a folder")
     ledger = Ledger(raw_dir / "ledger.parquet")
     if cfg.get("csv"):
         entries, bad = entries_from_csv(Path(cfg["csv"]), folder)
@@ -43,6 +44,7 @@ def fetch(cfg: dict, raw_dir: Path, *, workers: int, retry_failed: bool) -> pd.D
     copy = str(cfg.get("link", "copy")) != "hardlink"
     run_pool(lambda e: take(e, raw_dir, scratch, ledger, retry_failed, copy, cfg.get("checks")), entries, workers,
              desc="local clips")
+    ledger.save()
     print(format_summary(summarize(ledger.table())))
     rows = []
     for e in entries:
@@ -87,14 +89,14 @@ def entries_from_layout(folder: Path, folders: dict[str, str]) -> tuple[list[dic
 
 def entries_from_csv(path: Path, folder: Path) -> tuple[list[dict], list[tuple]]:
     if not path.is_file():
-        raise SystemExit(f"params.yaml data.local.csv: {path}: no such file")
+        raise SettingError(f"params.yaml data.local.csv: {path}: no such file")
     entries, bad, seen = [], [], set()
     root = folder.resolve()
     with open(path, newline="") as f:
         reader = csv.DictReader(f, skipinitialspace=True)
         missing = {"file", "class"} - set(reader.fieldnames or [])
         if missing:
-            raise SystemExit(f"{path}: lacks columns {sorted(missing)}")
+            raise InputFileError(f"{path}: lacks columns {sorted(missing)}")
         for rec in reader:
             number = reader.line_num
             where = f"{path} line {number}"
@@ -143,25 +145,28 @@ def take(entry: dict, raw_dir: Path, scratch: Path, ledger: Ledger, retry_failed
     started = time.monotonic()
     source_file = entry["file"]
     target = clip_path(raw_dir, CLASS_TO_CODE[entry["class_name"]], item, source_file.suffix.lower())
-    tmp = fresh_dir(scratch / item) / target.name
-    duration, nbytes = float("nan"), 0
+    tmp = scratch / item / target.name
+    duration, nbytes, digest = float("nan"), 0, ""
     try:
+        fresh_dir(tmp.parent)
         if not source_file.is_file():
             raise FetchError("missing", f"{source_file}: no such file")
         _link_or_copy(source_file, tmp, copy)
         nbytes = tmp.stat().st_size
         duration = verify_media(tmp, checks)
-    except FetchError as err:
-        status, message = err.status, str(err).replace(str(tmp), str(source_file))  # name the user's file
-    else:
-        status, message = "ok", ""
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, target)
-    shutil.rmtree(tmp.parent, ignore_errors=True)
+        digest = sha256_of(target)
+    except Exception as err:  # FetchError, or anything else from ffmpeg or the file system
+        failure = unexpected_error(err, str(source_file))
+        status, message, duration = failure.status, str(failure).replace(str(tmp), str(source_file)), float("nan")
+    else:
+        status, message = "ok", ""
+    finally:
+        shutil.rmtree(tmp.parent, ignore_errors=True)
     ledger.record(item, source=SOURCE, url=str(source_file), status=status, message=message,
                   path=str(target) if status == "ok" else "", nbytes=nbytes, duration=duration,
-                  attempts=1, sha256=sha256_of(target) if status == "ok" else "",
-                  elapsed=time.monotonic() - started)
+                  attempts=1, sha256=digest, elapsed=time.monotonic() - started)
     return status
 
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.core.errors import InputFileError
 from pipeline.core.tables import CLASSES, atomic_path
 from .common import class_name
 
@@ -72,6 +73,8 @@ def _times(start: str, end: str, where: str) -> tuple[float, float]:
 def read_audioset(path: str | Path, labels: dict[str, str] | None = None) -> tuple[list[Clip], list[BadLine]]:
     """Segments of an AudioSet CSV whose labels map to exactly one of our classes."""
     labels = {k: class_name(v, f"labels[{k!r}]") for k, v in (labels or DEFAULT_LABELS).items()}
+    if not Path(path).is_file():
+        raise InputFileError(f"{path}: AudioSet segment CSV not found")
     clips, bad = [], []
     with open(path, newline="") as f:
         for number, fields in enumerate(csv.reader(f, skipinitialspace=True), start=1):
@@ -105,13 +108,13 @@ def read_manifest(path: str | Path) -> tuple[list[Clip], list[BadLine]]:
     """The clips of a manifest CSV (header youtube_id,start,end,class[,vegas_video])."""
     path = Path(path)
     if not path.is_file():
-        raise SystemExit(f"{path}: manifest not found")
+        raise InputFileError(f"{path}: manifest not found")
     clips, bad, seen = [], [], set()
     with open(path, newline="") as f:
         reader = csv.DictReader(f, skipinitialspace=True)
         missing = {"youtube_id", "start", "end", "class"} - set(reader.fieldnames or [])
         if missing:
-            raise SystemExit(f"{path}: manifest lacks columns {sorted(missing)}")
+            raise InputFileError(f"{path}: manifest lacks columns {sorted(missing)}")
         for number, rec in enumerate(reader, start=2):
             where = f"{path} line {number}"
             try:

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core.errors import SettingError
 from pipeline.media.decode import ffmpeg_exe
 from .common import (CLASS_TO_CODE, CLIP_ROW_COLUMNS, FetchError, clip_path, clip_row, fresh_dir,
-                     partial_dir, run_pool, sha256_of, verify_media)
+                     partial_dir, run_pool, sha256_of, unexpected_error, verify_media)
 from .http import RateLimiter, retry_after_seconds, with_retries
 from .ledger import Ledger, format_summary, summarize
 from .manifest import Clip, read_manifest
@@ -78,11 +79,12 @@ def fetch(cfg: dict, raw_dir: Path, *, workers: int, retry_failed: bool) -> pd.D
                       status=line.reason, message=line.message)
     cookies = str(cfg.get("cookies") or "")
     if cookies and not Path(cookies).is_file():
-        raise SystemExit(f"params.yaml data.youtube.cookies: {cookies}: no such file")
+        raise SettingError(f"params.yaml data.youtube.cookies: {cookies}: no such file")
     limiter = RateLimiter(float(cfg.get("min_interval", 1.0)))
     scratch = partial_dir(raw_dir)
     run_pool(lambda clip: fetch_clip(clip, cfg, raw_dir, scratch, ledger, limiter, retry_failed),
              clips, workers, desc="youtube clips")
+    ledger.save()
     print(format_summary(summarize(ledger.table())))
     rows = []
     for clip in clips:
@@ -107,18 +109,19 @@ def fetch_clip(clip: Clip, cfg: dict, raw_dir: Path, scratch: Path, ledger: Ledg
             lambda: download_section(clip, url, fresh_dir(work_dir), cfg), limiter=limiter,
             retries=int(cfg.get("retries", 3)), backoff=float(cfg.get("backoff", 5)),
             max_wait=float(cfg.get("max_wait", 300)))
-    except FetchError as err:
+        target = clip_path(raw_dir, CLASS_TO_CODE[clip.class_name], item, media.suffix.lower())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(media, target)
+        nbytes, digest = target.stat().st_size, sha256_of(target)
+    except Exception as err:  # FetchError, or anything else from yt-dlp, ffmpeg or the file system
+        failure = unexpected_error(err, url)
+        ledger.record(item, source=SOURCE, url=url, status=failure.status, message=str(failure),
+                      attempts=getattr(failure, "attempts", 1), elapsed=time.monotonic() - started)
+        return failure.status
+    finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-        ledger.record(item, source=SOURCE, url=url, status=err.status, message=str(err),
-                      attempts=getattr(err, "attempts", 1), elapsed=time.monotonic() - started)
-        return err.status
-    target = clip_path(raw_dir, CLASS_TO_CODE[clip.class_name], item, media.suffix.lower())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(media, target)
-    shutil.rmtree(work_dir, ignore_errors=True)
-    ledger.record(item, source=SOURCE, url=url, status="ok", path=str(target), nbytes=target.stat().st_size,
-                  duration=duration, attempts=attempts, sha256=sha256_of(target),
-                  elapsed=time.monotonic() - started)
+    ledger.record(item, source=SOURCE, url=url, status="ok", path=str(target), nbytes=nbytes,
+                  duration=duration, attempts=attempts, sha256=digest, elapsed=time.monotonic() - started)
     return "ok"
 
 

@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 
+from pipeline.core.errors import exit_status
 from pipeline.core.params import load_params
 from pipeline.core.tables import CLIP_COLUMNS, REJECT_COLUMNS, write_table, write_text
 from pipeline.media.decode import CONTENT_LIMITS
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     rejects = reconcile_ledger(clips, rejects, RAW_DIR / "ledger.parquet")
     write_table(clips, RAW_DIR / "clips.parquet", CLIP_COLUMNS)
     write_table(rejects, RAW_DIR / "rejects.parquet", REJECT_COLUMNS)
-    write_text(json.dumps(summary(params["data"]["source"], clips), indent=2) + "\n", SUMMARY_PATH)
+    write_text(json.dumps(summary(params["data"]["source"], clips, RAW_DIR), indent=2) + "\n", SUMMARY_PATH)
     for msg in rejects["message"]:
         print(f"rejected: {msg}")
     ok = int((clips["status"] == "ok").sum())
@@ -46,4 +47,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status("acquire", main))

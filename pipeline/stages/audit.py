@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 from pipeline.audit.checks import CLIPS_PATH, INDEX_PATH, OUT_DIR, SHARD_DIR, run
+from pipeline.core.errors import exit_status
 from pipeline.core.params import PARAMS_FILE
 
 
@@ -20,4 +21,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status("audit", main))

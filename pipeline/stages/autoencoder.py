@@ -7,6 +7,9 @@ in models/autoencoder_live/. A killed run resumes from last.pt when the settings
 """
 from __future__ import annotations
 
+import sys
+
+from pipeline.core.errors import exit_status
 from pipeline.core.params import load_params
 from pipeline.training.autoencoder import train
 
@@ -17,4 +20,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status("autoencoder", main))

@@ -8,10 +8,13 @@ data/embeddings/{train,val,test}.npz with `keys`, `emb` (N x E float32 in
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from s2i_models import pick_device
 
+from pipeline.core.errors import exit_status
 from pipeline.core.params import load_params
 from pipeline.core.tables import SPLITS, atomic_path
 from pipeline.dataset.embeddings import OUT_DIR, embed_split, load_encoder
@@ -33,4 +36,4 @@ def main_with(params: dict) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status("embed", main))

@@ -39,9 +39,10 @@ reports/figures/*.png and reports/report.html.
 from __future__ import annotations
 
 import json
+import sys
 
+from pipeline.core.errors import InputFileError, exit_status
 from pipeline.core.params import load_params
-from pipeline.evaluation.classifiers import LabelSourceError
 from pipeline.evaluation.judging import run
 
 
@@ -49,12 +50,12 @@ def main() -> None:
     params = load_params()
     try:
         result = run(params["evaluate"], params["translator"], params["informativity"]["rater_threshold"])
-    except (FileNotFoundError, LabelSourceError) as err:
-        raise SystemExit(f"evaluate: {err}") from None
+    except FileNotFoundError as err:  # an output of an earlier stage is missing
+        raise InputFileError(str(err)) from err
     shown = ("informativity", "informativity_classes_covered", "class_match", "rater_informativity",
              "classifier_rater_agreement", "untrained", "shuffled", "ridge")
     print(json.dumps({k: result[k] for k in shown if k in result}, indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status("evaluate", main))

@@ -19,20 +19,22 @@ checkpoint records the reason and evaluate reports its informativity as null.
 from __future__ import annotations
 
 import json
+import sys
 
+from pipeline.core.errors import InputFileError, exit_status
 from pipeline.core.params import load_params
-from pipeline.evaluation.classifiers import LabelSourceError, run
+from pipeline.evaluation.classifiers import run
 
 
 def main() -> None:
     try:
         params = load_params()
         report = run(params["informativity"], params["translator"])
-    except (FileNotFoundError, LabelSourceError) as err:
-        raise SystemExit(f"informativity: {err}") from None
+    except FileNotFoundError as err:  # an output of an earlier stage is missing
+        raise InputFileError(str(err)) from err
     print(json.dumps({k: report[k] for k in ("label_source", "mean_accuracy", "classes_measured", "class_match")},
                      indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status("informativity", main))

@@ -8,6 +8,9 @@ chosen split cannot place).
 """
 from __future__ import annotations
 
+import sys
+
+from pipeline.core.errors import exit_status
 from pipeline.core.params import load_params
 from pipeline.core.tables import REJECT_COLUMNS, SEGMENT_COLUMNS, read_table, write_table
 from pipeline.dataset.segments import OUT_DIR, build_index
@@ -24,4 +27,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status("segment", main))

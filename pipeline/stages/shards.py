@@ -9,8 +9,11 @@ data/stats.json (the paper's Table 1 for this data, a DVC metric).
 from __future__ import annotations
 
 import json
+import sys
+
 import pandas as pd
 
+from pipeline.core.errors import exit_status
 from pipeline.core.params import load_params
 from pipeline.core.tables import SPLITS, read_table, write_text
 from pipeline.dataset.shard_writer import EARLIER_REJECTS, SHARD_DIR, STATS_PATH, ShardConfig, table1, write_shards
@@ -35,4 +38,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status("shards", main))

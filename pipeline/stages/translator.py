@@ -8,6 +8,9 @@ and dvclive logs in models/translator_live/. A killed run resumes from last.pt.
 """
 from __future__ import annotations
 
+import sys
+
+from pipeline.core.errors import exit_status
 from pipeline.core.params import load_params
 from pipeline.training.translator import train
 
@@ -17,4 +20,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status("translator", main))

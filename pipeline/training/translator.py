@@ -54,13 +54,22 @@ def as_pixels(images_u8: torch.Tensor) -> torch.Tensor:
 
 
 def batches(n: int, size: int, generator: torch.Generator | None = None, device=None):
-    """Index batches: shuffled by `generator` (full batches only), else in order (the last one short).
-    With `device`, the epoch's order is copied there once and the batches are views of it."""
+    """Index batches. In order (no generator): every item once, the last batch may be short. Shuffled: full
+    batches only (the remainder waits for another epoch's order), but a set smaller than one batch is one
+    shuffled batch of all of it, never an epoch without a step. An empty set gives no batch; a size below 1 is
+    a ValueError at once. With `device`, the epoch's order is copied there once and the batches are views of it."""
+    if size < 1:
+        raise ValueError(f"batch size must be at least 1, got {size}")
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     if device is not None:
         order = order.to(device)
-    for i in range(0, n - size + 1 if generator is not None else n, size):
-        yield order[i:i + size]
+    if generator is None:
+        starts = range(0, n, size)
+    elif n < size:
+        starts = range(0, min(n, 1))
+    else:
+        starts = range(0, n - size + 1, size)
+    return (order[i:i + size] for i in starts)
 
 
 @torch.no_grad()

@@ -16,8 +16,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image
+
+from s2i_models.rng import RandomStream
 
 from pipeline.dataset.embeddings import embed_mels
 from pipeline.dataset.loader import tensor_to_image
@@ -74,7 +75,8 @@ class Imaginer:
         self._stopping = False
         self.batches = 0           # generator calls so far (the load test reads it)
         self.windows = 0
-        torch.manual_seed(seed)
+        self._random = RandomStream(seed, model.device)   # the dropout draws; the process's RNG is left alone
+        self._drawing = threading.Lock()                   # the worker and warm_up share the stream
         self._thread = threading.Thread(target=self._run, name="imaginer", daemon=True)
         self._thread.start()
 
@@ -139,8 +141,9 @@ class Imaginer:
 
     def imagine(self, mels: np.ndarray) -> list[Picture]:
         """N log-Mels -> N pictures (first sample + spread map across `samples` draws)."""
-        emb = embed_mels(self.model.encoder, self.model.scale, mels, batch_size=len(mels))
-        images = draw_samples(self.model, emb, self.samples)
+        with self._drawing, self._random:
+            emb = embed_mels(self.model.encoder, self.model.scale, mels, batch_size=len(mels))
+            images = draw_samples(self.model, emb, self.samples)
         first = tensor_to_image(images[:, 0])
         pictures = []
         if self.samples > 1:

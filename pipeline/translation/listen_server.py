@@ -201,7 +201,8 @@ class Slot:
             self.counters.add("file_jobs", -1)
 
 
-def make_app(imaginer: Imaginer, limits: Limits = Limits(), model_info: dict | None = None) -> FastAPI:
+def make_app(imaginer: Imaginer, limits: Limits | None = None, model_info: dict | None = None) -> FastAPI:
+    limits = Limits() if limits is None else limits   # each app its own: a default instance would be shared
     counters = Counters()
     work_dir = Path(tempfile.mkdtemp(prefix="s2i-listen-"))
 
