@@ -1,5 +1,4 @@
 """Attribute meters against the demo world's ground truth, on frames that went through acquire -> segment -> shards."""
-import json
 import shutil
 from pathlib import Path
 

@@ -15,6 +15,7 @@ from s2i_models.speed_levers import SpeedLevers, as_input, compile_dense_blocks,
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 E, WIDTH, BATCH = 32, 0.0625, 4
+PLAIN = SpeedLevers()   # frozen: one shared default is safe
 CONFIGS = {   # the paper's GAN; the demo defaults' levers (params.yaml) without the noise input's extra width
     "paper": (dict(), dict(), GanConfig()),
     "demo": (dict(noise_dim=8, upsample="resize", output_bn=False), dict(projection=True, norm="spectral", dropout=0.25),
@@ -35,13 +36,13 @@ def networks(name, seed=0):
     return DenseGenerator(E, WIDTH, **g_kw), Discriminator(E, WIDTH, **d_kw)
 
 
-def batch(levers=SpeedLevers()):
+def batch(levers=PLAIN):
     g = torch.Generator().manual_seed(1)
     emb = torch.rand(BATCH, E, generator=g) * 2 - 1
     return emb, as_input(torch.rand(BATCH, 3, 96, 96, generator=g) * 2 - 1, levers)
 
 
-def one_step_each(name, cfg, levers=SpeedLevers(), prepare=lambda G, D: None):
+def one_step_each(name, cfg, levers=PLAIN, prepare=lambda G, D: None):
     """A G step, then a D step from fresh networks (each from the same weights, batch and RNG state):
     their losses as floats and the gradients they took, by parameter name."""
     results = []
