@@ -92,3 +92,26 @@ def embeddings_workspace(root: Path, emb_dim: int = 32, seed: int = 0) -> Path:
                  emb=rng.uniform(-1, 1, (len(arrays.keys), emb_dim)).astype(np.float32),
                  class_index=arrays.class_index)
     return root
+
+
+def build_demo_workspace(root: Path, edit) -> Path:
+    """acquire -> segment -> shards on the demo world in `root`, with params.yaml edited by `edit(params)`."""
+    import shutil
+
+    import pytest
+    import yaml
+
+    from pipeline.stages import acquire, segment, shards
+
+    repo = Path(__file__).resolve().parents[1]
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    edit(params)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    (root / "data").mkdir()
+    shutil.copy(repo / "data" / "vegas_paper_split.csv", root / "data")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        acquire.main([])
+        segment.main()
+        shards.main()
+    return root

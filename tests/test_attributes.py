@@ -1,5 +1,4 @@
 """Attribute meters against the demo world's ground truth, on frames that went through acquire -> segment -> shards."""
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from pipeline.demo_world import make_plan, synthesize
 from pipeline.demo_world.meters import measure, measure_all
 from pipeline.demo_world.truth import SegmentTruth, class_source, rail_truth
 from pipeline.evaluation.attributes import attribute_correlations, run_correlations, spearman
-from pipeline.stages import acquire, segment, shards
+from stage_fixtures import build_demo_workspace
 
 REPO = Path(__file__).resolve().parents[1]
 PER_CLASS, SEED = 6, 11     # not a seed the meters were shaped on (0: the demo run, 5)
@@ -24,23 +23,17 @@ VALID = 0.7
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Every segment of a small demo world, as the shards stage stores it."""
-    root = tmp_path_factory.mktemp("attributes")
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["data"]["demo"].update(clips_per_class=PER_CLASS, seed=SEED, broken=False)
-    params["segment"]["balance"] = False
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    (root / "data").mkdir()
-    shutil.copy(REPO / "data" / "vegas_paper_split.csv", root / "data")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        acquire.main([])
-        segment.main()
-        shards.main()
+    def edit(params):
+        params["data"]["demo"].update(clips_per_class=PER_CLASS, seed=SEED, broken=False)
+        params["segment"]["balance"] = False
+
+    root = build_demo_workspace(tmp_path_factory.mktemp("attributes"), edit)
     splits = [load_split(root / "data/shards", s) for s in ("train", "val", "test")]
     images = np.concatenate([s.images for s in splits])
     classes = np.concatenate([s.class_index for s in splits])
     meta = [m for s in splits for m in s.meta]
-    truth = SegmentTruth(PER_CLASS, SEED, False, params["shards"]["frame_fps"])
+    frame_fps = yaml.safe_load((root / "params.yaml").read_text())["shards"]["frame_fps"]
+    truth = SegmentTruth(PER_CLASS, SEED, False, frame_fps)
     return root, images, classes, meta, truth
 
 

@@ -1,38 +1,29 @@
 """acquire -> segment -> shards on a small demo world, read back with webdataset."""
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import webdataset
-import yaml
 
 from pipeline.core.tables import CLASSES
 from pipeline.media.features import LOG_FLOOR
-from pipeline.stages import acquire, segment, shards
+from pipeline.stages import shards
+from stage_fixtures import build_demo_workspace
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo")
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["data"]["demo"]["clips_per_class"] = 4
-    params["segment"]["split"]["ratios"] = {"train": 0.5, "val": 0.25, "test": 0.25}
-    params["shards"]["samples_per_shard"] = 40
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    (root / "data").mkdir()
-    shutil.copy(REPO / "data" / "vegas_paper_split.csv", root / "data")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        acquire.main([])
-        segment.main()
-        shards.main()
-    return root
+    def edit(params):
+        params["data"]["demo"]["clips_per_class"] = 4
+        params["segment"]["split"]["ratios"] = {"train": 0.5, "val": 0.25, "test": 0.25}
+        params["shards"]["samples_per_shard"] = 40
+
+    return build_demo_workspace(tmp_path_factory.mktemp("demo"), edit)
 
 
 def digests(folder: Path) -> dict:

@@ -83,26 +83,27 @@ def max_moving_average(epochs, values, window: int) -> tuple[float, int]:
     return float(means[best]), int(ends[best])
 
 
+def _distance_chunks(queries: np.ndarray, gallery: np.ndarray, chunk: int):
+    """|q|^2 - 2 q.g + |g|^2 ... without |q|^2: per chunk of query rows, each row's squared distance
+    to every gallery row less its own squared norm (enough to rank the gallery)."""
+    g2 = (gallery ** 2).sum(axis=1)
+    for i in range(0, len(queries), chunk):
+        q = queries[i:i + chunk]
+        yield q, g2[None, :] - 2 * q @ gallery.T
+
+
 def nearest_neighbours(queries: np.ndarray, gallery: np.ndarray, chunk: int = 512) -> np.ndarray:
     """Index of the nearest gallery row (Euclidean) for every query row."""
     queries, gallery = np.asarray(queries, np.float32), np.asarray(gallery, np.float32)
-    g2 = (gallery ** 2).sum(axis=1)
-    out = []
-    for i in range(0, len(queries), chunk):
-        q = queries[i:i + chunk]
-        out.append(np.argmin(g2[None, :] - 2 * q @ gallery.T, axis=1))
+    out = [np.argmin(part, axis=1) for _, part in _distance_chunks(queries, gallery, chunk)]
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 def nearest_distances(queries: np.ndarray, gallery: np.ndarray, chunk: int = 512) -> np.ndarray:
     """Euclidean distance from every query row to its nearest gallery row."""
     queries, gallery = np.asarray(queries, np.float64), np.asarray(gallery, np.float64)
-    g2 = (gallery ** 2).sum(axis=1)
-    out = []
-    for i in range(0, len(queries), chunk):
-        q = queries[i:i + chunk]
-        squared = (q ** 2).sum(axis=1)[:, None] + g2[None, :] - 2 * q @ gallery.T
-        out.append(np.sqrt(np.clip(squared.min(axis=1), 0, None)))
+    out = [np.sqrt(np.clip((q ** 2).sum(axis=1) + part.min(axis=1), 0, None))
+           for q, part in _distance_chunks(queries, gallery, chunk)]
     return np.concatenate(out) if out else np.zeros(0)
 
 
