@@ -84,12 +84,18 @@ def status_of(work: Path) -> tuple[dict, dict]:
 
 # ---- item 2: every source as a user runs it
 
-def test_every_source_runs_from_params(clips, tmp_path):
-    good = clips["good"].read_bytes()
+def dog_and_fireworks_archive(clip: bytes) -> io.BytesIO:
+    """A VEGAS-layout zip holding `clip` as one Dog and one Fireworks video."""
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr("VEGAS/dog/video/video_00001.mp4", good)
-        zf.writestr("VEGAS/fireworks/video/video_00002.mp4", good)
+        zf.writestr("VEGAS/dog/video/video_00001.mp4", clip)
+        zf.writestr("VEGAS/fireworks/video/video_00002.mp4", clip)
+    return archive
+
+
+def test_every_source_runs_from_params(clips, tmp_path):
+    good = clips["good"].read_bytes()
+    archive = dog_and_fireworks_archive(good)
     manifest = tmp_path / "youtube.csv"
     manifest.write_text("youtube_id,start,end,class\ngoodAAAAAA1,0.0,1.5,Dog\n")
     folder = vegas_folder(tmp_path / "local_in", {"good": clips["good"]})
@@ -116,10 +122,7 @@ def test_an_unexpected_error_in_one_clip_is_recorded_in_ledger_and_rejects_and_t
     """Any exception from one clip, not only a FetchError: here the file system refuses the Dog clips' folder
     (data/raw/clips/c002 is a file); the Fireworks clip of each source still arrives (issue 22)."""
     good = clips["good"].read_bytes()
-    archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr("VEGAS/dog/video/video_00001.mp4", good)
-        zf.writestr("VEGAS/fireworks/video/video_00002.mp4", good)
+    archive = dog_and_fireworks_archive(good)
     manifest = tmp_path / "youtube.csv"
     manifest.write_text("youtube_id,start,end,class\ngoodAAAAAA1,0.0,1.5,Dog\ngoodAAAAAA2,0.0,1.5,Fireworks\n")
     folder = tmp_path / "local_in"
