@@ -77,6 +77,7 @@ class GanConfig:
     augment: str = ""              # DiffAugment policy for every image D sees, e.g. "translation,cutout"
     r1: float = 0.0                # gamma of the R1 penalty on D's gradient at real images
     lambda_ms: float = 0.0         # mode seeking: + lambda_ms / (image distance / noise distance) of two draws
+    pixel_best_of: int = 1         # pixel loss of the best of this many draws per sound (noise and dropout differ)
 
     def __post_init__(self):
         if self.d_unit not in D_UNITS:
@@ -90,6 +91,10 @@ class GanConfig:
         if self.pixel_scale < 1 or 96 % self.pixel_scale:
             raise ValueError(f"pixel_scale must divide 96, got {self.pixel_scale}")
         parse_policy(self.augment)
+        if self.pixel_best_of < 1:
+            raise ValueError(f"pixel_best_of must be >= 1, got {self.pixel_best_of}")
+        if self.pixel_best_of > 1 and self.lambda_ms:
+            raise ValueError("pixel_best_of > 1 and lambda_ms draw twice each in their own way: set one of them")
 
     @property
     def policy(self) -> tuple[str, ...]:
@@ -270,6 +275,16 @@ def pixel_mse(fake: torch.Tensor, real: torch.Tensor, scale: int = 1) -> torch.T
     return F.mse_loss(_pooled(fake.float(), scale), _pooled(real.float(), scale))
 
 
+def best_of_pixel_mse(draws: torch.Tensor, real: torch.Tensor, scale: int = 1) -> torch.Tensor:
+    """K draws per real image (K*N images, draw-major) -> the mean over images of the smallest of their K
+    pooled MSEs. Only the draw nearest its image is pulled towards it, so the draws spread over the
+    scenes a sound leaves open instead of all landing on their average (multiple-choice / IMLE-style)."""
+    n = real.shape[0]
+    per_image = (_pooled(draws.float(), scale) - _pooled(real.float(), scale).repeat(len(draws) // n, 1, 1, 1))
+    per_image = per_image.pow(2).flatten(1).mean(1).view(-1, n)
+    return per_image.min(0).values.mean()
+
+
 def scores_of(D: nn.Module, images: torch.Tensor, cond: torch.Tensor, cfg: GanConfig) -> torch.Tensor:
     """D's scores of (augmented, when cfg.augment) images."""
     with autocast(images.device, cfg.bf16):
@@ -277,9 +292,12 @@ def scores_of(D: nn.Module, images: torch.Tensor, cond: torch.Tensor, cfg: GanCo
 
 
 def _draw(G: nn.Module, emb: torch.Tensor, cfg: GanConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """G's images for emb and, with mode seeking, a second draw's images and the ratio
-    mean |image1 - image2| / mean |noise1 - noise2| (both draws in one batch)."""
+    """G's images for emb: with pixel_best_of K, K draws per sound (draw-major, one batch); with mode
+    seeking, a second draw's images and the ratio mean |image1 - image2| / mean |noise1 - noise2|."""
     base = getattr(G, "module", G)                 # DDP wraps the generator
+    if cfg.pixel_best_of > 1:
+        with autocast(emb.device, cfg.bf16):
+            return G(torch.cat([emb] * cfg.pixel_best_of)), None
     if not cfg.lambda_ms or not getattr(base, "noise_dim", 0):
         with autocast(emb.device, cfg.bf16):
             return G(emb), None
@@ -307,7 +325,10 @@ def generator_losses(G: nn.Module, D: nn.Module, emb: torch.Tensor, real: torch.
     n = real.shape[0]
     fakes, ratio = _draw(G, emb, cfg)
     fake = fakes[:n]
-    pixel = pixel_mse(fakes, real.repeat(len(fakes) // n, 1, 1, 1), cfg.pixel_scale)
+    if cfg.pixel_best_of > 1:
+        pixel = best_of_pixel_mse(fakes, real, cfg.pixel_scale)
+    else:
+        pixel = pixel_mse(fakes, real.repeat(len(fakes) // n, 1, 1, 1), cfg.pixel_scale)
     with frozen(D):
         scores = scores_of(D, torch.cat([real, fake.to(real.dtype)]), torch.cat([emb, emb]), cfg)[n:]
     if cfg.loss == "hinge":

@@ -8,7 +8,7 @@ from torch import nn
 from pipeline.core.params import load_params
 from s2i_models import DenseGenerator, Discriminator, EpochMovingAverage, GanConfig, discriminator_step, generator_step
 from s2i_models.augment import augment, cutout, parse_policy, translation
-from s2i_models.gan import generator_losses, pixel_mse
+from s2i_models.gan import best_of_pixel_mse, generator_losses, pixel_mse
 from s2i_models.rebuild import build_generator, generator_for
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -54,9 +54,10 @@ def toy_config(**overrides) -> GanConfig:
     """The commit levers (hinge loss, pixel MSE pooled by 8) at the demo's loss weights, D after every G step,
     no augmentation (toy images are 16 px)."""
     p = {"lambda_adv": DEFAULT["lambda_adv"], "lambda_pixel": DEFAULT["lambda_pixel"], "loss": "hinge",
-         "pixel_scale": 8, **overrides}
+         "pixel_scale": 8, "pixel_best_of": 1, **overrides}
     return GanConfig(lambda_adv=p["lambda_adv"], lambda_pixel=p["lambda_pixel"], loss=p["loss"],
-                     pixel_scale=p["pixel_scale"], adv_average="batch", d_every=1, d_unit="iteration")
+                     pixel_scale=p["pixel_scale"], pixel_best_of=p["pixel_best_of"], adv_average="batch",
+                     d_every=1, d_unit="iteration")
 
 
 def distances_after_training(cfg: GanConfig, steps: int = 600, seed: int = 0):
@@ -93,6 +94,25 @@ def test_beside_the_full_resolution_pixel_loss_the_adversarial_term_still_draws_
 def test_without_the_adversarial_term_the_pooled_pixel_loss_commits_to_nothing():
     near, average = distances_after_training(toy_config(lambda_adv=0.0))
     assert near > 0.8 * average, (near, average)
+
+
+def test_best_of_k_pixel_loss_alone_commits_to_a_mode():
+    """The pixel loss of the nearest of 4 draws (no adversarial term) spreads the draws over the modes; with one
+    draw the same loss lands on the average (test above)."""
+    near, average = distances_after_training(toy_config(lambda_adv=0.0, pixel_scale=1, pixel_best_of=4))
+    assert near < 0.5 * average, (near, average)
+
+
+def test_best_of_pixel_mse_takes_each_images_nearest_draw():
+    real = torch.stack([torch.zeros(3, 2, 2), torch.ones(3, 2, 2)])      # two images: 0 and 1
+    draws = torch.stack([torch.full((3, 2, 2), v) for v in (0.5, 0.9, 0.0, 0.2)])   # draw-major: 2 draws x 2 images
+    # image 0: draws 0.5 and 0.0 -> 0.0 (error 0); image 1: draws 0.9 and 0.2 -> 0.9 (error 0.01)
+    assert best_of_pixel_mse(draws, real).item() == pytest.approx(0.005)
+    assert best_of_pixel_mse(draws[:2], real).item() == pytest.approx(pixel_mse(draws[:2], real).item())
+    with pytest.raises(ValueError, match="pixel_best_of"):
+        GanConfig(pixel_best_of=0)
+    with pytest.raises(ValueError, match="lambda_ms"):
+        GanConfig(pixel_best_of=2, lambda_ms=0.1)
 
 
 def test_pixel_mse_pools_before_comparing():

@@ -86,7 +86,8 @@ def gan_config(p: dict) -> GanConfig:
     return GanConfig(lambda_adv=p["lambda_adv"], lambda_pixel=p["lambda_pixel"], d_every=p["d_every"],
                      d_unit=p["d_unit"], adv_average=p["adv_average"], bf16=p["bf16"],
                      d_mismatch=p["d_mismatch"], loss=p["loss"], pixel_scale=p["pixel_scale"],
-                     augment=p["augment"], r1=p["r1"], lambda_ms=p["lambda_ms"])
+                     augment=p["augment"], r1=p["r1"], lambda_ms=p["lambda_ms"],
+                     pixel_best_of=p["pixel_best_of"])
 
 
 @torch.no_grad()
