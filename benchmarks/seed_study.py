@@ -1,16 +1,22 @@
 """The translator at several seeds, judged as the evaluate stage judges it: one command, one table.
 
-    .venv/bin/python benchmarks/seed_study.py [--seeds 0 1 2] [--set noise_dim=0 ...] [--name NAME]
+    .venv/bin/python benchmarks/seed_study.py [--seeds 0 1 2] [--set noise_dim=0 ...] [--epochs N] [--name NAME]
         [--out docs/seed_study] [--jsonl docs/ablation/seeds.jsonl] [--lanes 2]
-    .venv/bin/python benchmarks/seed_study.py --table docs/ablation/seeds.jsonl   # ablation table (Markdown)
+    .venv/bin/python benchmarks/seed_study.py --table docs/ablation/*.jsonl     # the ablation table (Markdown)
+    .venv/bin/python benchmarks/seed_study.py --mean-frames [data/shards]      # what pixel MSE alone can draw
 
 Run after `make demo` (it reads the stages' embeddings, shards and informativity classifiers). Each
 seed trains the `translator` stage's own `train` with params.yaml's translator section, `--set`
-overrides and `seed` = that seed, in its own folder under --work, on one thread (--lanes seeds at
-a time), then scores the final generator with the `evaluate` stage's own `judging.run`: the demo
-rater's informativity per class and overall, class match, and the controls (shuffled sounds, ridge
-regression, untrained generator). --out writes OUT.json and OUT.md (per seed, mean and range);
---jsonl appends one line per seed, which --table folds into one row per name.
+overrides (`--epochs N` is `--set epochs=N`) and `seed` = that seed, in its own folder under --work, on
+one thread (--lanes seeds at a time), then scores the final generator with the `evaluate` stage's own
+`judging.run`: the demo rater's informativity per class and overall, class match, and the controls
+(shuffled sounds, ridge regression, untrained generator). --out writes OUT.json and OUT.md (per seed,
+mean and range); --jsonl appends one line per seed (a rerun skips the seeds that already have a line of
+that name there), which --table folds into one row per name (benchmarks/ablation_lines.py; it also reads
+the older lines' shapes in docs/ablation/).
+
+--mean-frames rates each class's mean train frame (the image that minimises pixel MSE for the class)
+with the demo rater, beside the class's real frames.
 """
 from __future__ import annotations
 
@@ -25,13 +31,13 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASS_SHORT = ["Baby", "Dog", "Rail", "Fireworks", "Water"]
+sys.path.insert(0, str(ROOT))
 KEYS = {"rater": "rater_informativity", "class_match": "class_match", "classifiers": "informativity"}
 CONTROLS = ("shuffled", "ridge", "untrained")
 
 
 def parse_sets(pairs: list[str]) -> dict:
-    """["noise_dim=32", "augment=translation,cutout"] -> {"noise_dim": 32, "augment": "translation,cutout"}."""
+    """["noise_dim=32", "augment=translation,cutout"] -> {"noise_dim": 32, "augment": "translation,cutout"}; the last of a key wins."""
     import yaml
 
     out = {}
@@ -47,7 +53,6 @@ def run_one(seed: int, overrides: dict, work: Path) -> dict:
     """Train at `seed` and judge the final generator; the figures of one line."""
     import torch
 
-    sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
     torch.set_num_threads(1)
     from pipeline.core.params import load_params
@@ -66,7 +71,7 @@ def run_one(seed: int, overrides: dict, work: Path) -> dict:
     judged_p = {**p, "snapshot_every": p["epochs"]}          # the final generator only
     result = judging.run(params["evaluate"], judged_p, params["informativity"]["rater_threshold"],
                          snapshot_dir=out / "snapshots", report_dir=out / "reports", figures=False)
-    line = {"seed": seed, "overrides": overrides, "train_s": round(train_s),
+    line = {"seed": seed, "overrides": overrides, "epoch": p["epochs"], "train_s": round(train_s),
             **{short: result[key] for short, key in KEYS.items() if key in result}}
     for name in CONTROLS:
         line[name] = {short: result[name][key] for short, key in KEYS.items() if key in result[name]}
@@ -76,63 +81,58 @@ def run_one(seed: int, overrides: dict, work: Path) -> dict:
     return line
 
 
-def spread(values: list[float]) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return "n/a"
-    return f"{np.mean(values):.2f} ({min(values):.2f}-{max(values):.2f})"
-
-
-def per_class(block: dict) -> list[float]:
-    from pipeline.core.tables import CLASSES
-
-    return [block.get(c) for c in CLASSES]
-
-
 def markdown(lines: list[dict], title: str) -> str:
     """Per seed, then mean (range): rater per class and overall, class match, controls."""
-    head = ("| seed | rater: " + ", ".join(CLASS_SHORT) + " | rater mean | class match | classifiers | "
+    from ablation_lines import SHORT, spread
+    from pipeline.core.tables import CLASSES
+
+    head = ("| seed | rater: " + ", ".join(SHORT) + " | rater mean | class match | classifiers | "
             "shuffled rater / class match | ridge rater / class match | untrained rater / class match |")
     rows = [f"## {title}", "", head, "|" + "---|" * 8]
     for line in lines:
-        classes = " ".join(f"{v:.2f}" for v in per_class(line["rater"]))
-        controls = [f"{line[c]['rater']:.2f} / {line[c]['class_match']:.2f}" for c in CONTROLS]
-        rows.append(f"| {line['seed']} | {classes} | **{line['rater']['mean']:.2f}** | "
-                    f"{line['class_match']['mean']:.2f} | {line['classifiers']['mean']:.2f} | " + " | ".join(controls) + " |")
-    classes = " ".join(spread([line["rater"].get(c) for line in lines]).split(" (")[0]
-                       for c in _class_names())
+        classes = " ".join(spread([line["rater"].get(c)]) for c in CLASSES)
+        controls = [f"{spread([line[c]['rater']])} / {spread([line[c]['class_match']])}" for c in CONTROLS]
+        rows.append(f"| {line['seed']} | {classes} | **{spread([line['rater']['mean']])}** | "
+                    f"{spread([line['class_match']['mean']])} | {spread([line['classifiers']['mean']])} | " + " | ".join(controls) + " |")
+    classes = " ".join(spread([line["rater"].get(c) for line in lines]).split(" (")[0] for c in CLASSES)
     controls = [f"{spread([x[c]['rater'] for x in lines])} / {spread([x[c]['class_match'] for x in lines])}"
                 for c in CONTROLS]
     rows.append(f"| mean (range) | {classes} | **{spread([x['rater']['mean'] for x in lines])}** | "
                 f"{spread([x['class_match']['mean'] for x in lines])} | "
                 f"{spread([x['classifiers']['mean'] for x in lines])} | " + " | ".join(controls) + " |")
-    ranges = ", ".join(f"{short} {spread([x['rater'].get(c) for x in lines])}"
-                       for short, c in zip(CLASS_SHORT, _class_names()))
+    ranges = ", ".join(f"{short} {spread([x['rater'].get(c) for x in lines])}" for short, c in zip(SHORT, CLASSES))
     rows += ["", f"Per class, mean (range) over the seeds: {ranges}."]
     return "\n".join(rows) + "\n"
 
 
-def _class_names() -> list[str]:
+def mean_frames(shard_dir: str) -> str:
+    """What pixel MSE alone can draw: the demo rater on each class's mean train frame beside its real frames."""
     from pipeline.core.tables import CLASSES
+    from pipeline.dataset.loader import load_split
+    from pipeline.demo_world import rater
 
-    return list(CLASSES)
+    def foam_share(img: np.ndarray) -> float:
+        return float(rater._masks(*rater._hsv(img))["foam"].mean())
 
-
-def table(jsonl: Path) -> str:
-    """One row per name in an ablation JSON-lines file: rater mean (range) over its seeds, per class, class match."""
-    groups: dict[str, list[dict]] = {}
-    for text in jsonl.read_text().splitlines():
-        if text.strip():
-            line = json.loads(text)
-            groups.setdefault(line.get("name", "?"), []).append(line)
-    rows = ["| variant | seeds | rater mean (range) | " + " | ".join(CLASS_SHORT) + " | class match | ridge rater |",
-            "|" + "---|" * 9]
-    for name, lines in groups.items():
-        per = [spread([x["rater"].get(c) for x in lines]) for c in _class_names()]
-        rows.append(f"| {name} | {','.join(str(x['seed']) for x in lines)} | {spread([x['rater']['mean'] for x in lines])} | "
-                    + " | ".join(per) + f" | {spread([x['class_match']['mean'] for x in lines])} | "
-                    f"{spread([x['ridge']['rater'] for x in lines])} |")
+    split = load_split(shard_dir, "train")
+    rows = ["| class | real frames: foam share / rater informative | the class's mean frame: rater score / foam share |",
+            "|---|---|---|"]
+    for c, name in enumerate(CLASSES):
+        frames = split.images[split.class_index == c]
+        mean = frames.astype(np.float32).mean(0).round().astype(np.uint8)
+        informative = np.mean([rater.is_informative(f, name) for f in frames])
+        rows.append(f"| {name} | {np.mean([foam_share(f) for f in frames]):.2f} / {informative:.2f} | "
+                    f"{rater.rate_image(mean, name):.2f} / {foam_share(mean):.3f} |")
     return "\n".join(rows) + "\n"
+
+
+def done_seeds(jsonl: Path | None, name: str) -> set[int]:
+    """Seeds that already have a line of this name in --jsonl (a rerun skips them)."""
+    if not jsonl or not jsonl.exists():
+        return set()
+    from ablation_lines import read_lines
+
+    return {line["seed"] for line in read_lines(jsonl) if line.get("name") == name and "rater" in line}
 
 
 def main(argv=None) -> None:
@@ -140,18 +140,27 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="translator param override (YAML value), repeatable")
+    ap.add_argument("--epochs", type=int, help="translator epochs (the same as --set epochs=N)")
     ap.add_argument("--name", default="default", help="the variant's name in --jsonl lines")
     ap.add_argument("--lanes", type=int, default=2, help="seeds trained at a time (one thread each)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/s2i_seed_study"))
     ap.add_argument("--out", type=Path, help="write OUT.json and OUT.md")
     ap.add_argument("--jsonl", type=Path, help="append one line per seed")
-    ap.add_argument("--table", type=Path, help="print the ablation table of a --jsonl file and exit")
+    ap.add_argument("--table", type=Path, nargs="+", help="print the ablation table of JSON-lines files and exit")
+    ap.add_argument("--mean-frames", nargs="?", const="data/shards", metavar="SHARD_DIR",
+                    help="print the demo rater's scores of each class's mean train frame and exit")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)   # worker: one seed, prints its JSON line
     args = ap.parse_args(argv)
     if args.table:
-        sys.path.insert(0, str(ROOT))
+        from ablation_lines import table
+
         print(table(args.table), end="")
         return
+    if args.mean_frames:
+        print(mean_frames(args.mean_frames), end="")
+        return
+    if args.epochs is not None:
+        args.sets.append(f"epochs={args.epochs}")   # last, so it wins; the workers get it as a --set
     overrides = parse_sets(args.sets)
     work = args.work / args.name.replace(" ", "_")
     if args.one is not None:
@@ -159,7 +168,10 @@ def main(argv=None) -> None:
         return
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     args.work.mkdir(parents=True, exist_ok=True)
-    lines, queue, running = [], list(args.seeds), []
+    skipped = done_seeds(args.jsonl, args.name)
+    if skipped:
+        print(f"seeds {sorted(skipped)} of {args.name!r} already in {args.jsonl}: skipped", flush=True)
+    lines, queue, running = [], [s for s in args.seeds if s not in skipped], []
     t0 = time.time()
     while queue or running:
         while queue and len(running) < args.lanes:
@@ -183,9 +195,10 @@ def main(argv=None) -> None:
                 args.jsonl.parent.mkdir(parents=True, exist_ok=True)
                 with open(args.jsonl, "a") as f:
                     f.write(json.dumps(line) + "\n")
+    if not lines:
+        return
     lines.sort(key=lambda x: x["seed"])
-    sys.path.insert(0, str(ROOT))
-    text = markdown(lines, f"{args.name}: seeds {', '.join(map(str, args.seeds))}")
+    text = markdown(lines, f"{args.name}: seeds {', '.join(str(x['seed']) for x in lines)}")
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
