@@ -9,11 +9,12 @@ sys.modules.setdefault("ffmpeg", types.ModuleType("ffmpeg"))  # not on the GPU b
 os.chdir(ROOT)
 from pipeline.core.params import load_params
 from pipeline.core.tables import CLASSES
-from pipeline.dataset.loader import tensor_to_image, load_split
+from pipeline.dataset.loader import drawing, tensor_to_image, load_split
 from pipeline.demo_world import rater as demo_rater
 from pipeline.evaluation import classifiers as inf
 from pipeline.training import translator
 from pipeline.training.ridge import fit_ridge
+from s2i_models.rebuild import load_generator
 
 
 torch.set_num_threads(int(os.environ.get("THREADS", "1")))
@@ -50,7 +51,7 @@ def score(images, tag, **kw):
 rows = []
 snaps = sorted((out / "snapshots").glob("generator_*.pt"))
 for path in snaps[-int(os.environ.get("LAST", "3")):]:
-    G = translator.load_generator(path)
+    G = load_generator(path)
     torch.manual_seed(0)
     with torch.no_grad():
         img = tensor_to_image(G(torch.from_numpy(emb)))
@@ -68,8 +69,8 @@ for path in snaps[-int(os.environ.get("LAST", "3")):]:
             rows.append(score(tensor_to_image(G(torch.from_numpy(emb))), "G_trainbn", epoch=int(path.stem[-5:])))
         G.eval()
     if os.environ.get("GRIDS"):
-        from pipeline.core.figures import save_png
-        save_png(translator.test_grid(G, torch.from_numpy(emb), torch.from_numpy(load_split(shards, "test").images), cls), out / f"grid_{path.stem[-5:]}.png")
+        from pipeline.core import figures
+        figures.save_png(figures.test_grid(load_split(shards, "test").images, cls, drawing(G, torch.from_numpy(emb))), out / f"grid_{path.stem[-5:]}.png")
     rows.append(score(sh, "shuffled", epoch=int(path.stem[-5:])))
 if "--ridge" in sys.argv:
     tr, va = np.load(emb_dir / "train.npz"), np.load(emb_dir / "val.npz")

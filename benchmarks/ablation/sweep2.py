@@ -41,10 +41,10 @@ for n in ("S_ema", "Ad_ema", "S_ema_w125", "Ad_ema_w125", "Pix_ema"):
         subprocess.run([sys.executable, "-c", f"""
 import sys, types; sys.path.insert(0, "{HERE.parents[1]}"); sys.modules.setdefault("ffmpeg", types.ModuleType("ffmpeg"))
 import numpy as np, torch
-from pipeline.core.figures import save_png
-from pipeline.dataset.loader import load_split
-from pipeline.training import translator
-G = translator.load_generator("{grids[-1]}")
+from pipeline.core.figures import save_png, test_grid
+from pipeline.dataset.loader import drawing, load_split
+from s2i_models.rebuild import load_generator
+G = load_generator("{grids[-1]}")
 t = np.load("{EMB}/test.npz"); imgs = load_split("{HERE}/shards", "test").images
-save_png(translator.test_grid(G, torch.from_numpy(t["emb"]), torch.from_numpy(imgs), t["class_index"]), "{OUT}/grid_{n}.png")
+save_png(test_grid(imgs, t["class_index"], drawing(G, torch.from_numpy(t["emb"]))), "{OUT}/grid_{n}.png")
 """])

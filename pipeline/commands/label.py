@@ -156,13 +156,12 @@ def make_server(session: LabelSession, port: int = 0) -> ThreadingHTTPServer:
 
 def build_session(labels_csv: Path, rater: str, params_path: Path) -> LabelSession:
     from pipeline.core.params import load_params
-    from pipeline.training.translator import load_generator
 
     params = load_params(params_path)
     p = params["informativity"]
     labelsets.read_labels(labels_csv)  # a damaged labels file stops here, before the pool is drawn
     snapshots = labelsets.run_snapshots(labelsets.SNAPSHOT_DIR, params["translator"])  # the informativity stage's pool
-    pool = labelsets.build_pool(snapshots, labelsets.load_sounds(), p, load_generator)
+    pool = labelsets.build_pool(snapshots, labelsets.load_sounds(), p)
     return LabelSession(pool.records, pool.images, labels_csv, rater, seed=p["seed"])
 
 

@@ -255,13 +255,11 @@ def train_class_match(p: dict, out_dir: Path, shard_dir: Path = SHARD_DIR) -> di
 def run(p: dict, translator_p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, emb_dir=labelsets.EMB_DIR,
         labels_csv=labelsets.LABELS_CSV, out_dir=OUT_DIR, shard_dir=SHARD_DIR, metrics_path=METRICS,
         acquire_json=ACQUIRE) -> dict:
-    from pipeline.training.translator import load_generator
-
     ctx = context()   # under torchrun: joins the process group, quiets other ranks' stdout
     out_dir = Path(out_dir)
     human = human_labels(Path(labels_csv), acquire_json)
     sounds = labelsets.load_sounds(emb_dir=emb_dir, shard_dir=shard_dir)
-    pool = labelsets.build_pool(labelsets.run_snapshots(snapshot_dir, translator_p), sounds, p, load_generator)
+    pool = labelsets.build_pool(labelsets.run_snapshots(snapshot_dir, translator_p), sounds, p)
     labels, source = pool_labels(pool, human, Path(labels_csv), p["rater_threshold"])
     per_class, sets = train_binary_classifiers(pool, labels, p, out_dir)
     class_match = train_class_match({**p, **p["class_match"]}, out_dir, Path(shard_dir))

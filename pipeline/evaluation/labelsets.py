@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from s2i_models.rebuild import load_generator
 from s2i_models.rng import RandomStream
 
 from pipeline.core.tables import CLASSES, CLASS_INDEX, check_id
@@ -149,7 +150,7 @@ class Pool:
     images: np.ndarray      # uint8 N x 96 x 96 x 3, row-aligned with records
 
 
-def build_pool(snapshots: list[tuple[int, Path]], sounds: Sounds, p: dict, load_generator) -> Pool:
+def build_pool(snapshots: list[tuple[int, Path]], sounds: Sounds, p: dict) -> Pool:
     """Translate the chosen sounds with each chosen snapshot, `samples_per_sound` dropout samples each."""
     chosen = pick_evenly(snapshots, p["snapshots"])
     idx = choose_sounds(sounds.classes, p["sounds_per_class"], p["seed"])
