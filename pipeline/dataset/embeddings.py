@@ -13,13 +13,14 @@ import torch
 from s2i_models import AudioAutoencoder, load_checkpoint
 from s2i_models.rebuild import restored_encoder
 
+from pipeline.core import paths
 from pipeline.core.errors import InputFileError
 from pipeline.dataset.loader import MelScale, SplitArrays, load_split
 from pipeline.dataset.wds import decode_npy, iter_tar, shard_paths
 
-SHARD_DIR = Path("data/shards")
-OUT_DIR = Path("data/embeddings")
-CHECKPOINT = Path("models/autoencoder/best.pt")
+SHARD_DIR = paths.SHARDS
+OUT_DIR = paths.EMBEDDINGS
+CHECKPOINT = paths.AUTOENCODER_BEST
 
 
 EMBEDDING_ARRAYS = ("keys", "emb", "class_index")

@@ -17,6 +17,7 @@ from s2i_models import InformativityClassifier, load_checkpoint, make_optimizer,
 from s2i_models.rebuild import class_match_net, classifier_for
 from s2i_models.rng import RandomStream
 
+from pipeline.core import paths
 from pipeline.core.errors import S2IError
 from pipeline.core.tables import CLASS_CODES, CLASSES, atomic_path, write_text
 from pipeline.dataset.loader import image_to_tensor, load_split
@@ -24,10 +25,10 @@ from pipeline.demo_world import rater as demo_rater
 from pipeline.evaluation import labelsets
 from pipeline.training.distributed import context
 
-OUT_DIR = Path("models/informativity")
-ACQUIRE = Path("data/acquire.json")
-METRICS = Path("models/informativity_metrics.json")   # beside the output folder: DVC metrics cannot live inside an out
-SHARD_DIR = Path("data/shards")
+OUT_DIR = paths.INFORMATIVITY
+ACQUIRE = paths.ACQUIRE_SUMMARY
+METRICS = paths.INFORMATIVITY_METRICS
+SHARD_DIR = paths.SHARDS
 
 
 # ---- predictions --------------------------------------------------------------------------------

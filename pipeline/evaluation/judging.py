@@ -14,6 +14,7 @@ from tqdm import tqdm
 from s2i_models import load_checkpoint
 from s2i_models.rebuild import generator_for, load_generator
 
+from pipeline.core import paths
 from pipeline.core.tables import CLASS_CODES, CLASSES, write_text
 from pipeline.dataset.embeddings import check_same_samples, load_embeddings
 from pipeline.dataset.loader import SplitArrays, load_split
@@ -25,9 +26,9 @@ from pipeline.evaluation.realism import RealismJudge, class_match_realism, floor
 from pipeline.training import schedule
 from pipeline.training.ridge import fit_ridge
 
-SHARD_DIR = Path("data/shards")
-EMB_DIR = Path("data/embeddings")
-REPORT_DIR = Path("reports")
+SHARD_DIR = paths.SHARDS
+EMB_DIR = paths.EMBEDDINGS
+REPORT_DIR = paths.REPORTS
 FLOOR_DRAWS = 5        # draws of real train frames averaged into the realism floor
 
 

@@ -28,16 +28,17 @@ import torch
 from s2i_models.rebuild import load_generator
 from s2i_models.rng import RandomStream
 
+from pipeline.core import paths
 from pipeline.core.tables import CLASSES, CLASS_INDEX, check_id
 from pipeline.dataset import wds
 from pipeline.dataset.embeddings import load_embeddings
 from pipeline.dataset.loader import tensor_to_image
 from pipeline.training import schedule
 
-SNAPSHOT_DIR = Path("models/translator/snapshots")
-EMB_DIR = Path("data/embeddings")
-SHARD_DIR = Path("data/shards")
-LABELS_CSV = Path("data/labels/informativity.csv")
+SNAPSHOT_DIR = paths.SNAPSHOTS
+EMB_DIR = paths.EMBEDDINGS
+SHARD_DIR = paths.SHARDS
+LABELS_CSV = paths.LABELS_CSV
 POOL_SPLITS = ("val",)     # never "test": evaluate judges the test sounds with these classifiers
 SNAPSHOT_NAME = re.compile(r"^generator_(\d{5})\.pt$")
 

@@ -17,12 +17,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from s2i_models.rng import RandomStream
 
+from pipeline.core import paths
 from pipeline.core.figures import image_grid, save_png, test_grid
 from pipeline.core.tables import CLASSES, SPLITS, write_text
 from pipeline.dataset.loader import MelScale, SplitArrays, drawing
 from pipeline.evaluation import labelsets
 
-STATS = Path("data/stats.json")
+STATS = paths.STATS
 FIGURES = {
     "table1": "Table 1: 1-s segments (source videos) per split and class",
     "fig05_strip": "Fig. 5: consecutive 1-s segments of one test clip: log-Mel, video frame, translation",

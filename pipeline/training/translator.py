@@ -14,6 +14,7 @@ from s2i_models import (Discriminator, DiscriminatorSchedule, EpochMovingAverage
 from s2i_models.rebuild import build_generator
 from s2i_models.speed_levers import SpeedLevers, compile_dense_blocks, place
 
+from pipeline.core import paths
 from pipeline.core.figures import save_png, test_grid
 from pipeline.dataset.embeddings import load_pairs
 from pipeline.dataset.loader import drawing
@@ -22,10 +23,10 @@ from pipeline.training.epoch_losses import EpochLosses
 from pipeline.training.runs import digest, files_digest, seed_everything
 from pipeline.training.schedule import translator_snapshots
 
-SHARD_DIR = Path("data/shards")
-EMB_DIR = Path("data/embeddings")
-OUT_DIR = Path("models/translator")
-LIVE_DIR = Path("models/translator_live")
+SHARD_DIR = paths.SHARDS
+EMB_DIR = paths.EMBEDDINGS
+OUT_DIR = paths.TRANSLATOR
+LIVE_DIR = paths.TRANSLATOR_LIVE
 
 
 def as_pixels(images_u8: torch.Tensor) -> torch.Tensor:
