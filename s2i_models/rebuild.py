@@ -1,10 +1,16 @@
-"""Networks rebuilt from a checkpoint's metadata (emb_dim, width, extra): untrained, ready for `restore`."""
+"""Networks rebuilt from a checkpoint's metadata (emb_dim, width, extra): untrained (`generator_for`, ...),
+or with the checkpoint's weights restored (`restored_generator`, `restored_encoder`, `load_generator`).
+Every trained generator anyone draws with is loaded here.
+"""
 from __future__ import annotations
+
+import os
 
 import torch
 from torch import nn
 
 from .autoencoder import AudioAutoencoder
+from .checkpoint import load_checkpoint, restore
 from .generator import DenseGenerator, SequentialGenerator
 from .informativity import InformativityClassifier
 
@@ -32,6 +38,25 @@ def generator_for(ckpt: dict) -> torch.nn.Module:
 def encoder_for(ckpt: dict) -> AudioAutoencoder:
     """The (untrained) autoencoder a checkpoint's metadata describes."""
     return AudioAutoencoder(ckpt["emb_dim"], ckpt["width"], ckpt["extra"].get("output_bn", True))
+
+
+def restored_generator(ckpt: dict) -> torch.nn.Module:
+    """The generator a loaded checkpoint holds, its weights restored (on the CPU, in train mode)."""
+    G = generator_for(ckpt)
+    restore(ckpt, {"generator": G})
+    return G
+
+
+def restored_encoder(ckpt: dict) -> AudioAutoencoder:
+    """The autoencoder a loaded checkpoint holds, its weights restored (on the CPU, in train mode)."""
+    model = encoder_for(ckpt)
+    restore(ckpt, {"autoencoder": model})
+    return model
+
+
+def load_generator(path: str | os.PathLike, device="cpu", emb_dim: int | None = None) -> torch.nn.Module:
+    """A generator checkpoint (final model or snapshot) ready for inference (eval mode; dropout stays on)."""
+    return restored_generator(load_checkpoint(path, emb_dim=emb_dim)).to(device).eval()
 
 
 def class_match_net(width: float, classes: int) -> InformativityClassifier:

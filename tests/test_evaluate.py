@@ -88,11 +88,9 @@ def train_tiny_generator(root, steps=180, snapshots=3):
 @functools.cache
 def pool_records(root):
     """The pool the informativity stage labelled (rebuilt: it is a deterministic function of its inputs)."""
-    from pipeline.training.translator import load_generator
-
     sounds = labelsets.load_sounds(emb_dir=root / "data/embeddings", shard_dir=root / "data/shards")
     snapshots = labelsets.run_snapshots(root / "models/translator/snapshots", TRANSLATOR)
-    return labelsets.build_pool(snapshots, sounds, INFO_PARAMS, load_generator).records
+    return labelsets.build_pool(snapshots, sounds, INFO_PARAMS).records
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +182,7 @@ def test_unmeasured_classes_are_null_with_a_reason_and_the_mean_says_its_coverag
 def test_rater_figures_match_the_demo_rater_on_the_final_translations(tiny_run):
     root, _, result = tiny_run
     from pipeline.demo_world import rater as demo_rater
-    from pipeline.training.translator import load_generator
+    from s2i_models.rebuild import load_generator
 
     metrics = json.loads((root / "reports" / "metrics.json").read_text())
     test = load_split(root / "data/shards", "test")
@@ -247,7 +245,7 @@ def psd_sqrt(matrix):
 def test_realism_block_covers_every_control_and_the_real_floor(tiny_run):
     root, _, _ = tiny_run
     from scipy.spatial.distance import cdist, pdist
-    from pipeline.training.translator import load_generator
+    from s2i_models.rebuild import load_generator
 
     metrics = json.loads((root / "reports" / "metrics.json").read_text())
     realism = metrics["realism"]
@@ -290,13 +288,11 @@ def test_realism_block_covers_every_control_and_the_real_floor(tiny_run):
 
 def test_pool_is_reproducible_and_ids_are_blind(tiny_run):
     root, _, _ = tiny_run
-    from pipeline.training.translator import load_generator
-
     snaps = labelsets.list_snapshots(root / "models" / "translator" / "snapshots")
     sounds = labelsets.load_sounds(emb_dir=root / "data" / "embeddings", shard_dir=root / "data" / "shards")
     params = {**INFO_PARAMS, "snapshots": 2, "sounds_per_class": 2, "samples_per_sound": 1}
-    a = labelsets.build_pool(snaps, sounds, params, load_generator)
-    b = labelsets.build_pool(snaps, sounds, params, load_generator)
+    a = labelsets.build_pool(snaps, sounds, params)
+    b = labelsets.build_pool(snaps, sounds, params)
     assert np.array_equal(a.images, b.images)
     assert list(a.records["image_id"]) == list(b.records["image_id"])
     assert len(a.records) == 2 * 5 * 2 and a.records["image_id"].is_unique
@@ -367,10 +363,8 @@ def test_real_data_with_human_labels_is_measured_without_the_rater(tiny_run, tmp
 
     link_workspace(root, tmp_path, "local")
     monkeypatch.chdir(tmp_path)
-    from pipeline.training.translator import load_generator
-
     pool = labelsets.build_pool(labelsets.run_snapshots(labelsets.SNAPSHOT_DIR, TRANSLATOR), labelsets.load_sounds(),
-                                INFO_PARAMS, load_generator)
+                                INFO_PARAMS)
     said = demo_rater.label(pool.images, list(pool.records["class_name"]))     # a person who agrees with it
     (tmp_path / "data/labels").mkdir()
     with open(tmp_path / "data/labels/informativity.csv", "w", newline="") as f:

@@ -241,6 +241,27 @@ def test_checkpoint_round_trip(tmp_path):
     assert len(momentum) > 0 and all(torch.equal(a, b) for a, b in zip(momentum, momentum2))
 
 
+def test_load_generator_gives_back_the_saved_generator_ready_to_draw(tmp_path):
+    from s2i_models.rebuild import load_generator
+
+    G, _, _, _ = trained_pair()
+    path = tmp_path / "generator.pt"
+    save_checkpoint(path, models={"generator": G}, emb_dim=E, width=WIDTH, epoch=3,
+                    extra={"generator": "dense", "output_bn": True, "upsample": "transposed"})
+    loaded = load_generator(path)
+    assert not loaded.training
+    assert loaded.state_dict().keys() == G.state_dict().keys()
+    assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), loaded.state_dict().values()))
+    emb = torch.randn(2, E)
+    G.eval()
+    torch.manual_seed(1)
+    expected = G(emb)
+    torch.manual_seed(1)
+    assert torch.equal(loaded(emb), expected)          # same weights, same dropout draws
+    with pytest.raises(CheckpointError, match="emb_dim 32, but emb_dim 64"):
+        load_generator(path, emb_dim=64)
+
+
 def test_checkpoint_rng_round_trip(tmp_path):
     import random
     path = tmp_path / "rng.pt"

@@ -75,6 +75,26 @@ def test_each_stage_lists_the_code_it_imports():
         assert not missing, f"stage {name}: deps lack {sorted(missing)}"
 
 
+def stage_code_deps_without_use(stage: dict, stage_file: Path) -> list[str]:
+    """The pipeline files and folders among a stage's deps that neither the stage nor its cmd's runner imports."""
+    runners = [module_file(word) for word in stage["cmd"].split() if word.startswith("pipeline.")]
+    used = set().union(*(closure(f) for f in [stage_file, *runners] if f is not None))
+    return [d for d in stage["deps"] if d.startswith("pipeline")
+            and not any(REPO / d == p or REPO / d in p.parents for p in used)]
+
+
+def test_each_stage_lists_only_code_it_runs():
+    for name, stage in dvc_stages().items():
+        extra = stage_code_deps_without_use(stage, PIPELINE / "stages" / f"{name}.py")
+        assert not extra, f"stage {name}: deps list code it never imports {extra}"
+
+
+def test_a_dep_on_code_the_stage_does_not_import_is_caught():
+    stage = dict(dvc_stages()["embed"])
+    stage["deps"] = [*stage["deps"], "pipeline/training/translator.py"]
+    assert stage_code_deps_without_use(stage, PIPELINE / "stages" / "embed.py") == ["pipeline/training/translator.py"]
+
+
 def test_libraries_import_no_stage_and_no_command():
     for package in LIBRARIES:
         for path in (PIPELINE / package).rglob("*.py"):

@@ -7,6 +7,7 @@ import torch
 from pipeline.stages import embed
 from pipeline.training import autoencoder, translator
 from s2i_models import load_checkpoint
+from s2i_models.rebuild import load_generator
 
 from stage_fixtures import AE_PARAMS, SPLIT_SIZES, TRANSLATOR_PARAMS, write_synthetic_shards
 
@@ -40,7 +41,7 @@ def test_autoencoder_embed_translator_chain(workspace):
     translator.train(TRANSLATOR_PARAMS)
     snapshots = sorted(p.name for p in (workspace / "models/translator/snapshots").iterdir())
     assert snapshots == [f"generator_{e:05d}.pt" for e in range(1, 4)]
-    G = translator.load_generator("models/translator/generator.pt")
+    G = load_generator("models/translator/generator.pt")
     assert G(torch.zeros(2, 32)).shape == (2, 3, 96, 96)
     steps = (workspace / "models/translator_live/plots/metrics/train/g_pixel.tsv").read_text().splitlines()
     assert len(steps) == 1 + 3

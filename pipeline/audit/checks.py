@@ -25,14 +25,15 @@ import pandas as pd
 from tqdm import tqdm
 
 from pipeline.audit import fingerprints as fp
+from pipeline.core import paths
 from pipeline.core.params import load_params
 from pipeline.core.tables import CLASSES, SPLITS, read_table, write_text
 from pipeline.dataset.wds import decode_npy, decode_png, iter_tar, shard_paths
 
-INDEX_PATH = Path("data/segments/index.parquet")
-CLIPS_PATH = Path("data/raw/clips.parquet")
-SHARD_DIR = Path("data/shards")
-OUT_DIR = Path("reports/audit")
+INDEX_PATH = paths.SEGMENT_INDEX
+CLIPS_PATH = paths.CLIPS_TABLE
+SHARD_DIR = paths.SHARDS
+OUT_DIR = paths.AUDIT_DIR
 FRAMES_PER_SECOND = 100      # log-Mel hop of 10 ms (pipeline.media.features)
 HASH_BATCH = 4096
 

@@ -11,17 +11,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipeline.audit.checks import CLIPS_PATH, INDEX_PATH, OUT_DIR, SHARD_DIR, run
+from pipeline.audit.checks import run
+from pipeline.core import paths
 from pipeline.core.params import PARAMS_FILE
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default=str(PARAMS_FILE))
-    ap.add_argument("--index", default=str(INDEX_PATH))
-    ap.add_argument("--clips", default=str(CLIPS_PATH))
-    ap.add_argument("--shards", default=str(SHARD_DIR))
-    ap.add_argument("--out", default=str(OUT_DIR))
+    ap.add_argument("--index", default=str(paths.SEGMENT_INDEX))
+    ap.add_argument("--clips", default=str(paths.CLIPS_TABLE))
+    ap.add_argument("--shards", default=str(paths.SHARDS))
+    ap.add_argument("--out", default=str(paths.AUDIT_DIR))
     args = ap.parse_args(argv)
     return run(args.params, args.index, args.clips, args.shards, args.out)
 

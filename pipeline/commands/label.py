@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pipeline.core import paths
 from pipeline.core.tables import BadId, atomic_path, check_id
 from pipeline.evaluation import labelsets
 
@@ -156,13 +157,12 @@ def make_server(session: LabelSession, port: int = 0) -> ThreadingHTTPServer:
 
 def build_session(labels_csv: Path, rater: str, params_path: Path) -> LabelSession:
     from pipeline.core.params import load_params
-    from pipeline.training.translator import load_generator
 
     params = load_params(params_path)
     p = params["informativity"]
     labelsets.read_labels(labels_csv)  # a damaged labels file stops here, before the pool is drawn
-    snapshots = labelsets.run_snapshots(labelsets.SNAPSHOT_DIR, params["translator"])  # the informativity stage's pool
-    pool = labelsets.build_pool(snapshots, labelsets.load_sounds(), p, load_generator)
+    snapshots = labelsets.run_snapshots(paths.SNAPSHOTS, params["translator"])  # the informativity stage's pool
+    pool = labelsets.build_pool(snapshots, labelsets.load_sounds(), p)
     return LabelSession(pool.records, pool.images, labels_csv, rater, seed=p["seed"])
 
 
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="s2i label", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rater", default="person", help="your name or initials ([A-Za-z0-9_-])")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--labels", type=Path, default=labelsets.LABELS_CSV)
+    parser.add_argument("--labels", type=Path, default=paths.LABELS_CSV)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     try:

@@ -25,6 +25,7 @@ from pathlib import Path
 from s2i_models import pick_device
 
 from pipeline.commands.translate import TranslateError, load_model, positive_int
+from pipeline.core import paths
 from pipeline.translation.imaginer import Imaginer
 from pipeline.translation.listen_server import Limits, make_app
 
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     limits = Limits()
     parser = argparse.ArgumentParser(prog="s2i listen", description="A web page that shows what a trained S2I "
                                      "model imagines from the microphone, every second, or from a media file.")
-    parser.add_argument("--model", type=Path, metavar="DIR", default=Path("models"),
+    parser.add_argument("--model", type=Path, metavar="DIR", default=paths.MODELS,
                         help="folder with autoencoder/best.pt and translator/generator.pt (default: models)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0: every network)")

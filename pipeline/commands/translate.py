@@ -34,6 +34,7 @@ from tqdm import tqdm
 from s2i_models import pick_device
 from s2i_models.rng import RandomStream
 
+from pipeline.core import paths
 from pipeline.core.tables import check_id, new_scratch
 from pipeline.dataset.embeddings import embed_mels
 from pipeline.dataset.loader import tensor_to_image
@@ -295,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s2i translate", description="Turn sound or video files into images "
                                      "with a trained S2I model (one column of images per 1-s window).")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", type=Path, help="audio or video files")
-    parser.add_argument("--model", type=Path, metavar="DIR", default=Path("models"),
+    parser.add_argument("--model", type=Path, metavar="DIR", default=paths.MODELS,
                         help="folder with autoencoder/best.pt and translator/generator.pt (default: models)")
     parser.add_argument("--samples", type=positive_int, metavar="N", default=1,
                         help="images per window, drawn with the generator's dropout (default 1); "

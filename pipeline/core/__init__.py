@@ -1,4 +1,4 @@
-"""What every other package shares: params.yaml, the class and column tables, ids, atomic writes, PNG grids,
+"""What every other package shares: params.yaml, the artifact paths, the class and column tables, ids, atomic writes, PNG grids,
 the project's error type.
 Imports nothing else of pipeline.
 """

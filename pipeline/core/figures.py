@@ -1,12 +1,13 @@
-"""PNG figures people look at: labelled image grids (uint8 images in, one PNG out)."""
+"""PNG figures people look at: labelled image grids (uint8 images in, one PNG out), the test grid."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline.core.tables import atomic_path
+from pipeline.core.tables import CLASSES, atomic_path
 
 PAD, LABEL_W, HEADER_H = 4, 120, 18
 
@@ -32,6 +33,24 @@ def image_grid(rows: list[list[np.ndarray]], row_labels: list[str], title: str =
                 tile = Image.fromarray(img).resize((w, h), Image.NEAREST)
                 canvas.paste(tile, (LABEL_W + j * (w + PAD) + PAD, y))
     return canvas
+
+
+def test_grid(images_u8: np.ndarray, classes: np.ndarray, translate: Callable[[np.ndarray], np.ndarray],
+              per_class: int = 6, seed: int = 0) -> Image.Image:
+    """Rows = classes, columns = test sounds: ground truth beside the translation. `translate(indices)` gives
+    the uint8 translations of those sounds (`pipeline.dataset.loader.drawing` makes one of a generator)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(len(CLASSES)):
+        members = np.flatnonzero(classes == c)
+        pick = np.sort(rng.choice(members, size=min(per_class, len(members)), replace=False)) if len(members) else []
+        fake = translate(pick) if len(pick) else []
+        row = []
+        for i, k in enumerate(pick):
+            row += [images_u8[k], fake[i]]
+        rows.append(row)
+    labels = [s for _ in range(per_class) for s in ("truth", "output")]
+    return image_grid(rows, CLASSES, "test sounds: ground truth | translation", labels, scale=1)
 
 
 def save_png(image: Image.Image, path: str | Path) -> None:

@@ -1,4 +1,5 @@
-"""Sound embeddings: the frozen encoder run over log-Mels, and the data/embeddings arrays read back.
+"""Sound embeddings: the frozen encoder run over log-Mels, and the data/embeddings arrays read back,
+alone or as (embedding, image) pairs with the frames of the same samples.
 """
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from s2i_models import AudioAutoencoder, load_checkpoint, restore
-from s2i_models.rebuild import encoder_for
+from s2i_models import AudioAutoencoder, load_checkpoint
+from s2i_models.rebuild import restored_encoder
 
+from pipeline.core import paths
 from pipeline.core.errors import InputFileError
-from pipeline.dataset.loader import MelScale
+from pipeline.dataset.loader import MelScale, SplitArrays, load_split
 from pipeline.dataset.wds import decode_npy, iter_tar, shard_paths
 
-SHARD_DIR = Path("data/shards")
-OUT_DIR = Path("data/embeddings")
-CHECKPOINT = Path("models/autoencoder/best.pt")
+SHARD_DIR = paths.SHARDS
+OUT_DIR = paths.EMBEDDINGS
+CHECKPOINT = paths.AUTOENCODER_BEST
 
 
 EMBEDDING_ARRAYS = ("keys", "emb", "class_index")
@@ -42,10 +44,25 @@ def load_embeddings(path: str | Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def check_same_samples(arrays: dict[str, np.ndarray], images: SplitArrays, emb_dir: str | Path, split: str) -> None:
+    """The embeddings of emb_dir/<split>.npz must be those of the split's shard samples, in the same order."""
+    if list(arrays["keys"]) != images.keys:
+        raise RuntimeError(f"{emb_dir}/{split}.npz does not match the {split} shards; rerun `dvc repro embed`")
+
+
+def load_pairs(split: str, device, emb_dir: str | Path = OUT_DIR,
+               shard_dir: str | Path = SHARD_DIR) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Embeddings (N x E float) and real images (N x 96 x 96 x 3 uint8, kept compact) on device."""
+    arrays = load_embeddings(Path(emb_dir) / f"{split}.npz")
+    images = load_split(shard_dir, split)
+    check_same_samples(arrays, images, emb_dir, split)
+    return (torch.from_numpy(arrays["emb"]).to(device), torch.from_numpy(images.images).to(device),
+            arrays["class_index"])
+
+
 def load_encoder(path: Path = CHECKPOINT, device=None) -> tuple[AudioAutoencoder, MelScale]:
     ckpt = load_checkpoint(path)
-    model = encoder_for(ckpt)
-    restore(ckpt, {"autoencoder": model})
+    model = restored_encoder(ckpt)
     return model.to(device or "cpu").eval(), MelScale(**ckpt["extra"]["mel_scale"])
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -35,6 +35,16 @@ def image_to_tensor(images: np.ndarray) -> torch.Tensor:
 def tensor_to_image(images: torch.Tensor) -> np.ndarray:
     """float N x 3 x H x W in [-1, 1] -> uint8 N x H x W x 3."""
     return images.detach().float().clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def drawing(G: torch.nn.Module, emb: torch.Tensor) -> Callable[[np.ndarray], np.ndarray]:
+    """indices -> uint8 images G draws for emb[indices] (G in eval mode, no gradient; dropout as G has it)."""
+    G.eval()
+
+    @torch.no_grad()
+    def draw(indices: np.ndarray) -> np.ndarray:
+        return tensor_to_image(G(emb[torch.as_tensor(indices)]))
+    return draw
 
 
 def stream_mels(paths: list[str], batch_size: int, scale: MelScale, seed: int | None = None,

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.core import paths
 from pipeline.core.errors import SettingError
 from pipeline.core.tables import CLASS_INDEX, REJECT_COLUMNS, SEGMENT_COLUMNS, SPLITS
 
-OUT_DIR = Path("data/segments")
+OUT_DIR = paths.SEGMENTS
 
 
 def cut_segments(clips: pd.DataFrame, seconds: float = 1.0) -> pd.DataFrame:

@@ -11,14 +11,15 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from pipeline.core import paths
 from pipeline.core.tables import CLASSES, REJECT_COLUMNS, SPLITS, write_table
 from pipeline.dataset import wds
 from pipeline.media.decode import MediaError, decode_audio, decode_frames
 from pipeline.media.features import MelConfig, log_mel, segment_slice
 
-SHARD_DIR = Path("data/shards")
-STATS_PATH = Path("data/stats.json")
-EARLIER_REJECTS = [Path("data/raw/rejects.parquet"), Path("data/segments/rejects.parquet")]
+SHARD_DIR = paths.SHARDS
+STATS_PATH = paths.STATS
+EARLIER_REJECTS = [paths.RAW_REJECTS, paths.SEGMENT_REJECTS]
 
 
 @dataclass(frozen=True)

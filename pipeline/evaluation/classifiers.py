@@ -17,6 +17,7 @@ from s2i_models import InformativityClassifier, load_checkpoint, make_optimizer,
 from s2i_models.rebuild import class_match_net, classifier_for
 from s2i_models.rng import RandomStream
 
+from pipeline.core import paths
 from pipeline.core.errors import S2IError
 from pipeline.core.tables import CLASS_CODES, CLASSES, atomic_path, write_text
 from pipeline.dataset.loader import image_to_tensor, load_split
@@ -24,10 +25,10 @@ from pipeline.demo_world import rater as demo_rater
 from pipeline.evaluation import labelsets
 from pipeline.training.distributed import context
 
-OUT_DIR = Path("models/informativity")
-ACQUIRE = Path("data/acquire.json")
-METRICS = Path("models/informativity_metrics.json")   # beside the output folder: DVC metrics cannot live inside an out
-SHARD_DIR = Path("data/shards")
+OUT_DIR = paths.INFORMATIVITY
+ACQUIRE = paths.ACQUIRE_SUMMARY
+METRICS = paths.INFORMATIVITY_METRICS
+SHARD_DIR = paths.SHARDS
 
 
 # ---- predictions --------------------------------------------------------------------------------
@@ -255,13 +256,11 @@ def train_class_match(p: dict, out_dir: Path, shard_dir: Path = SHARD_DIR) -> di
 def run(p: dict, translator_p: dict, snapshot_dir=labelsets.SNAPSHOT_DIR, emb_dir=labelsets.EMB_DIR,
         labels_csv=labelsets.LABELS_CSV, out_dir=OUT_DIR, shard_dir=SHARD_DIR, metrics_path=METRICS,
         acquire_json=ACQUIRE) -> dict:
-    from pipeline.training.translator import load_generator
-
     ctx = context()   # under torchrun: joins the process group, quiets other ranks' stdout
     out_dir = Path(out_dir)
     human = human_labels(Path(labels_csv), acquire_json)
     sounds = labelsets.load_sounds(emb_dir=emb_dir, shard_dir=shard_dir)
-    pool = labelsets.build_pool(labelsets.run_snapshots(snapshot_dir, translator_p), sounds, p, load_generator)
+    pool = labelsets.build_pool(labelsets.run_snapshots(snapshot_dir, translator_p), sounds, p)
     labels, source = pool_labels(pool, human, Path(labels_csv), p["rater_threshold"])
     per_class, sets = train_binary_classifiers(pool, labels, p, out_dir)
     class_match = train_class_match({**p, **p["class_match"]}, out_dir, Path(shard_dir))

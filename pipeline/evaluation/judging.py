@@ -12,10 +12,11 @@ import torch
 from tqdm import tqdm
 
 from s2i_models import load_checkpoint
-from s2i_models.rebuild import generator_for
+from s2i_models.rebuild import generator_for, load_generator
 
+from pipeline.core import paths
 from pipeline.core.tables import CLASS_CODES, CLASSES, write_text
-from pipeline.dataset.embeddings import load_embeddings
+from pipeline.dataset.embeddings import check_same_samples, load_embeddings
 from pipeline.dataset.loader import SplitArrays, load_split
 from pipeline.demo_world import rater as demo_rater
 from pipeline.evaluation import labelsets, metrics
@@ -24,11 +25,10 @@ from pipeline.evaluation.classifiers import data_source, features, features_and_
 from pipeline.evaluation.realism import RealismJudge, class_match_realism, floor_measures
 from pipeline.training import schedule
 from pipeline.training.ridge import fit_ridge
-from pipeline.training.translator import load_generator
 
-SHARD_DIR = Path("data/shards")
-EMB_DIR = Path("data/embeddings")
-REPORT_DIR = Path("reports")
+SHARD_DIR = paths.SHARDS
+EMB_DIR = paths.EMBEDDINGS
+REPORT_DIR = paths.REPORTS
 FLOOR_DRAWS = 5        # draws of real train frames averaged into the realism floor
 
 
@@ -197,8 +197,7 @@ def run(p: dict, translator_p: dict, rater_threshold: float = 0.5, snapshot_dir=
     npz = {}
     for name, split in (("test", test), ("train", train), ("val", val)):
         npz[name] = load_embeddings(Path(emb_dir) / f"{name}.npz")
-        if list(npz[name]["keys"]) != split.keys:
-            raise RuntimeError(f"{emb_dir}/{name}.npz does not match the {name} shards; rerun `dvc repro embed`")
+        check_same_samples(npz[name], split, emb_dir, name)
     test_emb, test_classes = npz["test"]["emb"].astype(np.float32), test.class_index
     judges = load_judges(Path(classifier_dir), test.images, train, p["gallery_size"], p["seed"])
     snapshots = labelsets.run_snapshots(snapshot_dir, translator_p)

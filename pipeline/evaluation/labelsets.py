@@ -25,18 +25,20 @@ import numpy as np
 import pandas as pd
 import torch
 
+from s2i_models.rebuild import load_generator
 from s2i_models.rng import RandomStream
 
+from pipeline.core import paths
 from pipeline.core.tables import CLASSES, CLASS_INDEX, check_id
 from pipeline.dataset import wds
 from pipeline.dataset.embeddings import load_embeddings
 from pipeline.dataset.loader import tensor_to_image
 from pipeline.training import schedule
 
-SNAPSHOT_DIR = Path("models/translator/snapshots")
-EMB_DIR = Path("data/embeddings")
-SHARD_DIR = Path("data/shards")
-LABELS_CSV = Path("data/labels/informativity.csv")
+SNAPSHOT_DIR = paths.SNAPSHOTS
+EMB_DIR = paths.EMBEDDINGS
+SHARD_DIR = paths.SHARDS
+LABELS_CSV = paths.LABELS_CSV
 POOL_SPLITS = ("val",)     # never "test": evaluate judges the test sounds with these classifiers
 SNAPSHOT_NAME = re.compile(r"^generator_(\d{5})\.pt$")
 
@@ -149,7 +151,7 @@ class Pool:
     images: np.ndarray      # uint8 N x 96 x 96 x 3, row-aligned with records
 
 
-def build_pool(snapshots: list[tuple[int, Path]], sounds: Sounds, p: dict, load_generator) -> Pool:
+def build_pool(snapshots: list[tuple[int, Path]], sounds: Sounds, p: dict) -> Pool:
     """Translate the chosen sounds with each chosen snapshot, `samples_per_sound` dropout samples each."""
     chosen = pick_evenly(snapshots, p["snapshots"])
     idx = choose_sounds(sounds.classes, p["sounds_per_class"], p["seed"])

@@ -17,12 +17,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from s2i_models.rng import RandomStream
 
-from pipeline.core.figures import image_grid, save_png
+from pipeline.core import paths
+from pipeline.core.figures import image_grid, save_png, test_grid
 from pipeline.core.tables import CLASSES, SPLITS, write_text
-from pipeline.dataset.loader import MelScale, SplitArrays
+from pipeline.dataset.loader import MelScale, SplitArrays, drawing
 from pipeline.evaluation import labelsets
 
-STATS = Path("data/stats.json")
+STATS = paths.STATS
 FIGURES = {
     "table1": "Table 1: 1-s segments (source videos) per split and class",
     "fig05_strip": "Fig. 5: consecutive 1-s segments of one test clip: log-Mel, video frame, translation",
@@ -125,10 +126,8 @@ def fig15_by_class(G, test: SplitArrays, test_emb: np.ndarray, seed: int, per_cl
 
 
 def fig16_truth_vs_translation(G, test: SplitArrays, test_emb: np.ndarray, seed: int) -> Image.Image:
-    from pipeline.training.translator import test_grid
-
     with RandomStream(seed, next(G.parameters()).device):   # the dropout draws of this figure only
-        return test_grid(G, torch.from_numpy(test_emb), torch.from_numpy(test.images), test.class_index, seed=seed)
+        return test_grid(test.images, test.class_index, drawing(G, torch.from_numpy(test_emb)), seed=seed)
 
 
 def _fmt(value) -> str:

@@ -11,13 +11,14 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from pipeline.core import paths
 from pipeline.core.errors import SettingError
 from pipeline.core.tables import CLASS_CODES, CLASSES, CLIP_COLUMNS, REJECT_COLUMNS, BadId, check_id, empty_table
 from pipeline.media.decode import CONTENT_LIMITS, MediaError, content_problem, decode_audio, decode_errors, probe
 from pipeline.sources.common import unexpected_error
 
-RAW_DIR = Path("data/raw")
-SUMMARY_PATH = Path("data/acquire.json")
+RAW_DIR = paths.RAW
+SUMMARY_PATH = paths.ACQUIRE_SUMMARY
 MIN_SECONDS = 1.0
 SOURCE_MODULES = {"vegas_archive": "archive", "youtube": "youtube", "local": "local"}  # pipeline/sources/*.py
 

@@ -15,11 +15,12 @@ import argparse
 import json
 import sys
 
+from pipeline.core import paths
 from pipeline.core.errors import exit_status
 from pipeline.core.params import load_params
 from pipeline.core.tables import CLIP_COLUMNS, REJECT_COLUMNS, write_table, write_text
 from pipeline.media.decode import CONTENT_LIMITS
-from pipeline.sources.acquisition import RAW_DIR, SUMMARY_PATH, build_tables, fetch_rows, reconcile_ledger, summary
+from pipeline.sources.acquisition import build_tables, fetch_rows, reconcile_ledger, summary
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,19 +30,19 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params()
     retry = args.retry_failed or bool(params["data"].get("retry_failed", False))
     limits = {k: float(params["data"].get(k, v)) for k, v in CONTENT_LIMITS.items()}
-    rows = fetch_rows(params, RAW_DIR, retry, limits)
+    rows = fetch_rows(params, paths.RAW, retry, limits)
     clips, rejects = build_tables(rows, params["data"]["workers"], limits)
-    rejects = reconcile_ledger(clips, rejects, RAW_DIR / "ledger.parquet")
-    write_table(clips, RAW_DIR / "clips.parquet", CLIP_COLUMNS)
-    write_table(rejects, RAW_DIR / "rejects.parquet", REJECT_COLUMNS)
-    write_text(json.dumps(summary(params["data"]["source"], clips, RAW_DIR), indent=2) + "\n", SUMMARY_PATH)
+    rejects = reconcile_ledger(clips, rejects, paths.LEDGER)
+    write_table(clips, paths.CLIPS_TABLE, CLIP_COLUMNS)
+    write_table(rejects, paths.RAW_REJECTS, REJECT_COLUMNS)
+    write_text(json.dumps(summary(params["data"]["source"], clips, paths.RAW), indent=2) + "\n", paths.ACQUIRE_SUMMARY)
     for msg in rejects["message"]:
         print(f"rejected: {msg}")
     ok = int((clips["status"] == "ok").sum())
     print(f"acquire: {ok} clips ok, {len(rejects)} rejected")
     if ok == 0:
-        print(f"acquire: error: no usable clip; the reasons are in {RAW_DIR / 'rejects.parquet'}"
-              + (f" and {RAW_DIR / 'ledger.parquet'}" if (RAW_DIR / "ledger.parquet").exists() else ""),
+        print(f"acquire: error: no usable clip; the reasons are in {paths.RAW_REJECTS}"
+              + (f" and {paths.LEDGER}" if paths.LEDGER.exists() else ""),
               file=sys.stderr)
         sys.exit(1)
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.audit.checks import CLIPS_PATH, INDEX_PATH, OUT_DIR, SHARD_DIR, run
+from pipeline.audit.checks import run
+from pipeline.core import paths
 from pipeline.core.errors import exit_status
 from pipeline.core.params import PARAMS_FILE
 
 
 def main() -> int:
-    return run(PARAMS_FILE, INDEX_PATH, CLIPS_PATH, SHARD_DIR, OUT_DIR)
+    return run(PARAMS_FILE, paths.SEGMENT_INDEX, paths.CLIPS_TABLE, paths.SHARDS, paths.AUDIT_DIR)
 
 
 if __name__ == "__main__":

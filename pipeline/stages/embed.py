@@ -14,10 +14,11 @@ import numpy as np
 
 from s2i_models import pick_device
 
+from pipeline.core import paths
 from pipeline.core.errors import exit_status
 from pipeline.core.params import load_params
 from pipeline.core.tables import SPLITS, atomic_path
-from pipeline.dataset.embeddings import OUT_DIR, embed_split, load_encoder
+from pipeline.dataset.embeddings import embed_split, load_encoder
 
 
 def main() -> None:
@@ -25,11 +26,11 @@ def main() -> None:
 
 
 def main_with(params: dict) -> None:
-    model, scale = load_encoder(device=pick_device())
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    model, scale = load_encoder(paths.AUTOENCODER_BEST, device=pick_device())
+    paths.EMBEDDINGS.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
         arrays = embed_split(model, scale, split, params["batch_size"])
-        with atomic_path(OUT_DIR / f"{split}.npz") as tmp:
+        with atomic_path(paths.EMBEDDINGS / f"{split}.npz") as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
         print(f"embed: {split} {arrays['emb'].shape}")

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import sys
 
+from pipeline.core import paths
 from pipeline.core.errors import exit_status
 from pipeline.core.params import load_params
 from pipeline.core.tables import REJECT_COLUMNS, SEGMENT_COLUMNS, read_table, write_table
-from pipeline.dataset.segments import OUT_DIR, build_index
+from pipeline.dataset.segments import build_index
 
 
 def main() -> None:
     params = load_params()["segment"]
-    clips = read_table("data/raw/clips.parquet")
+    clips = read_table(paths.CLIPS_TABLE)
     index, rejects = build_index(clips, params)
-    write_table(index, OUT_DIR / "index.parquet", SEGMENT_COLUMNS)
-    write_table(rejects, OUT_DIR / "rejects.parquet", REJECT_COLUMNS)
+    write_table(index, paths.SEGMENT_INDEX, SEGMENT_COLUMNS)
+    write_table(rejects, paths.SEGMENT_REJECTS, REJECT_COLUMNS)
     counts = index.groupby(["split", "class_name"]).size().unstack(fill_value=0)
     print(f"segment: {len(index)} segments\n{counts}")
 

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from s2i_models import AudioAutoencoder, autoencoder_step, enable_fast_kernels, make_optimizer
 from s2i_models.speed_levers import SpeedLevers, as_input, place
 
+from pipeline.core import paths
 from pipeline.core.tables import CLASSES, SPLITS
 from pipeline.dataset.embeddings import embed_mels, load_encoder
 from pipeline.dataset.loader import MelScale, load_split, stream_mels
@@ -21,9 +22,9 @@ from pipeline.training.epoch_losses import EpochLosses
 from pipeline.training.ridge import class_probe
 from pipeline.training.runs import digest, files_digest, seed_everything
 
-SHARD_DIR = Path("data/shards")
-OUT_DIR = Path("models/autoencoder")
-LIVE_DIR = Path("models/autoencoder_live")
+SHARD_DIR = paths.SHARDS
+OUT_DIR = paths.AUTOENCODER
+LIVE_DIR = paths.AUTOENCODER_LIVE
 
 
 def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:

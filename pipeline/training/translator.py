@@ -1,52 +1,32 @@
-"""Training the conditional GAN from sound embeddings to 96x96 images: the loop, its snapshots, its
-test grid, and generator checkpoints read back.
+"""Training the conditional GAN from sound embeddings to 96x96 images: the loop, its snapshots and its
+test grid (generators are read back by `s2i_models.rebuild.load_generator`).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from s2i_models import (Discriminator, DiscriminatorSchedule, EpochMovingAverage, GanConfig, WeightAverage,
-                        discriminator_step, enable_fast_kernels, generator_step, load_checkpoint, make_optimizer,
-                        recompute_batchnorm, restore)
-from s2i_models.rebuild import build_generator, generator_for
+                        discriminator_step, enable_fast_kernels, generator_step, make_optimizer, recompute_batchnorm)
+from s2i_models.rebuild import build_generator
 from s2i_models.speed_levers import SpeedLevers, compile_dense_blocks, place
 
-from pipeline.core.figures import image_grid, save_png
-from pipeline.core.tables import CLASSES
-from pipeline.dataset.embeddings import load_embeddings
-from pipeline.dataset.loader import load_split, tensor_to_image
+from pipeline.core import paths
+from pipeline.core.figures import save_png, test_grid
+from pipeline.dataset.embeddings import load_pairs
+from pipeline.dataset.loader import drawing
 from pipeline.training.distributed import context
 from pipeline.training.epoch_losses import EpochLosses
 from pipeline.training.runs import digest, files_digest, seed_everything
 from pipeline.training.schedule import translator_snapshots
 
-SHARD_DIR = Path("data/shards")
-EMB_DIR = Path("data/embeddings")
-OUT_DIR = Path("models/translator")
-LIVE_DIR = Path("models/translator_live")
-
-def load_generator(path: str | Path, device="cpu", emb_dim: int | None = None) -> torch.nn.Module:
-    """A generator checkpoint (final model or snapshot) ready for inference (dropout stays on)."""
-    ckpt = load_checkpoint(path, emb_dim=emb_dim)
-    G = generator_for(ckpt)
-    restore(ckpt, {"generator": G})
-    return G.to(device).eval()
-
-
-def load_pairs(split: str, device, emb_dir: Path = EMB_DIR,
-               shard_dir: Path = SHARD_DIR) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-    """Embeddings (N x E float) and real images (N x 96 x 96 x 3 uint8, kept compact) on device."""
-    arrays = load_embeddings(Path(emb_dir) / f"{split}.npz")
-    images = load_split(shard_dir, split)
-    if list(arrays["keys"]) != images.keys:
-        raise RuntimeError(f"{emb_dir}/{split}.npz does not match the {split} shards; rerun `dvc repro embed`")
-    return (torch.from_numpy(arrays["emb"]).to(device), torch.from_numpy(images.images).to(device),
-            arrays["class_index"])
+SHARD_DIR = paths.SHARDS
+EMB_DIR = paths.EMBEDDINGS
+OUT_DIR = paths.TRANSLATOR
+LIVE_DIR = paths.TRANSLATOR_LIVE
 
 
 def as_pixels(images_u8: torch.Tensor) -> torch.Tensor:
@@ -88,24 +68,6 @@ def gan_config(p: dict) -> GanConfig:
                      d_mismatch=p["d_mismatch"], loss=p["loss"], pixel_scale=p["pixel_scale"],
                      augment=p["augment"], r1=p["r1"], lambda_ms=p["lambda_ms"],
                      pixel_best_of=p["pixel_best_of"])
-
-
-@torch.no_grad()
-def test_grid(G, emb, images_u8, classes: np.ndarray, per_class: int = 6, seed: int = 0):
-    """Rows = classes, columns = test sounds: ground truth beside the translation."""
-    G.eval()
-    rng = np.random.default_rng(seed)
-    rows = []
-    for c in range(len(CLASSES)):
-        members = np.flatnonzero(classes == c)
-        pick = np.sort(rng.choice(members, size=min(per_class, len(members)), replace=False)) if len(members) else []
-        fake = tensor_to_image(G(emb[torch.as_tensor(pick)])) if len(pick) else []
-        row = []
-        for i, k in enumerate(pick):
-            row += [images_u8[k].cpu().numpy(), fake[i]]
-        rows.append(row)
-    labels = [s for _ in range(per_class) for s in ("truth", "output")]
-    return image_grid(rows, CLASSES, "test sounds: ground truth | translation", labels, scale=1)
 
 
 def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: Path = EMB_DIR,
@@ -187,4 +149,5 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
     if not ctx.is_main:
         return
     test_emb, test_images, test_classes = load_pairs("test", device, emb_dir, shard_dir)
-    save_png(test_grid(G_shown, test_emb, test_images, test_classes, seed=p["seed"]), out_dir / "test_grid.png")
+    save_png(test_grid(test_images.cpu().numpy(), test_classes, drawing(G_shown, test_emb), seed=p["seed"]),
+             out_dir / "test_grid.png")

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from s2i_models import AudioAutoencoder, CheckpointError, load_checkpoint, restore
-from s2i_models.rebuild import GENERATORS, encoder_for, generator_for
+from s2i_models import AudioAutoencoder, CheckpointError, load_checkpoint
+from s2i_models.rebuild import GENERATORS, restored_encoder, restored_generator
 
 from pipeline.dataset.loader import MelScale
 from pipeline.media.decode import MediaError, decode_audio, probe
@@ -47,9 +47,10 @@ def _checkpoint(path: Path) -> dict:
         raise TranslateError(path, str(err).removeprefix(f"{path}: ")) from err
 
 
-def _restore(ckpt: dict, path: Path, name: str, module: torch.nn.Module) -> None:
+def _restored(ckpt: dict, path: Path, rebuild) -> torch.nn.Module:
+    """rebuild(ckpt): the network with its weights; a checkpoint that does not fit is a TranslateError."""
     try:
-        restore(ckpt, {name: module})
+        return rebuild(ckpt)
     except CheckpointError as err:
         raise TranslateError(path, str(err)) from err
     except RuntimeError as err:  # load_state_dict: weights of another shape than the metadata says
@@ -74,10 +75,8 @@ def load_model(model_dir: str | Path, device: torch.device, emb_dim: int | None 
     kind = gen["extra"].get("generator")
     if kind not in GENERATORS:
         raise TranslateError(gen_path, f"checkpoint names generator {kind!r}; expected one of {sorted(GENERATORS)}")
-    encoder = encoder_for(enc)
-    _restore(enc, enc_path, "autoencoder", encoder)
-    generator = generator_for(gen)
-    _restore(gen, gen_path, "generator", generator)
+    encoder = _restored(enc, enc_path, restored_encoder)
+    generator = _restored(gen, gen_path, restored_generator)
     info = {
         "encoder": {"path": str(enc_path), "emb_dim": enc["emb_dim"], "width": enc["width"], "epoch": enc["epoch"]},
         "generator": {"path": str(gen_path), "kind": kind, "emb_dim": gen["emb_dim"], "width": gen["width"],
