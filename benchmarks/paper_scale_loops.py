@@ -31,7 +31,7 @@ PAPER_TRANSLATOR = {
     "generator": "dense", "optimizer": "sgd", "lr": 0.1, "momentum": 0.5, "lambda_pixel": 1.0, "lambda_adv": 0.1,
     "adv_average": "epoch", "output_bn": True, "upsample": "transposed", "ema_decay": 0.0, "bn_recompute": False,
     "d_dropout": 0.5, "d_mismatch": False, "d_projection": False, "d_every": 5, "d_unit": "epoch", "d_norm": "batch",
-    "loss": "mse", "noise_dim": 0, "lambda_ms": 0.0, "pixel_scale": 1, "augment": "", "r1": 0.0,
+    "loss": "mse", "noise_dim": 0, "lambda_ms": 0.0, "pixel_best_of": 1, "pixel_scale": 1, "augment": "", "r1": 0.0,
 }
 PAPER_AUTOENCODER = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "output_bn": True}
 
