@@ -462,3 +462,15 @@ def test_report_page_shows_coverage_and_controls_in_a_browser(tiny_run, browser)
     assert rows[2].split("\t") == ["the final generator on shuffled sounds", f"{shuffled['informativity']:.3f}",
                                    f"{shuffled['class_match']:.3f}", f"{shuffled['rater_informativity']:.3f}"]
     assert images >= 4
+
+
+@pytest.mark.parametrize("samples", [0, 1])
+def test_evaluate_rejects_fewer_than_two_samples_per_sound_before_any_work(tmp_path, samples):
+    from pipeline.core.errors import SettingError
+    from pipeline.evaluation import judging
+
+    missing = tmp_path / "nothing-here"      # the check comes first: no file is opened
+    with pytest.raises(SettingError, match=rf"evaluate.samples_per_sound: {samples} is below 2"):
+        judging.run({**EVAL_PARAMS, "samples_per_sound": samples}, {}, 0.5, snapshot_dir=missing, shard_dir=missing,
+                    emb_dir=missing, classifier_dir=missing, informativity_metrics=missing / "m.json",
+                    report_dir=missing, acquire_json=missing / "a.json")

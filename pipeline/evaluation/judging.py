@@ -15,6 +15,7 @@ from s2i_models import load_checkpoint
 from s2i_models.rebuild import generator_for, load_generator
 
 from pipeline.core import paths
+from pipeline.core.errors import SettingError
 from pipeline.core.tables import CLASS_CODES, CLASSES, write_text
 from pipeline.dataset.embeddings import check_same_samples, load_embeddings
 from pipeline.dataset.loader import SplitArrays, load_split
@@ -97,7 +98,7 @@ def translate_samples(G, emb: np.ndarray, samples: int, seed: int) -> np.ndarray
 def evaluate_snapshot(G, judges: Judges, emb: np.ndarray, classes: np.ndarray, truth: np.ndarray,
                       p: dict) -> tuple[dict, np.ndarray, np.ndarray]:
     """The snapshot's measures, the first dropout sample's images and their informativity hits."""
-    samples = translate_samples(G, emb, max(2, p["samples_per_sound"]), p["seed"])
+    samples = translate_samples(G, emb, p["samples_per_sound"], p["seed"])
     result, hits = judge(judges, samples[0], classes, truth)
     result["diversity"] = metrics.diversity(samples.astype(np.float64) / 127.5)
     return result, samples[0], hits
@@ -185,10 +186,18 @@ def write_per_epoch(path: Path, epochs: list[int], per_epoch: list[dict]) -> Non
     write_text("\n".join(lines) + "\n", path)
 
 
+def check_samples_per_sound(samples: int) -> None:
+    """The within-sound diversity figure compares draws of one sound: fewer than two cannot be judged."""
+    if samples < 2:
+        raise SettingError(f"params.yaml: evaluate.samples_per_sound: {samples} is below 2 "
+                           "(the diversity figure compares two draws of each test sound)")
+
+
 def run(p: dict, translator_p: dict, rater_threshold: float = 0.5, snapshot_dir=labelsets.SNAPSHOT_DIR,
         shard_dir=SHARD_DIR, emb_dir=EMB_DIR, classifier_dir=CLASSIFIER_DIR,
         informativity_metrics=INFORMATIVITY_METRICS, report_dir=REPORT_DIR, acquire_json=ACQUIRE,
         figures: bool = True) -> dict:
+    check_samples_per_sound(p["samples_per_sound"])
     report_dir = Path(report_dir)
     demo = data_source(acquire_json) == "demo"
     threshold = rater_threshold if demo else None       # the demo rater knows only the demo world
