@@ -17,11 +17,13 @@ import pytest
 import torch
 from PIL import Image
 
+from pipeline.core.settings import StageParams
 from pipeline.core.tables import CLASSES as CLASS_NAMES
 from pipeline.dataset import wds
 from pipeline.dataset.loader import image_to_tensor, load_split
 from pipeline.demo_world import make_plan, synthesize
 from pipeline.evaluation import classifiers as informativity, judging as evaluate, labelsets
+from pipeline.stages import evaluate as evaluate_stage, informativity as informativity_stage
 from s2i_models import DenseGenerator, save_checkpoint
 
 EMB_DIM, WIDTH, FRAMES = 16, 0.0625, 8
@@ -103,8 +105,11 @@ def tiny_run(tmp_path_factory):
         write_tiny_world(root)
         (root / "data" / "acquire.json").write_text(json.dumps({"source": "demo"}))
         train_tiny_generator(root)
-        classifiers = informativity.run(INFO_PARAMS, TRANSLATOR)
-        result = evaluate.run(EVAL_PARAMS, TRANSLATOR)
+        # as the stages pass them: reading a param a stage does not declare (READS, dvc.yaml) raises
+        given = {"informativity": INFO_PARAMS, "evaluate": EVAL_PARAMS, "translator": TRANSLATOR}
+        info, judged = (StageParams(given, stage.READS) for stage in (informativity_stage, evaluate_stage))
+        classifiers = informativity.run(info.informativity, info.translator)
+        result = evaluate.run(judged.evaluate, judged.translator)
         yield root, classifiers, result
     finally:
         os.chdir(old)

@@ -9,7 +9,7 @@ import yaml
 from pipeline.commands import label
 from pipeline.core.errors import InputFileError
 from pipeline.stages import autoencoder, translator
-from stage_fixtures import AE_PARAMS, TRANSLATOR_PARAMS, write_synthetic_shards
+from stage_fixtures import AE_PARAMS, DEFAULTS, TRANSLATOR_PARAMS, write_synthetic_shards
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def workspace(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     torch.set_num_threads(1)
     params = {"emb_dim": 16, "autoencoder": {**AE_PARAMS, "epochs": 1}, "translator": TRANSLATOR_PARAMS,
-              "informativity": {"seed": 0}}
+              "informativity": {**DEFAULTS["informativity"], "seed": 0}}   # params sections are strict (no key missing)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     return tmp_path
 

@@ -26,7 +26,9 @@ from tqdm import tqdm
 
 from pipeline.audit import fingerprints as fp
 from pipeline.core import paths
+from pipeline.core.errors import SettingError
 from pipeline.core.params import load_params
+from pipeline.core.settings import AuditParams
 from pipeline.core.tables import CLASSES, SPLITS, read_table, write_text
 from pipeline.dataset.wds import decode_npy, decode_png, iter_tar, shard_paths
 
@@ -301,6 +303,10 @@ def load_audit_params(path: str | Path) -> dict:
     if unknown:
         raise AuditError(f"{path}: unknown audit params {unknown}")
     params = {**DEFAULTS, **section}
+    try:
+        AuditParams.from_params(params, "audit")      # the types; the report keeps the dict as read
+    except SettingError as err:
+        raise AuditError(f"{path}: {str(err).removeprefix('params.yaml: ')}") from None
     if not 0 <= int(params["image_radius"]) < 32:
         raise AuditError(f"{path}: audit.image_radius must be in 0..31")
     if not 0.0 < float(params["audio_threshold"]) < 0.5:

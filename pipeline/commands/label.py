@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.core import paths
+from pipeline.core.errors import SettingError
 from pipeline.core.tables import BadId, atomic_path, check_id
 from pipeline.evaluation import labelsets
 
@@ -156,9 +157,9 @@ def make_server(session: LabelSession, port: int = 0) -> ThreadingHTTPServer:
 
 
 def build_session(labels_csv: Path, rater: str, params_path: Path) -> LabelSession:
-    from pipeline.core.params import load_params
+    from pipeline.core.settings import load_sections
 
-    params = load_params(params_path)
+    params = load_sections(["informativity", "translator"], params_path)
     p = params["informativity"]
     labelsets.read_labels(labels_csv)  # a damaged labels file stops here, before the pool is drawn
     snapshots = labelsets.run_snapshots(paths.SNAPSHOTS, params["translator"])  # the informativity stage's pool
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         session = build_session(args.labels, args.rater, args.params)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, SettingError) as err:
         print(f"s2i label: {err}")
         return 1
     server = make_server(session, args.port)

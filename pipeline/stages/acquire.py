@@ -17,25 +17,27 @@ import sys
 
 from pipeline.core import paths
 from pipeline.core.errors import exit_status
-from pipeline.core.params import load_params
+from pipeline.core.settings import stage_params
 from pipeline.core.tables import CLIP_COLUMNS, REJECT_COLUMNS, write_table, write_text
 from pipeline.media.decode import CONTENT_LIMITS
 from pipeline.sources.acquisition import build_tables, fetch_rows, reconcile_ledger, summary
+
+READS = ("data",)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--retry-failed", action="store_true", help="download items that failed before again")
     args = ap.parse_args(argv)
-    params = load_params()
-    retry = args.retry_failed or bool(params["data"].get("retry_failed", False))
-    limits = {k: float(params["data"].get(k, v)) for k, v in CONTENT_LIMITS.items()}
+    params = stage_params(READS)
+    retry = args.retry_failed or params.data.retry_failed
+    limits = {k: float(params.data[k]) for k in CONTENT_LIMITS}
     rows = fetch_rows(params, paths.RAW, retry, limits)
-    clips, rejects = build_tables(rows, params["data"]["workers"], limits)
+    clips, rejects = build_tables(rows, params.data.workers, limits)
     rejects = reconcile_ledger(clips, rejects, paths.LEDGER)
     write_table(clips, paths.CLIPS_TABLE, CLIP_COLUMNS)
     write_table(rejects, paths.RAW_REJECTS, REJECT_COLUMNS)
-    write_text(json.dumps(summary(params["data"]["source"], clips, paths.RAW), indent=2) + "\n", paths.ACQUIRE_SUMMARY)
+    write_text(json.dumps(summary(params.data.source, clips, paths.RAW), indent=2) + "\n", paths.ACQUIRE_SUMMARY)
     for msg in rejects["message"]:
         print(f"rejected: {msg}")
     ok = int((clips["status"] == "ok").sum())

@@ -16,6 +16,8 @@ from pipeline.core import paths
 from pipeline.core.errors import exit_status
 from pipeline.core.params import PARAMS_FILE
 
+READS = ("audit",)     # `pipeline.audit.checks.load_audit_params` reads them, as `s2i audit` does
+
 
 def main() -> int:
     return run(PARAMS_FILE, paths.SEGMENT_INDEX, paths.CLIPS_TABLE, paths.SHARDS, paths.AUDIT_DIR)

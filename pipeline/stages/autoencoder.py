@@ -10,13 +10,15 @@ from __future__ import annotations
 import sys
 
 from pipeline.core.errors import exit_status
-from pipeline.core.params import load_params
+from pipeline.core.settings import stage_params
 from pipeline.training.autoencoder import train
+
+READS = ("emb_dim", "autoencoder")
 
 
 def main() -> None:
-    params = load_params()
-    train(params["emb_dim"], params["autoencoder"])
+    params = stage_params(READS)
+    train(params.emb_dim, params.autoencoder)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,15 @@ from s2i_models import pick_device
 
 from pipeline.core import paths
 from pipeline.core.errors import exit_status
-from pipeline.core.params import load_params
+from pipeline.core.settings import stage_params
 from pipeline.core.tables import SPLITS, atomic_path
 from pipeline.dataset.embeddings import embed_split, load_encoder
 
+READS = ("embed",)
+
 
 def main() -> None:
-    main_with(load_params()["embed"])
+    main_with(stage_params(READS).embed)
 
 
 def main_with(params: dict) -> None:

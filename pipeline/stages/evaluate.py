@@ -42,14 +42,19 @@ import json
 import sys
 
 from pipeline.core.errors import InputFileError, exit_status
-from pipeline.core.params import load_params
+from pipeline.core.settings import stage_params
 from pipeline.evaluation.judging import run
+
+# data.demo and shards.frame_fps: the demo world's ground truth (`pipeline.evaluation.attributes`, which
+# reads them from params.yaml itself).
+READS = ("evaluate", "translator.d_every", "translator.d_unit", "translator.snapshot_every", "translator.epochs",
+         "informativity.rater_threshold", "data.demo", "shards.frame_fps")
 
 
 def main() -> None:
-    params = load_params()
+    params = stage_params(READS)
     try:
-        result = run(params["evaluate"], params["translator"], params["informativity"]["rater_threshold"])
+        result = run(params.evaluate, params.translator, params.informativity.rater_threshold)
     except FileNotFoundError as err:  # an output of an earlier stage is missing
         raise InputFileError(str(err)) from err
     shown = ("informativity", "informativity_classes_covered", "class_match", "rater_informativity",

@@ -22,14 +22,16 @@ import json
 import sys
 
 from pipeline.core.errors import InputFileError, exit_status
-from pipeline.core.params import load_params
+from pipeline.core.settings import stage_params
 from pipeline.evaluation.classifiers import run
+
+READS = ("informativity", "translator.snapshot_every", "translator.epochs", "translator.d_every", "translator.d_unit")
 
 
 def main() -> None:
     try:
-        params = load_params()
-        report = run(params["informativity"], params["translator"])
+        params = stage_params(READS)
+        report = run(params.informativity, params.translator)
     except FileNotFoundError as err:  # an output of an earlier stage is missing
         raise InputFileError(str(err)) from err
     print(json.dumps({k: report[k] for k in ("label_source", "mean_accuracy", "classes_measured", "class_match")},

@@ -12,13 +12,15 @@ import sys
 
 from pipeline.core import paths
 from pipeline.core.errors import exit_status
-from pipeline.core.params import load_params
+from pipeline.core.settings import stage_params
 from pipeline.core.tables import REJECT_COLUMNS, SEGMENT_COLUMNS, read_table, write_table
 from pipeline.dataset.segments import build_index
 
+READS = ("segment",)
+
 
 def main() -> None:
-    params = load_params()["segment"]
+    params = stage_params(READS).segment
     clips = read_table(paths.CLIPS_TABLE)
     index, rejects = build_index(clips, params)
     write_table(index, paths.SEGMENT_INDEX, SEGMENT_COLUMNS)

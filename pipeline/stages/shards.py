@@ -15,19 +15,21 @@ import pandas as pd
 
 from pipeline.core import paths
 from pipeline.core.errors import exit_status
-from pipeline.core.params import load_params
+from pipeline.core.settings import stage_params
 from pipeline.core.tables import SPLITS, read_table, write_text
 from pipeline.dataset.shard_writer import EARLIER_REJECTS, ShardConfig, table1, write_shards
 from pipeline.media.features import MelConfig
 
+READS = ("shards",)
+
 
 def main() -> None:
-    params = load_params()["shards"]
-    cfg = ShardConfig(MelConfig(params["sample_rate"], params["win_ms"], params["hop_ms"], params["n_mels"]),
-                      params["image_size"], params["frame_fps"])
+    params = stage_params(READS).shards
+    cfg = ShardConfig(MelConfig(params.sample_rate, params.win_ms, params.hop_ms, params.n_mels),
+                      params.image_size, params.frame_fps)
     index = read_table(paths.SEGMENT_INDEX)
     index = index.sort_values(["clip_id", "start"]).reset_index(drop=True)
-    kept, rejects = write_shards(index, paths.SHARDS, cfg, params["samples_per_shard"], params["workers"])
+    kept, rejects = write_shards(index, paths.SHARDS, cfg, params.samples_per_shard, params.workers)
     earlier = [read_table(p) for p in EARLIER_REJECTS if p.exists()]
     all_rejects = pd.concat([*earlier, rejects], ignore_index=True)
     stats = table1(kept, all_rejects)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import sys
 
 from pipeline.core.errors import exit_status
-from pipeline.core.params import load_params
+from pipeline.core.settings import stage_params
 from pipeline.training.translator import train
+
+READS = ("translator",)
 
 
 def main() -> None:
-    train(load_params()["translator"])
+    train(stage_params(READS).translator)
 
 
 if __name__ == "__main__":
