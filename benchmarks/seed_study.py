@@ -38,14 +38,14 @@ CONTROLS = ("shuffled", "ridge", "untrained")
 
 def parse_sets(pairs: list[str]) -> dict:
     """["noise_dim=32", "augment=translation,cutout"] -> {"noise_dim": 32, "augment": "translation,cutout"}; the last of a key wins."""
-    import yaml
+    from pipeline.core.params import parse_value
 
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise SystemExit(f"--set {pair!r}: expected KEY=VALUE")
-        out[key] = yaml.safe_load(value) if value else ""
+        out[key] = parse_value(value) if value else ""
     return out
 
 

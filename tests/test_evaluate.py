@@ -8,9 +8,11 @@ generator trained for a few hundred pixel-loss steps, saved as three snapshots.
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,6 +36,7 @@ EVAL_PARAMS = dict(samples_per_sound=2, gallery_size=200, memorisation_sounds=20
                    ma_window=2, d_after=2, d_before=5, seed=0)
 TRANSLATOR = {"d_every": 2, "d_unit": "epoch", "snapshot_every": 1, "epochs": 3}
 
+REPO = Path(__file__).resolve().parents[1]
 SPLIT_OF_VIDEO = ["train", "train", "test", "val", "val", "val"]     # the k-th source video of a class
 
 
@@ -349,7 +352,7 @@ def link_workspace(root, work, source: str) -> None:
 def test_informativity_stage_refuses_the_demo_rater_on_real_data(tiny_run, tmp_path):
     root, _, _ = tiny_run
     link_workspace(root, tmp_path, "vegas_archive")
-    (tmp_path / "params.yaml").write_text(json.dumps({"informativity": INFO_PARAMS, "translator": TRANSLATOR}))
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")      # the stage checks every section strictly
     proc = subprocess.run([sys.executable, "-m", "pipeline.stages.informativity"], cwd=tmp_path, capture_output=True,
                           text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
     assert proc.returncode != 0

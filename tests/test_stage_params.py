@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from pipeline.core.errors import SettingError
+from pipeline.core.params import load_params, parse_value
 from pipeline.core.settings import (SECTIONS, InformativityParams, PartialSection, StageParams, TranslatorParams,
                                     UndeclaredParam, load_sections, read_names, stage_params)
 from pipeline.evaluation import labelsets
@@ -125,3 +126,17 @@ def test_reading_an_undeclared_param_raises():
     assert isinstance(params.translator, PartialSection)
     with pytest.raises(ValueError, match="has no key 'd_evry'"):
         read_names(("translator.d_evry",))
+
+
+def test_a_float_without_a_dot_is_read_as_a_float(tmp_path):
+    """`5e-05` is what json.dumps and a hand edit write and what DVC (YAML 1.2) reads as a float; PyYAML's
+    YAML 1.1 rules made it the string '5e-05', and a strict section refused it (the CI failure of stop 28)."""
+    text = PARAMS.read_text().replace("weight_decay: 5.0e-5", "weight_decay: 5e-05")
+    assert "weight_decay: 5e-05" in text
+    (tmp_path / "params.yaml").write_text(text.replace("  lr: 0.0003", "  lr: 3e-4"))
+    informativity = load_sections(["informativity"], tmp_path / "params.yaml")["informativity"]
+    assert informativity.weight_decay == 5e-05
+    assert load_params(tmp_path / "params.yaml")["autoencoder"]["lr"] == 3e-4
+    assert parse_value("5e-05") == 5e-05 and parse_value("1e4") == 10000.0
+    assert parse_value("1.2.3") == "1.2.3" and parse_value("translation,cutout") == "translation,cutout"
+    assert yaml.safe_load("5e-05") == "5e-05"     # the stock loader is left as it was
