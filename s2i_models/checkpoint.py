@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import random
 import secrets
 from pathlib import Path
 from typing import Any, Mapping
@@ -36,35 +35,21 @@ def _check_plain(value: Any, where: str) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    """Python, NumPy (if present), torch and CUDA generator states as tensors and ints."""
-    version, mt, gauss = random.getstate()
-    state: dict[str, Any] = {
-        "python": {"version": version, "mt": torch.tensor(mt, dtype=torch.int64), "gauss": gauss},
-        "torch": torch.get_rng_state(),
-    }
+    """The torch CPU and CUDA generator states: the only global streams training draws from (a run's
+    `RandomStream` lends them its own state, so these are the run's, not the caller's). Python's and NumPy's
+    global generators are never recorded: no training code draws from them, and restoring them on resume
+    would reseed the caller's process."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
-    try:
-        import numpy as np
-    except ImportError:
-        return state
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    state["numpy"] = {"name": name, "keys": torch.from_numpy(keys.astype("int64")),
-                      "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)}
     return state
 
 
 def set_rng_state(state: Mapping[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py["version"], tuple(int(v) for v in py["mt"].tolist()), py["gauss"]))
+    """Back to `rng_state()`'s states (a checkpoint's older "python" / "numpy" entries are ignored)."""
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-    if "numpy" in state:
-        import numpy as np
-        npst = state["numpy"]
-        np.random.set_state((npst["name"], npst["keys"].numpy().astype("uint32"),
-                             npst["pos"], npst["has_gauss"], npst["cached"]))
 
 
 def save_checkpoint(path: str | os.PathLike, *, models: Mapping[str, nn.Module], emb_dim: int, width: float,

@@ -5,6 +5,7 @@ Every trained generator anyone draws with is loaded here.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -40,18 +41,23 @@ def encoder_for(ckpt: dict) -> AudioAutoencoder:
     return AudioAutoencoder(ckpt["emb_dim"], ckpt["width"], ckpt["extra"].get("output_bn", True))
 
 
+def restored(build: Callable[[dict], nn.Module], ckpt: dict, name: str) -> nn.Module:
+    """`build(ckpt)` with the checkpoint's model `name` restored into it. Building draws initial weights from
+    torch's global generator that the checkpoint's then replace: those draws must not move the caller's stream."""
+    with torch.random.fork_rng(devices=[]):
+        net = build(ckpt)
+    restore(ckpt, {name: net})
+    return net
+
+
 def restored_generator(ckpt: dict) -> torch.nn.Module:
     """The generator a loaded checkpoint holds, its weights restored (on the CPU, in train mode)."""
-    G = generator_for(ckpt)
-    restore(ckpt, {"generator": G})
-    return G
+    return restored(generator_for, ckpt, "generator")
 
 
 def restored_encoder(ckpt: dict) -> AudioAutoencoder:
     """The autoencoder a loaded checkpoint holds, its weights restored (on the CPU, in train mode)."""
-    model = encoder_for(ckpt)
-    restore(ckpt, {"autoencoder": model})
-    return model
+    return restored(encoder_for, ckpt, "autoencoder")
 
 
 def load_generator(path: str | os.PathLike, device="cpu", emb_dim: int | None = None) -> torch.nn.Module:

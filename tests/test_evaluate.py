@@ -98,6 +98,9 @@ def pool_records(root):
     return labelsets.build_pool(snapshots, sounds, INFO_PARAMS).records
 
 
+CALLER_RNG: dict[str, bool] = {}    # tiny_run: did the judging leave the caller's torch generator as it was?
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     torch.set_num_threads(1)
@@ -112,7 +115,10 @@ def tiny_run(tmp_path_factory):
         given = {"informativity": INFO_PARAMS, "evaluate": EVAL_PARAMS, "translator": TRANSLATOR}
         info, judged = (StageParams(given, stage.READS) for stage in (informativity_stage, evaluate_stage))
         classifiers = informativity.run(info.informativity, info.translator)
+        torch.manual_seed(1234)
+        caller_state = torch.get_rng_state()
         result = evaluate.run(judged.evaluate, judged.translator)
+        CALLER_RNG["kept by evaluate"] = torch.equal(torch.get_rng_state(), caller_state)
         yield root, classifiers, result
     finally:
         os.chdir(old)
@@ -128,6 +134,11 @@ def test_trained_translator_beats_untrained_and_shuffled_controls(tiny_run):
     # the class-match classifier must have learned the scenes; from two training videos per class it reaches
     # about 0.7 on the validation videos (chance 0.2)
     assert classifiers["class_match"]["val_accuracy"] >= 0.5
+
+
+def test_judging_leaves_the_callers_random_stream_alone(tiny_run):
+    """evaluate.run seeds the untrained control from a stream of its own, not by reseeding the process."""
+    assert CALLER_RNG == {"kept by evaluate": True}
 
 
 def test_pool_holds_validation_sounds_only(tiny_run):

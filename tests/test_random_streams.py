@@ -2,6 +2,8 @@
 was, and its output is still the same for a seed, the same as when it reseeded the process (issue 22)."""
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -9,10 +11,12 @@ import torch
 from pipeline.commands.translate import translate_file
 from pipeline.dataset.loader import SplitArrays, tensor_to_image
 from pipeline.evaluation import classifiers, labelsets, report
+from pipeline.training import autoencoder, translator
 from pipeline.translation.imaginer import Imaginer
 from pipeline.translation.sounds import load_model
 from s2i_models.rng import RandomStream
 from stage_fixtures import write_synthetic_shards
+from stage_fixtures import AE_PARAMS, TRANSLATOR_PARAMS, embeddings_workspace
 from test_evaluate import INFO_PARAMS
 from test_translate import EMB_DIM, encode, save_tiny_model
 
@@ -23,12 +27,20 @@ def model(tmp_path_factory):
     return load_model(save_tiny_model(tmp_path_factory.mktemp("model")), torch.device("cpu"))
 
 
+def global_states() -> tuple:
+    """The process's torch, Python and NumPy global generator states, comparable with ==."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return (tuple(torch.get_rng_state().tolist()), random.getstate(),
+            (name, tuple(keys.tolist()), pos, has_gauss, cached))
+
+
 @pytest.fixture
 def caller_stream():
-    """The caller's own seeded stream; yields a check that it is exactly where the caller left it."""
-    torch.manual_seed(1234)
-    state = torch.get_rng_state()
-    yield lambda: torch.equal(torch.get_rng_state(), state)
+    """The caller's own seeded streams (torch, Python, NumPy); yields a check that they are exactly where the
+    caller left them."""
+    torch.manual_seed(1234), random.seed(1234), np.random.seed(1234)
+    state = global_states()
+    yield lambda: global_states() == state
 
 
 def embeddings(n: int = 6) -> np.ndarray:
@@ -109,3 +121,32 @@ def test_translate_file_draws_from_its_own_stream(model, tmp_path, caller_stream
     assert sidecars[0] == sidecars[1]
     files = [sorted((tmp_path / f"out{k}" / "tone").glob("*.png")) for k in range(2)]
     assert len(files[0]) >= 4 and [f.read_bytes() for f in files[0]] == [f.read_bytes() for f in files[1]]
+
+
+def trained_weights(path) -> dict[str, torch.Tensor]:
+    return {f"{name}.{key}": value for name, state in torch.load(path, weights_only=True)["models"].items()
+            for key, value in state.items()}
+
+
+def test_training_runs_draw_from_their_own_stream(tmp_path, monkeypatch, caller_stream):
+    """translator.train and autoencoder.train seed a stream of their own (not the process): the caller's torch,
+    Python and NumPy generators are untouched, also by resuming from a checkpoint, and a seed still gives the
+    same networks. Their checkpoints keep only torch's states, so resuming reseeds nothing of the caller's."""
+    p = {**TRANSLATOR_PARAMS, "epochs": 1, "noise_dim": 8}
+    runs = []
+    for name in ("a", "b"):
+        root = embeddings_workspace(tmp_path / name)
+        monkeypatch.chdir(root)
+        out = root / "models/translator"
+        folders = dict(out_dir=out, live_dir=root / "live", emb_dir=root / "data/embeddings",
+                       shard_dir=root / "data/shards")
+        translator.train(p, **folders)
+        translator.train({**p, "epochs": 2}, **folders)      # resumes from last.pt
+        autoencoder.train(16, {**AE_PARAMS, "epochs": 1})
+        runs.append({f: trained_weights(root / "models" / f) for f in
+                     ("translator/generator.pt", "translator/discriminator.pt", "autoencoder/best.pt")})
+        assert set(torch.load(out / "last.pt", weights_only=True)["rng"]) <= {"torch", "cuda"}
+    assert caller_stream()
+    for f, weights in runs[0].items():
+        assert weights.keys() == runs[1][f].keys()
+        assert all(torch.equal(weights[k], runs[1][f][k]) for k in weights), f

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from s2i_models import InformativityClassifier, load_checkpoint, make_optimizer, restore
-from s2i_models.rebuild import class_match_net, classifier_for
+from s2i_models import InformativityClassifier, load_checkpoint, make_optimizer
+from s2i_models.rebuild import class_match_net, classifier_for, restored
 from s2i_models.rng import RandomStream
 
 from pipeline.core import paths
@@ -135,8 +135,7 @@ def load_binary(path: str | Path):
     reason = ckpt["extra"].get("unmeasured")
     if reason is not None:
         return Unmeasured(reason)
-    net = classifier_for(ckpt)
-    restore(ckpt, {"classifier": net})
+    net = restored(classifier_for, ckpt, "classifier")
     net.eval()
     net.predict = lambda images: predict(net, images)
     net.reason = None
@@ -145,9 +144,7 @@ def load_binary(path: str | Path):
 
 def load_class_match(path: str | Path = OUT_DIR / "class_match.pt") -> InformativityClassifier:
     ckpt = load_checkpoint(path)
-    net = class_match_net(ckpt["width"], len(CLASSES))
-    restore(ckpt, {"classifier": net})
-    return net.eval()
+    return restored(lambda c: class_match_net(c["width"], len(CLASSES)), ckpt, "classifier").eval()
 
 
 # ---- the stage ----------------------------------------------------------------------------------

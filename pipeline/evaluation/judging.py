@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from s2i_models import load_checkpoint
 from s2i_models.rebuild import generator_for, load_generator
+from s2i_models.rng import RandomStream
 
 from pipeline.core import paths
 from pipeline.core.errors import SettingError
@@ -218,8 +219,8 @@ def run(p: dict, translator_p: dict, rater_threshold: float = 0.5, snapshot_dir=
         result, final_images, final_hits = evaluate_snapshot(final, judges, test_emb, test_classes, test.images, p)
         per_epoch.append(result)
 
-    torch.manual_seed(p["seed"])
-    untrained = generator_for(load_checkpoint(snapshots[-1][1])).eval()
+    with RandomStream(p["seed"]):      # the untrained control's weights, seeded; the caller's RNG left alone
+        untrained = generator_for(load_checkpoint(snapshots[-1][1])).eval()
     shuffled = np.random.default_rng(p["seed"]).permutation(len(test_emb))
     ridge = fit_ridge(npz["train"]["emb"], train.images, npz["val"]["emb"], val.images)
     ridge_images = ridge.translate(test_emb)

@@ -13,6 +13,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from s2i_models.generator import IMAGE_SIZE
+from s2i_models.rng import RandomStream
 
 from pipeline.evaluation.classifiers import features
 
@@ -76,8 +77,7 @@ class RealismJudge:
                                           subset_size=kid_subset_size(len(generated), len(self.real)))
         kid.update(self.real, real=True)
         kid.update(generated, real=False)
-        with torch.random.fork_rng(devices=[]):  # subsets come from torch's global generator: seed it, restore it
-            torch.manual_seed(self.seed)
+        with RandomStream(self.seed):           # the subsets come from torch's global generator
             mean, std = kid.compute()
         return float(mean), float(std)
 

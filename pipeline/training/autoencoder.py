@@ -10,6 +10,7 @@ import torch
 from tqdm import tqdm
 
 from s2i_models import AudioAutoencoder, autoencoder_step, enable_fast_kernels, make_optimizer
+from s2i_models.rng import RandomStream
 from s2i_models.speed_levers import SpeedLevers, as_input, place
 
 from pipeline.core import paths
@@ -20,7 +21,7 @@ from pipeline.dataset.wds import shard_paths
 from pipeline.training.distributed import context
 from pipeline.training.epoch_losses import EpochLosses
 from pipeline.training.ridge import class_probe
-from pipeline.training.runs import digest, files_digest, seed_everything
+from pipeline.training.runs import digest, files_digest
 
 SHARD_DIR = paths.SHARDS
 OUT_DIR = paths.AUTOENCODER
@@ -48,12 +49,18 @@ def mean_loss(model, batches, device) -> float:
 
 def train(emb_dim: int, p: dict) -> None:
     ctx = context()
+    enable_fast_kernels(ctx.device)
+    # Weight init draws from the run's own stream, seeded as torch.manual_seed(seed) was; the caller's
+    # random state is left as it was.
+    with RandomStream(ctx.rank_seed(p["seed"]), ctx.device):
+        train_epochs(emb_dim, p, ctx)
+
+
+def train_epochs(emb_dim: int, p: dict, ctx) -> None:
     device = ctx.device
-    enable_fast_kernels(device)
     train_paths, val_paths = shard_paths(SHARD_DIR, "train"), shard_paths(SHARD_DIR, "val")
     settings = {"emb_dim": emb_dim, **p, "data": files_digest(train_paths + val_paths)}
     scale = MelScale(p["mel_centre"], p["mel_half_range"])
-    seed_everything(ctx.rank_seed(p["seed"]))
     levers = SpeedLevers.automatic(device, ctx.world_size)   # channels_last on CUDA (docs/distributed.md)
     model = place(AudioAutoencoder(emb_dim, p["width"], p["output_bn"]), device, levers)
     opt = make_optimizer("autoencoder", model.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])

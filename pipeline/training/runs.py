@@ -1,22 +1,12 @@
-"""What the training stages share: seeding, resumable checkpoints, dvclive logs."""
+"""What the training stages share: settings digests, resumable checkpoints, dvclive logs."""
 from __future__ import annotations
 
 import hashlib
 import json
-import random
 import shutil
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from s2i_models import CheckpointError, load_checkpoint
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def digest(settings: dict) -> str:

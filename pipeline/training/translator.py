@@ -3,6 +3,7 @@ test grid (generators are read back by `s2i_models.rebuild.load_generator`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -12,6 +13,7 @@ from tqdm import tqdm
 from s2i_models import (Discriminator, DiscriminatorSchedule, EpochMovingAverage, GanConfig, WeightAverage,
                         discriminator_step, enable_fast_kernels, generator_step, make_optimizer, recompute_batchnorm)
 from s2i_models.rebuild import build_generator
+from s2i_models.rng import RandomStream
 from s2i_models.speed_levers import SpeedLevers, compile_dense_blocks, place
 
 from pipeline.core import paths
@@ -20,7 +22,7 @@ from pipeline.dataset.embeddings import load_pairs
 from pipeline.dataset.loader import drawing
 from pipeline.training.distributed import context
 from pipeline.training.epoch_losses import EpochLosses
-from pipeline.training.runs import digest, files_digest, seed_everything
+from pipeline.training.runs import digest, files_digest
 from pipeline.training.schedule import translator_snapshots
 
 SHARD_DIR = paths.SHARDS
@@ -70,17 +72,80 @@ def gan_config(p: dict) -> GanConfig:
                      pixel_best_of=p["pixel_best_of"])
 
 
+@dataclass
+class Pairs:
+    """The (embedding, image) pairs a run trains and validates on, on the training device."""
+    emb: torch.Tensor
+    images: torch.Tensor
+    val_emb: torch.Tensor
+    val_images: torch.Tensor
+
+
+@dataclass
+class GanRun:
+    """One training run's networks, optimisers and schedule; `extra` travels with every checkpoint."""
+    G: torch.nn.Module
+    D: torch.nn.Module
+    shown: WeightAverage | None        # the moving average of G's weights people see (None: G itself)
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    cfg: GanConfig
+    schedule: DiscriminatorSchedule
+    adv_average: EpochMovingAverage
+    extra: dict
+    emb_dim: int
+    first_epoch: int = 1
+    G_ddp: torch.nn.Module | None = None
+    D_ddp: torch.nn.Module | None = None
+
+    @property
+    def G_shown(self) -> torch.nn.Module:
+        return self.shown.model if self.shown else self.G
+
+    @property
+    def models(self) -> dict[str, torch.nn.Module]:
+        return {"generator": self.G, "discriminator": self.D,
+                **({"generator_ema": self.shown.model} if self.shown else {})}
+
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"generator": self.opt_g, "discriminator": self.opt_d}
+
+
 def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: Path = EMB_DIR,
           shard_dir: Path = SHARD_DIR) -> None:
     out_dir, emb_dir = Path(out_dir), Path(emb_dir)
     ctx = context()
+    enable_fast_kernels(ctx.device)
+    # Weight init, dropout and noise draw from the run's own stream, seeded as torch.manual_seed(seed) was;
+    # the caller's random state is left as it was.
+    with RandomStream(ctx.rank_seed(p["seed"]), ctx.device):
+        pairs = Pairs(*load_pairs("train", ctx.device, emb_dir, shard_dir)[:2],
+                      *load_pairs("val", ctx.device, emb_dir, shard_dir)[:2])
+        emb_dim = pairs.emb.shape[1]
+        settings = {"emb_dim": emb_dim, **p, "data": files_digest(sorted(emb_dir.glob("*.npz")))}
+        run = start_run(p, emb_dim, digest(settings), out_dir, ctx)
+        live = ctx.open_live(live_dir, resume=run.first_epoch > 1)
+        snapshot_epochs = set(translator_snapshots(p))
+        for epoch in range(run.first_epoch, p["epochs"] + 1):
+            summary = train_epoch(run, pairs, p, epoch, ctx)
+            for name, value in summary.items():
+                live.log_metric(name if "/" in name else f"train/{name}", value)
+            print(f"epoch {epoch}: " + "  ".join(f"{k} {v:.4f}" for k, v in summary.items()))
+            save_epoch(run, p, epoch, out_dir, ctx, snapshot=epoch in snapshot_epochs)
+            live.next_step()
+        live.end()
+        save_final(run, p, out_dir, ctx)
+        if ctx.is_main:
+            test_emb, test_images, test_classes = load_pairs("test", ctx.device, emb_dir, shard_dir)
+            save_png(test_grid(test_images.cpu().numpy(), test_classes, drawing(run.G_shown, test_emb),
+                               seed=p["seed"]), out_dir / "test_grid.png")
+
+
+def start_run(p: dict, emb_dim: int, settings_digest: str, out_dir: Path, ctx) -> GanRun:
+    """G, D and their optimisers, fresh or resumed from out_dir/last.pt when it was written under the same
+    settings; wrapped for the run's processes."""
     device = ctx.device
-    enable_fast_kernels(device)
-    seed_everything(ctx.rank_seed(p["seed"]))
-    emb, images, _ = load_pairs("train", device, emb_dir, shard_dir)
-    val_emb, val_images, _ = load_pairs("val", device, emb_dir, shard_dir)
-    emb_dim = emb.shape[1]
-    settings = {"emb_dim": emb_dim, **p, "data": files_digest(sorted(emb_dir.glob("*.npz")))}
     levers = SpeedLevers.automatic(device, ctx.world_size)   # channels_last on CUDA (docs/distributed.md)
     G = place(build_generator(p["generator"], emb_dim, p["width"], p["output_bn"], p["upsample"],
                               p["noise_dim"]), device, levers)
@@ -88,66 +153,61 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
     opt_g = make_optimizer("generator", G.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     opt_d = make_optimizer("discriminator", D.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     cfg = gan_config(p)
-    schedule, adv_average = DiscriminatorSchedule.from_config(cfg), EpochMovingAverage(cfg.adv_average)
-    extra = {"settings": digest(settings), "generator": p["generator"], "output_bn": p["output_bn"],
+    extra = {"settings": settings_digest, "generator": p["generator"], "output_bn": p["output_bn"],
              "upsample": p["upsample"], "noise_dim": p["noise_dim"], "iteration": 0}
-    # The generator people see: an exponential moving average of G's weights when ema_decay > 0 (G itself otherwise).
     shown = WeightAverage(G, p["ema_decay"]) if p["ema_decay"] else None
-    models = {"generator": G, "discriminator": D, **({"generator_ema": shown.model} if shown else {})}
+    run = GanRun(G, D, shown, opt_g, opt_d, cfg, DiscriminatorSchedule.from_config(cfg),
+                 EpochMovingAverage(cfg.adv_average), extra, emb_dim)
     ckpt = ctx.resumable(out_dir / "last.pt", extra["settings"], p["epochs"])
-    first = 1
     if ckpt:
-        ctx.restore(ckpt, models, {"generator": opt_g, "discriminator": opt_d}, rng=True)
-        extra, first = ckpt["extra"], ckpt["epoch"] + 1
-    G_shown = shown.model if shown else G
+        ctx.restore(ckpt, run.models, run.optimizers, rng=True)
+        run.extra, run.first_epoch = ckpt["extra"], ckpt["epoch"] + 1
     compile_dense_blocks(G, device, levers)   # after the weight average's copy, which stays eager
-    G_ddp, D_ddp = ctx.wrap(G, p["sync_bn"]), ctx.wrap(D, p["sync_bn"])  # G, D themselves where no gradient syncs
-    live = ctx.open_live(live_dir, resume=ckpt is not None)
-    snapshot_epochs = set(translator_snapshots(p))
-    for epoch in range(first, p["epochs"] + 1):
-        G.train(), D.train()
-        adv_average.reset()
-        losses = EpochLosses()   # the steps' losses stay on the device until the epoch ends
-        shuffle = torch.Generator().manual_seed(p["seed"] * 7919 + epoch)  # per epoch, so resuming repeats it
-        # The split, its uint8 -> [-1, 1] conversion, the index batches and the augmentation all live on
-        # the device: no host copy and no host read inside the loop.
-        for idx in tqdm(list(batches(len(emb), p["batch_size"], shuffle, device)),
-                        desc=f"translator epoch {epoch}/{p['epochs']}", unit="batch", leave=False,
-                        disable=not ctx.is_main):
+    run.G_ddp, run.D_ddp = ctx.wrap(G, p["sync_bn"]), ctx.wrap(D, p["sync_bn"])  # G, D where no gradient syncs
+    return run
+
+
+def train_epoch(run: GanRun, pairs: Pairs, p: dict, epoch: int, ctx) -> dict[str, float]:
+    """One epoch of G steps (with D steps as the schedule says); the epoch's mean losses and G's val pixel loss."""
+    device, emb, images = ctx.device, pairs.emb, pairs.images
+    run.G.train(), run.D.train()
+    run.adv_average.reset()
+    losses = EpochLosses()   # the steps' losses stay on the device until the epoch ends
+    shuffle = torch.Generator().manual_seed(p["seed"] * 7919 + epoch)  # per epoch, so resuming repeats it
+    # The split, its uint8 -> [-1, 1] conversion, the index batches and the augmentation all live on
+    # the device: no host copy and no host read inside the loop.
+    for idx in tqdm(list(batches(len(emb), p["batch_size"], shuffle, device)),
+                    desc=f"translator epoch {epoch}/{p['epochs']}", unit="batch", leave=False,
+                    disable=not ctx.is_main):
+        idx = ctx.local_part(idx)
+        real = as_pixels(images[idx])
+        losses.add(generator_step(run.G_ddp, run.D, run.opt_g, emb[idx], real, run.adv_average, run.cfg))
+        if run.shown:
+            run.shown.update(run.G)
+        run.extra["iteration"] += 1
+        if run.schedule.after_iteration(run.extra["iteration"]):
+            losses.join_last(discriminator_step(run.G, run.D_ddp, run.opt_d, emb[idx], real, run.cfg))
+    if run.schedule.after_epoch(epoch):
+        for idx in batches(len(emb), p["batch_size"], shuffle, device):
             idx = ctx.local_part(idx)
-            real = as_pixels(images[idx])
-            losses.add(generator_step(G_ddp, D, opt_g, emb[idx], real, adv_average, cfg))
-            if shown:
-                shown.update(G)
-            extra["iteration"] += 1
-            if schedule.after_iteration(extra["iteration"]):
-                losses.join_last(discriminator_step(G, D_ddp, opt_d, emb[idx], real, cfg))
-        if schedule.after_epoch(epoch):
-            for idx in batches(len(emb), p["batch_size"], shuffle, device):
-                idx = ctx.local_part(idx)
-                losses.add(discriminator_step(G, D_ddp, opt_d, emb[idx], as_pixels(images[idx]), cfg))
-        summary = ctx.mean(losses.means())
-        if p["bn_recompute"]:
-            recompute_batchnorm(G_shown, (emb[idx] for idx in batches(len(emb), p["batch_size"])))
-        summary["val/g_pixel"] = pixel_loss(G_shown, val_emb, val_images)
-        for name, value in summary.items():
-            live.log_metric(name if "/" in name else f"train/{name}", value)
-        print(f"epoch {epoch}: " + "  ".join(f"{k} {v:.4f}" for k, v in summary.items()))
-        if epoch in snapshot_epochs:
-            ctx.save_checkpoint(out_dir / "snapshots" / f"generator_{epoch:05d}.pt", models={"generator": G_shown},
-                                emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra, with_rng=False)
-        ctx.save_checkpoint(out_dir / "last.pt", models=models,
-                            optimizers={"generator": opt_g, "discriminator": opt_d},
-                            emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra)
-        live.next_step()
-    live.end()
-    final = p["epochs"]
-    ctx.save_checkpoint(out_dir / "generator.pt", models={"generator": G_shown}, emb_dim=emb_dim, width=p["width"],
-                        epoch=final, extra=extra, with_rng=False)
-    ctx.save_checkpoint(out_dir / "discriminator.pt", models={"discriminator": D}, emb_dim=emb_dim,
-                        width=p["width"], epoch=final, extra=extra, with_rng=False)
-    if not ctx.is_main:
-        return
-    test_emb, test_images, test_classes = load_pairs("test", device, emb_dir, shard_dir)
-    save_png(test_grid(test_images.cpu().numpy(), test_classes, drawing(G_shown, test_emb), seed=p["seed"]),
-             out_dir / "test_grid.png")
+            losses.add(discriminator_step(run.G, run.D_ddp, run.opt_d, emb[idx], as_pixels(images[idx]), run.cfg))
+    summary = ctx.mean(losses.means())
+    if p["bn_recompute"]:
+        recompute_batchnorm(run.G_shown, (emb[idx] for idx in batches(len(emb), p["batch_size"])))
+    summary["val/g_pixel"] = pixel_loss(run.G_shown, pairs.val_emb, pairs.val_images)
+    return summary
+
+
+def save_epoch(run: GanRun, p: dict, epoch: int, out_dir: Path, ctx, snapshot: bool) -> None:
+    """The epoch's snapshot of the shown generator (when asked) and the resumable out_dir/last.pt."""
+    if snapshot:
+        ctx.save_checkpoint(out_dir / "snapshots" / f"generator_{epoch:05d}.pt", models={"generator": run.G_shown},
+                            emb_dim=run.emb_dim, width=p["width"], epoch=epoch, extra=run.extra, with_rng=False)
+    ctx.save_checkpoint(out_dir / "last.pt", models=run.models, optimizers=run.optimizers,
+                        emb_dim=run.emb_dim, width=p["width"], epoch=epoch, extra=run.extra)
+
+
+def save_final(run: GanRun, p: dict, out_dir: Path, ctx) -> None:
+    for name, model in (("generator", run.G_shown), ("discriminator", run.D)):
+        ctx.save_checkpoint(out_dir / f"{name}.pt", models={name: model}, emb_dim=run.emb_dim, width=p["width"],
+                            epoch=p["epochs"], extra=run.extra, with_rng=False)
