@@ -24,6 +24,7 @@ import re
 import shutil
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -165,87 +166,179 @@ def write_spread(folder: Path, stem: str, spread: np.ndarray) -> tuple[dict, np.
     return entry, spread_rgb
 
 
-def translate_file(path: Path, out_root: Path, name: str, model: Model, samples: int = 1, hop_s: float = 1.0,
-                   pad: bool = False, seed: int = 0, warn=None) -> dict:
-    """Translate one input into out_root/name/; return its sidecar dict."""
-    warn = warn or (lambda message: print(f"s2i translate: warning: {message}", file=sys.stderr))
-    check_replaceable(out_root / name)
+@dataclass
+class WindowPlan:
+    """The windows of one input: where they start, how their files are named, which ones the sheet shows."""
+    starts: list[float]
+    on_sheet: set[int]
+    digits: int                    # of the window number in file names
+
+    @classmethod
+    def for_audio(cls, n_samples: int, hop_s: float) -> WindowPlan:
+        starts = window_starts(n_samples, hop_s)
+        spaced = np.linspace(0, len(starts) - 1, min(len(starts), SHEET_MAX_WINDOWS)).round().astype(int)
+        return cls(starts, set(np.unique(spaced).tolist()), max(4, len(str(len(starts) - 1))))
+
+    def stem(self, index: int) -> str:
+        return f"window_{index:0{self.digits}d}"
+
+
+@dataclass
+class Job:
+    """What every step of one input's translation uses."""
+    model: Model
+    stream: RandomStream           # the dropout draws of this input; the caller's RNG is left alone
+    samples: int                   # images per window
+    folder: Path                   # the hidden temp folder being filled
+
+
+@dataclass
+class Batch:
+    """Windows that go through the encoder together."""
+    first: int                     # the index of its first window
+    starts: list[float]
+    stems: list[str]
+    mels: np.ndarray               # the windows' log-mel segments
+
+
+@dataclass
+class BatchSamples:
+    """The images drawn for a batch's windows."""
+    files: dict[str, list[str]]            # per stem, its sample PNGs
+    shown: dict[str, list[np.ndarray]]     # per stem, the samples the sheet shows
+    spreads: np.ndarray | None             # per window, when there is more than one sample
+
+
+def _warn_on_stderr(message: str) -> None:
+    print(f"s2i translate: warning: {message}", file=sys.stderr)
+
+
+def _is_silent(audio: np.ndarray) -> bool:
+    return bool(np.max(np.abs(audio), initial=0.0) < SILENCE_PEAK)
+
+
+def _load_sound(path: Path, pad: bool, warn) -> tuple[np.ndarray, dict]:
+    """load_sound, with a warning when less decodes than the header promises."""
     audio, sound_info = load_sound(path, pad)
     if sound_info["truncated"]:
         warn(f"{path}: only {sound_info['duration_s']:.2f} s of sound decode, the header says "
              f"{sound_info['header_duration_s']:.2f} s (truncated or damaged file?); translating what decodes")
-    starts = window_starts(len(audio), hop_s)
-    silent_input = float(np.max(np.abs(audio), initial=0.0)) < SILENCE_PEAK
-    if silent_input:
+    return audio, sound_info
+
+
+def _warn_if_silent(path: Path, audio: np.ndarray, warn) -> bool:
+    silent = _is_silent(audio)
+    if silent:
         warn(f"{path}: digital silence (no sample reaches one 16-bit step); the images show what the model makes of silence")
-    spectrogram = clip_log_mel(audio)
+    return silent
+
+
+def _embed_batch(job: Job, plan: WindowPlan, spectrogram: np.ndarray, first: int, size: int) -> tuple[Batch, np.ndarray]:
+    """The batch of (at most) `size` windows from window `first` on, and their embeddings."""
+    starts = plan.starts[first:first + size]
+    mels = np.stack([segment_slice(spectrogram, s, MEL) for s in starts])
+    with job.stream:
+        emb = embed_mels(job.model.encoder, job.model.scale, mels, batch_size=size)
+    return Batch(first, starts, [plan.stem(first + i) for i in range(len(starts))], mels), emb
+
+
+def _draw_batch(job: Job, batch: Batch, emb: np.ndarray) -> BatchSamples:
+    """Draw and save job.samples images of each window of the batch, at most IMAGES_PER_BATCH per generator call."""
+    drawn = BatchSamples({stem: [] for stem in batch.stems}, {stem: [] for stem in batch.stems}, None)
+    meter = SpreadMeter()
+    per_call = max(1, IMAGES_PER_BATCH // len(batch.starts))  # samples per generator call
+    for j0 in range(0, job.samples, per_call):
+        with job.stream:
+            images = draw_samples(job.model, emb, min(per_call, job.samples - j0))
+        meter.add(images)
+        _save_samples(job.folder, batch, images, j0, drawn)
+    drawn.spreads = meter.spread() if job.samples > 1 else None
+    return drawn
+
+
+def _save_samples(folder: Path, batch: Batch, images: torch.Tensor, j0: int, drawn: BatchSamples) -> None:
+    """Save samples j0 + 1, j0 + 2, ... of each window (images: B x k x 3 x H x W) and note them in `drawn`."""
+    pixels = tensor_to_image(images.flatten(0, 1)).reshape(*images.shape[:2], *images.shape[3:], 3)
+    for stem, window_pixels in zip(batch.stems, pixels):
+        for j, image in enumerate(window_pixels, start=j0 + 1):
+            file = f"{stem}_sample_{j:02d}.png"
+            Image.fromarray(image).save(folder / file)
+            drawn.files[stem].append(file)
+        drawn.shown[stem].extend(window_pixels[:SHEET_MAX_SAMPLES - len(drawn.shown[stem])])
+
+
+def _window_entries(job: Job, plan: WindowPlan, audio: np.ndarray, batch: Batch,
+                    drawn: BatchSamples) -> tuple[list[dict], list[SheetColumn]]:
+    """The sidecar entries of the batch's windows (saving their spread maps) and the sheet columns of those it shows."""
     window_len = int(round(WINDOW_S * MEL.sample_rate))
-    digits = max(4, len(str(len(starts) - 1)))
-    on_sheet = set(np.unique(np.linspace(0, len(starts) - 1, min(len(starts), SHEET_MAX_WINDOWS)).round().astype(int)).tolist())
-    stream = RandomStream(seed, model.device)   # the dropout draws of this file; the caller's RNG is left alone
+    entries, columns = [], []
+    for i, (start, stem) in enumerate(zip(batch.starts, batch.stems)):
+        index = batch.first + i
+        first = int(round(start * MEL.sample_rate))
+        entry, spread_rgb = {"images": drawn.files[stem]}, None
+        if drawn.spreads is not None:
+            spread_entry, spread_rgb = write_spread(job.folder, stem, drawn.spreads[i])
+            entry.update(spread_entry)
+        entries.append({"index": index, "start_s": start, "end_s": round(start + WINDOW_S, 4),
+                        "silent": _is_silent(audio[first:first + window_len]), **entry})
+        if index in plan.on_sheet:
+            strip = spectrogram_tile(job.model.scale.apply(batch.mels[i]))
+            columns.append(SheetColumn(f"{start:.1f}-{start + WINDOW_S:.1f} s", strip, drawn.shown[stem], spread_rgb))
+    return entries, columns
+
+
+def _translate_windows(job: Job, plan: WindowPlan, audio: np.ndarray, spectrogram: np.ndarray,
+                       name: str) -> tuple[list[dict], list[SheetColumn]]:
+    """Embed, draw and save every window, a batch at a time; return the sidecar's window entries and the sheet's columns."""
+    windows, sheet_columns = [], []
+    per_batch = max(1, IMAGES_PER_BATCH // job.samples)
+    with tqdm(total=len(plan.starts), desc=f"translate {name}", unit="window", leave=False,
+              disable=len(plan.starts) < PROGRESS_MIN_WINDOWS) as bar:
+        for first in range(0, len(plan.starts), per_batch):
+            batch, emb = _embed_batch(job, plan, spectrogram, first, per_batch)
+            entries, columns = _window_entries(job, plan, audio, batch, _draw_batch(job, batch, emb))
+            windows += entries
+            sheet_columns += columns
+            bar.update(len(batch.starts))
+    return windows, sheet_columns
+
+
+def _sheet_title(path: Path, n_windows: int, n_shown: int, hop_s: float, samples: int) -> str:
+    shown = "" if n_shown == n_windows else f", {n_shown} shown"
+    first_samples = "" if samples <= SHEET_MAX_SAMPLES else f" (first {SHEET_MAX_SAMPLES} shown)"
+    return (f"{path.name}: {n_windows} windows of {WINDOW_S:g} s every {hop_s:g} s{shown}, "
+            f"{samples} sample(s) each{first_samples}; spread = per-pixel std across samples "
+            f"(top of scale {SPREAD_TOP})")
+
+
+def _params(model: Model, samples: int, hop_s: float, pad: bool, seed: int) -> dict:
+    """The sidecar's record of how the images were made."""
+    return {"samples": samples, "hop_s": hop_s, "window_s": WINDOW_S, "pad": pad, "seed": seed,
+            "device": str(model.device), "sample_rate": MEL.sample_rate, "n_mels": MEL.n_mels,
+            "spread_top": SPREAD_TOP, "mel_scale": {"centre": model.scale.centre, "half_range": model.scale.half_range}}
+
+
+def translate_file(path: Path, out_root: Path, name: str, model: Model, samples: int = 1, hop_s: float = 1.0,
+                   pad: bool = False, seed: int = 0, warn=None) -> dict:
+    """Translate one input into out_root/name/; return its sidecar dict.
+
+    The files go to a hidden temp folder, renamed to out_root/name when complete and removed on any error."""
+    warn = warn or _warn_on_stderr
+    check_replaceable(out_root / name)
+    audio, sound_info = _load_sound(path, pad, warn)
+    plan = WindowPlan.for_audio(len(audio), hop_s)
+    silent_input = _warn_if_silent(path, audio, warn)
+    spectrogram = clip_log_mel(audio)
+    stream = RandomStream(seed, model.device)
     out_root.mkdir(parents=True, exist_ok=True)
     tmp = _scratch(out_root, name, ".tmp")
     try:
-        windows, sheet_columns = [], []
-        per_batch = max(1, IMAGES_PER_BATCH // samples)
-        with tqdm(total=len(starts), desc=f"translate {name}", unit="window", leave=False,
-                  disable=len(starts) < PROGRESS_MIN_WINDOWS) as bar:
-            for b0 in range(0, len(starts), per_batch):
-                batch_starts = starts[b0:b0 + per_batch]
-                mels = np.stack([segment_slice(spectrogram, s, MEL) for s in batch_starts])
-                with stream:
-                    emb = embed_mels(model.encoder, model.scale, mels, batch_size=per_batch)
-                stems = [f"window_{b0 + i:0{digits}d}" for i in range(len(batch_starts))]
-                images = {stem: [] for stem in stems}
-                shown = {stem: [] for stem in stems}
-                meter = SpreadMeter()
-                per_call = max(1, IMAGES_PER_BATCH // len(batch_starts))  # samples per generator call
-                for j0 in range(0, samples, per_call):
-                    with stream:
-                        drawn = draw_samples(model, emb, min(per_call, samples - j0))
-                    meter.add(drawn)
-                    pixels = tensor_to_image(drawn.flatten(0, 1)).reshape(*drawn.shape[:2], *drawn.shape[3:], 3)
-                    for stem, window_pixels in zip(stems, pixels):
-                        for j, image in enumerate(window_pixels, start=j0 + 1):
-                            file = f"{stem}_sample_{j:02d}.png"
-                            Image.fromarray(image).save(tmp / file)
-                            images[stem].append(file)
-                        shown[stem].extend(window_pixels[:SHEET_MAX_SAMPLES - len(shown[stem])])
-                spreads = meter.spread() if samples > 1 else None
-                for i, (start, stem) in enumerate(zip(batch_starts, stems)):
-                    index = b0 + i
-                    first = int(round(start * MEL.sample_rate))
-                    silent = bool(np.max(np.abs(audio[first:first + window_len]), initial=0.0) < SILENCE_PEAK)
-                    entry, spread_rgb = {"images": images[stem]}, None
-                    if spreads is not None:
-                        spread_entry, spread_rgb = write_spread(tmp, stem, spreads[i])
-                        entry.update(spread_entry)
-                    windows.append({"index": index, "start_s": start, "end_s": round(start + WINDOW_S, 4),
-                                    "silent": silent, **entry})
-                    if index in on_sheet:
-                        sheet_columns.append(SheetColumn(f"{start:.1f}-{start + WINDOW_S:.1f} s",
-                                                         spectrogram_tile(model.scale.apply(mels[i])),
-                                                         shown[stem], spread_rgb))
-                bar.update(len(batch_starts))
-        shown = "" if len(sheet_columns) == len(starts) else f", {len(sheet_columns)} shown"
-        first_samples = "" if samples <= SHEET_MAX_SAMPLES else f" (first {SHEET_MAX_SAMPLES} shown)"
-        title = (f"{path.name}: {len(starts)} windows of {WINDOW_S:g} s every {hop_s:g} s{shown}, "
-                 f"{samples} sample(s) each{first_samples}; spread = per-pixel std across samples "
-                 f"(top of scale {SPREAD_TOP})")
+        windows, sheet_columns = _translate_windows(Job(model, stream, samples, tmp), plan, audio, spectrogram, name)
+        title = _sheet_title(path, len(plan.starts), len(sheet_columns), hop_s, samples)
         draw_contact_sheet(sheet_columns, title).save(tmp / SHEET, compress_level=3)
-        sidecar = {
-            "input": str(path),
-            "name": name,
-            "model": model.info,
-            "params": {"samples": samples, "hop_s": hop_s, "window_s": WINDOW_S, "pad": pad, "seed": seed,
-                       "device": str(model.device), "sample_rate": MEL.sample_rate, "n_mels": MEL.n_mels,
-                       "spread_top": SPREAD_TOP, "mel_scale": {"centre": model.scale.centre,
-                                                               "half_range": model.scale.half_range}},
-            "audio": {**sound_info, "silent": silent_input},
-            "contact_sheet": SHEET,
-            "sheet_windows": sorted(on_sheet),
-            "windows": windows,
-        }
+        sidecar = {"input": str(path), "name": name, "model": model.info, "params": _params(model, samples, hop_s, pad, seed),
+                   "audio": {**sound_info, "silent": silent_input}, "contact_sheet": SHEET,
+                   "sheet_windows": sorted(plan.on_sheet), "windows": windows}
         (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")
         _publish(tmp, out_root / name)
         return sidecar

@@ -205,46 +205,64 @@ def make_app(imaginer: Imaginer, limits: Limits | None = None, model_info: dict 
     limits = Limits() if limits is None else limits   # each app its own: a default instance would be shared
     counters = Counters()
     work_dir = Path(tempfile.mkdtemp(prefix="s2i-listen-"))
+    app = FastAPI(lifespan=stops_on_shutdown(imaginer, work_dir), docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.counters, app.state.work_dir, app.state.limits = counters, work_dir, limits
+    app.middleware("http")(security_headers)
+    add_page_routes(app)
+    add_status_route(app, imaginer, counters, limits, model_info or {})
+    app.add_api_route("/api/file", FileJobs(imaginer, limits, counters, work_dir).post, methods=["POST"])
+    app.add_api_websocket_route("/ws/live", live_route(imaginer, limits, counters))
+    return app
 
+
+def stops_on_shutdown(imaginer: Imaginer, work_dir: Path):
     @asynccontextmanager
     async def lifespan(app):
         yield
         imaginer.stop()
         shutil.rmtree(work_dir, ignore_errors=True)
+    return lifespan
 
-    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.counters, app.state.work_dir, app.state.limits = counters, work_dir, limits
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        return response
+async def security_headers(request: Request, call_next):
+    response = await call_next(request)
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
+
+def add_page_routes(app: FastAPI) -> None:
     for route, (name, content_type) in PAGE_FILES.items():
         def page_file(name=name, content_type=content_type):
             return Response((PAGE_DIR / name).read_bytes(), media_type=content_type,
                             headers={"Cache-Control": "no-cache"})
         app.add_api_route(route, page_file, methods=["GET"], include_in_schema=False)
 
+
+def add_status_route(app: FastAPI, imaginer: Imaginer, counters: Counters, limits: Limits, model_info: dict) -> None:
     @app.get("/api/status")
     def status():
         return {**counters.as_dict(), "queued_windows": imaginer.waiting(), "batches": imaginer.batches,
-                "samples": imaginer.samples, "model": model_info or {},
+                "samples": imaginer.samples, "model": model_info,
                 "limits": {"max_upload_bytes": limits.max_upload_bytes, "max_file_seconds": limits.max_file_seconds,
                            "quiet_dbfs": limits.quiet_dbfs}}
 
-    @app.post("/api/file")
-    async def imagine_file(request: Request):
-        if counters.file_jobs >= limits.max_file_jobs:
-            counters.add("files_refused")
+
+class FileJobs:
+    """POST /api/file: take a slot, receive the upload, decode it, then stream one answer line per window."""
+
+    def __init__(self, imaginer: Imaginer, limits: Limits, counters: Counters, work_dir: Path):
+        self.imaginer, self.limits, self.counters, self.work_dir = imaginer, limits, counters, work_dir
+
+    async def post(self, request: Request):
+        if self.counters.file_jobs >= self.limits.max_file_jobs:
+            self.counters.add("files_refused")
             return error_response(503, MESSAGES["busy_files"])
-        slot = Slot(counters)
+        slot = Slot(self.counters)
         try:
-            windows = await receive_upload(request)
+            windows = await self.receive_upload(request)
         except PlainError as err:
             slot.release()
-            counters.add("files_refused")
+            self.counters.add("files_refused")
             return error_response(err.status, str(err))
         except ClientDisconnect:
             slot.release()
@@ -252,14 +270,15 @@ def make_app(imaginer: Imaginer, limits: Limits | None = None, model_info: dict 
         except BaseException:
             slot.release()
             raise
-        return StreamingResponse(answer_file(windows, slot), media_type="application/x-ndjson",
+        return StreamingResponse(self.answer_file(windows, slot), media_type="application/x-ndjson",
                                  headers={"Cache-Control": "no-store"})
 
-    async def receive_upload(request: Request) -> MediaWindows:
+    async def receive_upload(self, request: Request) -> MediaWindows:
+        limits = self.limits
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limits.max_upload_bytes:
             raise PlainError(413, too_large(limits))
-        handle = tempfile.NamedTemporaryFile(dir=work_dir, prefix="upload-", suffix=".bin", delete=False)
+        handle = tempfile.NamedTemporaryFile(dir=self.work_dir, prefix="upload-", suffix=".bin", delete=False)
         path = Path(handle.name)
         try:
             size = 0
@@ -275,14 +294,14 @@ def make_app(imaginer: Imaginer, limits: Limits | None = None, model_info: dict 
         finally:
             path.unlink(missing_ok=True)
 
-    async def answer_file(media: MediaWindows, slot: Slot):
-        loud = [i for i, level in enumerate(media.levels) if level >= limits.quiet_dbfs]
+    async def answer_file(self, media: MediaWindows, slot: Slot):
+        loud = [i for i, level in enumerate(media.levels) if level >= self.limits.quiet_dbfs]
         futures = []
         try:
             yield line({"kind": "info", "windows": len(media.starts), "duration_s": media.duration_s,
                         "video": media.frames is not None, "padded": media.padded})
             chunks = [loud[i:i + FILE_CHUNK_WINDOWS] for i in range(0, len(loud), FILE_CHUNK_WINDOWS)]
-            futures = [imaginer.submit(media.mels[chunk], live=False) for chunk in chunks]
+            futures = [self.imaginer.submit(media.mels[chunk], live=False) for chunk in chunks]
             chunk_of = {index: n for n, chunk in enumerate(chunks) for index in chunk}
             ready: dict[int, Picture] = {}
             for index in range(len(media.starts)):
@@ -290,7 +309,7 @@ def make_app(imaginer: Imaginer, limits: Limits | None = None, model_info: dict 
                     n = chunk_of[index]
                     ready.update(zip(chunks[n], await asyncio.wrap_future(futures[n])))
                 yield line(file_window(media, index, ready.pop(index, None)))
-            counters.add("files_done")
+            self.counters.add("files_done")
             yield line({"kind": "done"})
         except Exception:
             log.exception("file failed")
@@ -300,17 +319,20 @@ def make_app(imaginer: Imaginer, limits: Limits | None = None, model_info: dict 
                 future.cancel()
             slot.release()
 
-    def file_window(media: MediaWindows, index: int, picture: Picture | None) -> dict:
-        start = media.starts[index]
-        entry = {"kind": "window", "index": index, "start_s": start, "end_s": round(start + WINDOW_S, 4),
-                 "quiet": picture is None, "level_db": round(media.levels[index], 1)}
-        if picture is not None:
-            entry.update(picture_fields(picture))
-        if media.frames is not None:
-            entry["frame"] = data_url(media.frames[index])
-        return entry
 
-    @app.websocket("/ws/live")
+def file_window(media: MediaWindows, index: int, picture: Picture | None) -> dict:
+    start = media.starts[index]
+    entry = {"kind": "window", "index": index, "start_s": start, "end_s": round(start + WINDOW_S, 4),
+             "quiet": picture is None, "level_db": round(media.levels[index], 1)}
+    if picture is not None:
+        entry.update(picture_fields(picture))
+    if media.frames is not None:
+        entry["frame"] = data_url(media.frames[index])
+    return entry
+
+
+def live_route(imaginer: Imaginer, limits: Limits, counters: Counters):
+    """WS /ws/live: refuse other sites' pages and clients beyond the limit, then serve one LiveClient."""
     async def live(ws: WebSocket):
         if not same_origin(ws.headers):
             await ws.close(code=1008, reason=MESSAGES["origin"])
@@ -325,8 +347,7 @@ def make_app(imaginer: Imaginer, limits: Limits | None = None, model_info: dict 
             await LiveClient(ws, imaginer, limits, counters).run()
         finally:
             counters.add("live_clients", -1)
-
-    return app
+    return live
 
 
 def line(obj: dict) -> bytes:
