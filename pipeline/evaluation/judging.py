@@ -194,6 +194,97 @@ def check_samples_per_sound(samples: int) -> None:
                            "(the diversity figure compares two draws of each test sound)")
 
 
+@dataclass
+class TestSet:
+    """The three splits' frames and their embeddings, checked to hold the same samples in the same order."""
+    test: SplitArrays
+    train: SplitArrays
+    val: SplitArrays
+    emb: dict[str, np.ndarray]        # split -> embeddings
+
+    @property
+    def test_emb(self) -> np.ndarray:
+        return self.emb["test"].astype(np.float32)
+
+    @property
+    def truth(self) -> tuple:
+        return self.test.class_index, self.test.images
+
+
+def load_test_set(shard_dir, emb_dir, mels: bool) -> TestSet:
+    splits = {"test": load_split(shard_dir, "test", mels=mels), "train": load_split(shard_dir, "train"),
+              "val": load_split(shard_dir, "val")}
+    emb = {}
+    for name, split in splits.items():
+        npz = load_embeddings(Path(emb_dir) / f"{name}.npz")
+        check_same_samples(npz, split, emb_dir, name)
+        emb[name] = npz["emb"]
+    return TestSet(**splits, emb=emb)
+
+
+@dataclass
+class SnapshotJudgements:
+    epochs: list[int]
+    per_epoch: list[dict]
+    final: torch.nn.Module            # the last snapshot's generator: the one the controls are measured against
+    final_images: np.ndarray
+    final_hits: np.ndarray
+
+
+def judge_snapshots(snapshots, judges: Judges, data: TestSet, p: dict) -> SnapshotJudgements:
+    epochs, per_epoch = [], []
+    for epoch, path in tqdm(snapshots, desc="evaluate snapshots", unit="snapshot"):
+        epochs.append(epoch)
+        final = load_generator(path)
+        result, final_images, final_hits = evaluate_snapshot(final, judges, data.test_emb, *data.truth, p)
+        per_epoch.append(result)
+    return SnapshotJudgements(epochs, per_epoch, final, final_images, final_hits)
+
+
+def judge_controls(judged: SnapshotJudgements, final_checkpoint: Path, judges: Judges, data: TestSet, p: dict,
+                   threshold: float | None) -> tuple[dict, dict[str, np.ndarray]]:
+    """The untrained generator, the final one on shuffled sounds and a ridge map: their figures, and every
+    translation set (trained included) that realism compares."""
+    with RandomStream(p["seed"]):      # the untrained control's weights, seeded; the caller's RNG left alone
+        untrained = generator_for(load_checkpoint(final_checkpoint)).eval()
+    test_emb, classes = data.test_emb, data.test.class_index
+    shuffled = np.random.default_rng(p["seed"]).permutation(len(test_emb))
+    ridge = fit_ridge(data.emb["train"], data.train.images, data.emb["val"], data.val.images)
+    ridge_images = ridge.translate(test_emb)
+    ridge_result, ridge_hits = judge(judges, ridge_images, *data.truth)
+    untrained_judged = evaluate_snapshot(untrained, judges, test_emb, *data.truth, p)
+    shuffled_judged = evaluate_snapshot(judged.final, judges, test_emb[shuffled], *data.truth, p)
+    controls = {
+        "untrained": control(untrained_judged, classes, threshold),
+        "shuffled": control(shuffled_judged, classes, threshold),
+        "ridge": {**control((ridge_result, ridge_images, ridge_hits), classes, threshold),
+                  "alpha": ridge.alpha, "val_pixel_loss": ridge.val_loss},
+    }
+    translations = {"trained": judged.final_images, "ridge": ridge_images, "shuffled": shuffled_judged[1],
+                    "untrained": untrained_judged[1]}
+    return controls, translations
+
+
+def discriminator_epochs(epochs: list[int], p: dict, translator_p: dict) -> tuple[list[int], list[int]]:
+    """The epochs that updated D, and the evaluated epochs the post-update correction drops; says so when the
+    snapshot schedule leaves the correction nothing to do."""
+    d_epochs = schedule.d_update_epochs(epochs[-1], translator_p["d_every"], translator_p["d_unit"])
+    corrected = metrics.corrected_epochs(epochs, d_epochs, p["d_after"], p["d_before"])
+    if d_epochs and not corrected:
+        print(f"evaluate: no evaluated epoch falls within {p['d_after']} epochs after a discriminator update "
+              f"(translator.snapshot_every {translator_p['snapshot_every']}, d_every {translator_p['d_every']}): "
+              "the post-update correction does nothing")
+    return d_epochs, corrected
+
+
+def classifier_figures(informativity_metrics) -> dict:
+    report = json.loads(Path(informativity_metrics).read_text())
+    return {"classifier_accuracy": {**{name: v["accuracy"] for name, v in report["classifiers"].items()},
+                                    "mean": report["mean_accuracy"],
+                                    "class_match_val": report["class_match"]["val_accuracy"]},
+            "label_source": report["label_source"]}
+
+
 def run(p: dict, translator_p: dict, rater_threshold: float = 0.5, snapshot_dir=labelsets.SNAPSHOT_DIR,
         shard_dir=SHARD_DIR, emb_dir=EMB_DIR, classifier_dir=CLASSIFIER_DIR,
         informativity_metrics=INFORMATIVITY_METRICS, report_dir=REPORT_DIR, acquire_json=ACQUIRE,
@@ -202,82 +293,47 @@ def run(p: dict, translator_p: dict, rater_threshold: float = 0.5, snapshot_dir=
     report_dir = Path(report_dir)
     demo = data_source(acquire_json) == "demo"
     threshold = rater_threshold if demo else None       # the demo rater knows only the demo world
-    test = load_split(shard_dir, "test", mels=figures)
-    train, val = load_split(shard_dir, "train"), load_split(shard_dir, "val")
-    npz = {}
-    for name, split in (("test", test), ("train", train), ("val", val)):
-        npz[name] = load_embeddings(Path(emb_dir) / f"{name}.npz")
-        check_same_samples(npz[name], split, emb_dir, name)
-    test_emb, test_classes = npz["test"]["emb"].astype(np.float32), test.class_index
-    judges = load_judges(Path(classifier_dir), test.images, train, p["gallery_size"], p["seed"])
+    data = load_test_set(shard_dir, emb_dir, mels=figures)
+    test, classes = data.test, data.test.class_index
+    judges = load_judges(Path(classifier_dir), test.images, data.train, p["gallery_size"], p["seed"])
     snapshots = labelsets.run_snapshots(snapshot_dir, translator_p)
-
-    epochs, per_epoch = [], []
-    for epoch, path in tqdm(snapshots, desc="evaluate snapshots", unit="snapshot"):
-        epochs.append(epoch)
-        final = load_generator(path)  # the last one is the final generator of the controls below
-        result, final_images, final_hits = evaluate_snapshot(final, judges, test_emb, test_classes, test.images, p)
-        per_epoch.append(result)
-
-    with RandomStream(p["seed"]):      # the untrained control's weights, seeded; the caller's RNG left alone
-        untrained = generator_for(load_checkpoint(snapshots[-1][1])).eval()
-    shuffled = np.random.default_rng(p["seed"]).permutation(len(test_emb))
-    ridge = fit_ridge(npz["train"]["emb"], train.images, npz["val"]["emb"], val.images)
-    ridge_images = ridge.translate(test_emb)
-    ridge_result, ridge_hits = judge(judges, ridge_images, test_classes, test.images)
-    truth = (test_classes, test.images, p)
-    untrained_judged = evaluate_snapshot(untrained, judges, test_emb, *truth)
-    shuffled_judged = evaluate_snapshot(final, judges, test_emb[shuffled], *truth)
-    controls = {
-        "untrained": control(untrained_judged, test_classes, threshold),
-        "shuffled": control(shuffled_judged, test_classes, threshold),
-        "ridge": {**control((ridge_result, ridge_images, ridge_hits), test_classes, threshold),
-                  "alpha": ridge.alpha, "val_pixel_loss": ridge.val_loss},
-    }
-    realism = realism_measures(judges, {"trained": final_images, "ridge": ridge_images, "shuffled": shuffled_judged[1],
-                                        "untrained": untrained_judged[1]}, train.images, test_classes, p["seed"])
-    d_epochs = schedule.d_update_epochs(epochs[-1], translator_p["d_every"], translator_p["d_unit"])
-    corrected = metrics.corrected_epochs(epochs, d_epochs, p["d_after"], p["d_before"])
-    if d_epochs and not corrected:
-        print(f"evaluate: no evaluated epoch falls within {p['d_after']} epochs after a discriminator update "
-              f"(translator.snapshot_every {translator_p['snapshot_every']}, d_every {translator_p['d_every']}): "
-              "the post-update correction does nothing")
-    classifier_report = json.loads(Path(informativity_metrics).read_text())
+    judged = judge_snapshots(snapshots, judges, data, p)
+    controls, translations = judge_controls(judged, snapshots[-1][1], judges, data, p, threshold)
+    realism = realism_measures(judges, translations, data.train.images, classes, p["seed"])
+    d_epochs, corrected = discriminator_epochs(judged.epochs, p, translator_p)
+    epochs, per_epoch, last = judged.epochs, judged.per_epoch, judged.per_epoch[-1]
     unmeasured = {c: b.reason for c, b in zip(CLASSES, judges.binary) if b.reason is not None}
-    last = per_epoch[-1]
     from pipeline.evaluation.attributes import run_correlations     # the demo world's within-class detail
-    attribute_sets = {"trained": final_images, "ridge": ridge_images, "real": test.images}
+    attribute_sets = {"trained": judged.final_images, "ridge": translations["ridge"], "real": test.images}
     result = {
         "final_epoch": epochs[-1],
         "informativity": last["informativity"],
         "informativity_classes_covered": len(CLASSES) - len(unmeasured),
         "informativity_unmeasured": unmeasured,
         "class_match": last["class_match"],
-        **(rater_measures(final_images, test_classes, final_hits, threshold) if demo else {}),
-        **({"attribute_correlation": run_correlations(test.meta, test_classes, attribute_sets)} if demo else {}),
+        **(rater_measures(judged.final_images, classes, judged.final_hits, threshold) if demo else {}),
+        **({"attribute_correlation": run_correlations(test.meta, classes, attribute_sets)} if demo else {}),
         **controls,
         "frechet_distance": last["frechet_distance"],
         **realism,
         "retrieval_accuracy": last["retrieval_accuracy"],
         "diversity": last["diversity"],
         "pixel_loss": last["pixel_loss"],
-        "memorisation": memorisation(final, train, npz["train"]["emb"].astype(np.float32),
+        "memorisation": memorisation(judged.final, data.train, data.emb["train"].astype(np.float32),
                                      p["memorisation_sounds"], p["seed"]),
         "informativity_summary": summaries(epochs, per_epoch, "informativity", p, d_epochs),
         "class_match_summary": summaries(epochs, per_epoch, "class_match", p, d_epochs),
         "evaluated_epochs": len(epochs),
         "d_corrected_epochs": len(corrected),
-        "classifier_accuracy": {**{name: v["accuracy"] for name, v in classifier_report["classifiers"].items()},
-                                "mean": classifier_report["mean_accuracy"],
-                                "class_match_val": classifier_report["class_match"]["val_accuracy"]},
-        "label_source": classifier_report["label_source"],
+        **classifier_figures(informativity_metrics),
         "data_source": data_source(acquire_json),
-        "test_sounds": int(len(test_emb)),
+        "test_sounds": int(len(data.test_emb)),
     }
     result = _nan_to_none(result)
     write_text(json.dumps(result, indent=2) + "\n", report_dir / "metrics.json")
     write_per_epoch(report_dir / "plots" / "per_epoch.tsv", epochs, per_epoch)
     if figures:
         from pipeline.evaluation import report
-        report.write_report(report_dir, result, epochs, per_epoch, final, test, test_emb, shard_dir, p["seed"])
+        report.write_report(report_dir, result, epochs, per_epoch, judged.final, test, data.test_emb, shard_dir,
+                            p["seed"])
     return result
