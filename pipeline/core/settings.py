@@ -303,7 +303,19 @@ def read_names(reads: tuple[str, ...]) -> dict[str, set[str] | None]:
     return out
 
 
-class PartialSection(Mapping):
+class DeclaredView(Mapping):
+    """A read-only mapping whose entries are also attributes (`params.translator.epochs`)."""
+
+    def __getattr__(self, key: str):
+        if key.startswith("_"):
+            raise AttributeError(key)
+        return self[key]
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class PartialSection(DeclaredView):
     """The declared keys of one section; reading any other key is an UndeclaredParam."""
 
     def __init__(self, name: str, values: Mapping, keys: set[str]):
@@ -315,19 +327,11 @@ class PartialSection(Mapping):
                                   f"declare only {sorted(f'{self._name}.{k}' for k in self._keys)}")
         return self._values[key]
 
-    def __getattr__(self, key: str):
-        if key.startswith("_"):
-            raise AttributeError(key)
-        return self[key]
-
     def __iter__(self):
         return (k for k in self._values if k in self._keys)
 
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
 
-
-class StageParams(Mapping):
+class StageParams(DeclaredView):
     """The params a stage declared: section name -> section (or the declared part of it)."""
 
     def __init__(self, sections: Mapping[str, Any], reads: tuple[str, ...]):
@@ -341,16 +345,8 @@ class StageParams(Mapping):
         value, keys = self._sections[name], self._reads[name]
         return value if keys is None else PartialSection(name, value, keys)
 
-    def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self[name]
-
     def __iter__(self):
         return (name for name in self._reads if name in self._sections)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
 
 
 def load_sections(names, path: str | Path = PARAMS_FILE) -> dict[str, Any]:
