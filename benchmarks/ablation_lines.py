@@ -15,6 +15,7 @@ shuffled cell the shuffled line of that epoch, its seed `over["seed"]` or 0 (par
 every commit that added old lines; a ridge row has none); G_trainbn / G_nodrop become runs of their own, and each ridge line a row of
 its own (a sweep scored ridge once, beside one variant). Nothing is recomputed: the cells are the lines' values.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,14 +65,14 @@ def runs(lines: list[dict], source: str = "") -> tuple[list[dict], Counter]:
                 continue
             last = max(by_tag[tag], key=lambda x: x["epoch"])
             run = {"name": name + suffix, **common, "epoch": last["epoch"], **_old_figures(last)}
-            if tag == "G" and last["epoch"] in shuffled:   # the shuffled lines are G's (running BN statistics)
+            if tag == "G" and last["epoch"] in shuffled:  # the shuffled lines are G's (running BN statistics)
                 figures = _old_figures(shuffled[last["epoch"]])
                 run["shuffled"] = {"rater": figures["rater"]["mean"], "class_match": figures["class_match"]["mean"]}
             out.append(run)
         ridges = by_tag.get("ridge", [])
         for line in ridges:
             label = f"{name}: ridge" + (f" alpha {line['alpha']:g}" if len(ridges) > 1 else "")
-            out.append({"name": label, **common, "seed": None, **_old_figures(line)})   # no generator: no seed
+            out.append({"name": label, **common, "seed": None, **_old_figures(line)})  # no generator: no seed
     return out, skipped
 
 
@@ -106,8 +107,7 @@ def _pair(group: list[dict], control: str) -> str:
 def table(files: list[Path]) -> str:
     """One row per name and file: mean (range) over its seeds of the final generator's figures, and the controls."""
     rows, notes, several = [], [], len(files) > 1
-    head = ["variant", "seeds", "epoch", "rater mean", *SHORT, "class match", "classifiers",
-            "shuffled rater / class match", "ridge rater / class match"]
+    head = ["variant", "seeds", "epoch", "rater mean", *SHORT, "class match", "classifiers", "shuffled rater / class match", "ridge rater / class match"]
     if several:
         head.insert(0, "lines")
     for path in files:
@@ -117,15 +117,19 @@ def table(files: list[Path]) -> str:
             groups.setdefault(run["name"], []).append(run)
         for name, group in groups.items():
             epochs = sorted({r["epoch"] for r in group if r.get("epoch") is not None})
-            cells = [name, ",".join(str(r["seed"]) if r.get("seed") is not None else MISSING for r in group),
-                     ",".join(map(str, epochs)) or MISSING, spread([_get(r, "rater", "mean") for r in group]),
-                     *(spread([_get(r, "rater", c) for r in group]) for c in CLASSES),
-                     spread([_get(r, "class_match", "mean") for r in group]),
-                     spread([_get(r, "classifiers", "mean") for r in group]),
-                     _pair(group, "shuffled"), _pair(group, "ridge")]
+            cells = [
+                name,
+                ",".join(str(r["seed"]) if r.get("seed") is not None else MISSING for r in group),
+                ",".join(map(str, epochs)) or MISSING,
+                spread([_get(r, "rater", "mean") for r in group]),
+                *(spread([_get(r, "rater", c) for r in group]) for c in CLASSES),
+                spread([_get(r, "class_match", "mean") for r in group]),
+                spread([_get(r, "classifiers", "mean") for r in group]),
+                _pair(group, "shuffled"),
+                _pair(group, "ridge"),
+            ]
             rows.append(([Path(path).stem] if several else []) + cells)
         if skipped:
-            notes.append(f"{Path(path).name}: not translator runs, not in the table: "
-                         + ", ".join(f"{kind} {n}" for kind, n in sorted(skipped.items())) + " lines.")
+            notes.append(f"{Path(path).name}: not translator runs, not in the table: " + ", ".join(f"{kind} {n}" for kind, n in sorted(skipped.items())) + " lines.")
     text = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(r) + " |" for r in rows)]
     return "\n".join(text + ([""] + notes if notes else [])) + "\n"

@@ -6,6 +6,7 @@ Prints segments per second of the image hash matching and clips per second of th
 audio matching (feature extraction from shards is not included), and whether every
 planted leak was found.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,12 +27,18 @@ def synthetic_segments(rng, n_segments: int, n_videos: int) -> pd.DataFrame:
     for _ in range(3):
         noise |= np.uint64(1) << rng.integers(0, 64, n_segments).astype(np.uint64)
     phash = base[video] ^ noise
-    segments = pd.DataFrame({"segment_id": [f"s{i}" for i in range(n_segments)],
-                             "source_video": [f"v{v}" for v in video], "split": split_of_video[video],
-                             "phash": phash, "mirror": ~phash, "blank": np.zeros(n_segments, bool)})
+    segments = pd.DataFrame(
+        {
+            "segment_id": [f"s{i}" for i in range(n_segments)],
+            "source_video": [f"v{v}" for v in video],
+            "split": split_of_video[video],
+            "phash": phash,
+            "mirror": ~phash,
+            "blank": np.zeros(n_segments, bool),
+        }
+    )
     palettes = rng.integers(0, 256, (n_videos, 8, 8, 3))  # each video its own colours, segments near them
-    segments.attrs["thumbnails"] = np.clip(palettes[video] + rng.integers(-4, 5, (n_segments, 8, 8, 3)),
-                                           0, 255).astype(np.uint8)
+    segments.attrs["thumbnails"] = np.clip(palettes[video] + rng.integers(-4, 5, (n_segments, 8, 8, 3)), 0, 255).astype(np.uint8)
     return segments
 
 
@@ -43,7 +50,7 @@ def plant_image_leaks(rng, segments: pd.DataFrame, n: int) -> set:
     thumbs = segments.attrs["thumbnails"]
     for k, (s, d) in enumerate(zip(src, dst)):
         flips = np.uint64(sum(1 << int(b) for b in rng.choice(64, 4, replace=False)))
-        if k % 2:          # a mirrored copy: its mirror hash is near the original
+        if k % 2:  # a mirrored copy: its mirror hash is near the original
             mi[d], ph[d] = ph[s] ^ flips, ~(ph[s] ^ flips)
             thumbs[d] = thumbs[s][:, ::-1]
         else:
@@ -65,15 +72,15 @@ def main() -> None:
     segments = synthetic_segments(rng, args.segments, args.videos)
     planted = plant_image_leaks(rng, segments, args.leaks)
     t0 = time.perf_counter()
-    found = audit.check_images(segments, radius=audit.DEFAULTS["image_radius"], min_pairs=1,
-                               colour_tolerance=audit.DEFAULTS["image_colour_tolerance"])
+    found = audit.check_images(segments, radius=audit.DEFAULTS["image_radius"], min_pairs=1, colour_tolerance=audit.DEFAULTS["image_colour_tolerance"])
     seconds = time.perf_counter() - t0
     hits = {(r["video_a"], r["video_b"]) for r in found}
-    print(f"image matching: {len(segments)} segments in {seconds:.2f} s = {len(segments) / seconds:,.0f} segments/s; "
-          f"planted {len(planted)}, found {len(planted & hits)}, other pairs {len(hits - planted)}")
+    print(
+        f"image matching: {len(segments)} segments in {seconds:.2f} s = {len(segments) / seconds:,.0f} segments/s; "
+        f"planted {len(planted)}, found {len(planted & hits)}, other pairs {len(hits - planted)}"
+    )
 
-    clips = segments.groupby("source_video", sort=False).agg(split=("split", "first"),
-                                                             first_segment=("segment_id", "first")).reset_index()
+    clips = segments.groupby("source_video", sort=False).agg(split=("split", "first"), first_segment=("segment_id", "first")).reset_index()
     clips["clip_id"] = clips["source_video"]
     prints = {}
     for clip_id in clips["clip_id"]:
@@ -81,7 +88,7 @@ def main() -> None:
         prints[clip_id] = (words, np.ones(args.frames, bool), rng.normal(size=66))
     train, test = clips[clips["split"] == "train"]["clip_id"], clips[clips["split"] == "test"]["clip_id"]
     audio_planted = set()
-    for a, b in zip(train.iloc[:args.leaks], test.iloc[:args.leaks]):
+    for a, b in zip(train.iloc[: args.leaks], test.iloc[: args.leaks]):
         words, valid, sig = prints[a]
         flips = (rng.random((args.frames, 32)) < 0.15) @ (1 << np.arange(32, dtype=np.uint64))
         prints[b] = (words ^ flips.astype(np.uint32), valid, sig + rng.normal(scale=0.05, size=66))
@@ -90,9 +97,11 @@ def main() -> None:
     found = audit.check_audio(clips, prints, audit.DEFAULTS["audio_threshold"], 100, audit.DEFAULTS["audio_candidates"])
     seconds = time.perf_counter() - t0
     hits = {(r["clip_a"], r["clip_b"]) for r in found}
-    print(f"audio matching: {len(clips)} clips in {seconds:.2f} s = {len(clips) / seconds:,.0f} clips/s "
-          f"({len(segments) / seconds:,.0f} segments/s); planted {len(audio_planted)}, "
-          f"found {len(audio_planted & hits)}, other pairs {len(hits - audio_planted)}")
+    print(
+        f"audio matching: {len(clips)} clips in {seconds:.2f} s = {len(clips) / seconds:,.0f} clips/s "
+        f"({len(segments) / seconds:,.0f} segments/s); planted {len(audio_planted)}, "
+        f"found {len(audio_planted & hits)}, other pairs {len(hits - audio_planted)}"
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ the ffmpeg checks of a real run, about 0.1 s a clip, are left out, so the ratio 
 Prints the ratio recording / floor (goal < 0.05) and the recording time per item at the start and at the
 end of the run (the same when recording does not grow with the ledger).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,10 +35,19 @@ def record_all(path: Path, items: int) -> tuple[float, float, float]:
     for k in range(items):
         if k % tenth == 0:
             laps.append(time.perf_counter())
-        ledger.record(f"c002_video_{k:05d}", source="vegas_archive", url=f"VEGAS/dog/video/video_{k:05d}.mp4",
-                      status="ok" if k % 7 else "corrupt", message="" if k % 7 else "decode error (partial file)",
-                      path=f"data/raw/clips/c002/c002_video_{k:05d}.mp4", nbytes=1_500_000 + k, duration=10.0,
-                      attempts=1, sha256=f"{k:064x}", elapsed=0.5)
+        ledger.record(
+            f"c002_video_{k:05d}",
+            source="vegas_archive",
+            url=f"VEGAS/dog/video/video_{k:05d}.mp4",
+            status="ok" if k % 7 else "corrupt",
+            message="" if k % 7 else "decode error (partial file)",
+            path=f"data/raw/clips/c002/c002_video_{k:05d}.mp4",
+            nbytes=1_500_000 + k,
+            duration=10.0,
+            attempts=1,
+            sha256=f"{k:064x}",
+            elapsed=0.5,
+        )
     laps.append(time.perf_counter())
     ledger.save()
     assert len(Ledger(path).table()) == items
@@ -59,7 +69,7 @@ def floor_per_item(root: Path, items: int, clip_kb: int) -> float:
         os.replace(tmp, target)
         sha256_of(target)
         shutil.rmtree(work)
-        target.unlink()   # keeps the disk footprint at one clip
+        target.unlink()  # keeps the disk footprint at one clip
     return (time.perf_counter() - started) / items
 
 
@@ -73,10 +83,12 @@ def main() -> None:
         root = Path(folder)
         recording, first, last = record_all(root / "ledger.parquet", args.items)
         floor = floor_per_item(root / "raw", args.floor_items, args.clip_kb) * args.items
-    print(f"ledger of {args.items} items: recording + save + reload {recording:.2f} s "
-          f"({first * 1e6:.0f} us per record at the start, {last * 1e6:.0f} us at the end); "
-          f"floor (file work of {args.items} clips of {args.clip_kb} kB) {floor:.1f} s; "
-          f"ratio {recording / floor:.4f} (goal < 0.05)")
+    print(
+        f"ledger of {args.items} items: recording + save + reload {recording:.2f} s "
+        f"({first * 1e6:.0f} us per record at the start, {last * 1e6:.0f} us at the end); "
+        f"floor (file work of {args.items} clips of {args.clip_kb} kB) {floor:.1f} s; "
+        f"ratio {recording / floor:.4f} (goal < 0.05)"
+    )
 
 
 if __name__ == "__main__":

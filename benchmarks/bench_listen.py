@@ -11,6 +11,7 @@ is the model's own work for one window (log-Mel excluded: encoder, `samples` gen
 PNGs), timed in this process; the ratio says how much the server and the browser add.
 Prints one "name: value" line per figure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,18 +69,16 @@ def page_latencies(url: str, wav: Path, windows: int) -> list[float]:
 
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=chromium, args=[
-            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}"])
+        browser = driver.chromium.launch(executable_path=chromium, args=["--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}"])
         page = browser.new_context(permissions=["microphone"]).new_page()
         page.goto(url)
         page.click("#listen")
-        page.wait_for_function(f"() => window.s2i.latencies.length >= {windows + SKIP_FIRST}",
-                               timeout=(windows + SKIP_FIRST + 30) * 1000)
+        page.wait_for_function(f"() => window.s2i.latencies.length >= {windows + SKIP_FIRST}", timeout=(windows + SKIP_FIRST + 30) * 1000)
         latencies = page.evaluate("window.s2i.latencies")
         answers = page.evaluate("window.s2i.answers")
         browser.close()
     assert all(a["kind"] == "window" and not a["quiet"] for a in answers), "a window was skipped or quiet"
-    return latencies[SKIP_FIRST:SKIP_FIRST + windows]
+    return latencies[SKIP_FIRST : SKIP_FIRST + windows]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,6 +8,7 @@ and video frames with ffmpeg alone and (2) the shards stage writing the same
 clips. Prints the ratio (goal <= 1.5) and the parent's peak memory growth for
 N and 2N clips (goal: flat in the number of clips).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,7 @@ from pipeline.media.decode import decode_audio, decode_frames
 from pipeline.media.features import MelConfig
 from pipeline.sources.acquisition import build_tables
 
-SEGMENT_PARAMS = {"seconds": 1.0, "balance": False,
-                  "split": {"method": "random", "ratios": {"train": 0.8, "val": 0.09, "test": 0.11}, "seed": 0}}
+SEGMENT_PARAMS = {"seconds": 1.0, "balance": False, "split": {"method": "random", "ratios": {"train": 0.8, "val": 0.09, "test": 0.11}, "seed": 0}}
 
 
 def bare_decode(path: str) -> int:

@@ -11,6 +11,7 @@ training loaders (streamed log-Mels, in-memory image batches) on data/shards, or
 synthetic shards when there are none, and prints loader samples/s over step samples/s
 (goal >= 5).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,17 +25,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from s2i_models import (
-    DenseGenerator,
-    Discriminator,
-    EpochMovingAverage,
-    GanConfig,
-    discriminator_step,
-    enable_fast_kernels,
-    generator_step,
-    make_optimizer,
-    pick_device,
-)
+from s2i_models import DenseGenerator, Discriminator, EpochMovingAverage, GanConfig, discriminator_step, enable_fast_kernels, generator_step, make_optimizer, pick_device
 
 from pipeline.dataset import wds
 from pipeline.dataset.loader import MelScale, load_split, stream_mels
@@ -68,8 +59,7 @@ def matmul_rate(device: torch.device, size: int, min_seconds: float = 0.3, dtype
             return 2 * size**3 * count / elapsed
 
 
-def measure(fn: Callable[[], object], flops: int, steps: int, warmup: int, device: torch.device,
-            matmul_size: int, matmul_seconds: float = 0.3) -> dict[str, float]:
+def measure(fn: Callable[[], object], flops: int, steps: int, warmup: int, device: torch.device, matmul_size: int, matmul_seconds: float = 0.3) -> dict[str, float]:
     """Median step time, FLOP rate and fraction of the matmul rate.
 
     The matmul rate is taken right before and after every timed step and the
@@ -116,13 +106,19 @@ def loader_vs_step(batches: Iterable, n_batches: int, step_samples_per_s: float)
 def synthetic_shards(folder: Path, n: int, seed: int = 0) -> str:
     """n random samples in the shards' layout (for a loader timing without `dvc repro`)."""
     rng = np.random.default_rng(seed)
-    samples = [(f"clip{i:05d}_000000", {
-        "mel.npy": wds.encode_npy(rng.normal(-6, 2, (128, 100)).astype(np.float32)),
-        "png": wds.encode_png(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)),
-        "json": wds.encode_json({"segment_id": f"clip{i:05d}_000000", "class_index": i % 5}),
-    }) for i in range(n)]
+    samples = [
+        (
+            f"clip{i:05d}_000000",
+            {
+                "mel.npy": wds.encode_npy(rng.normal(-6, 2, (128, 100)).astype(np.float32)),
+                "png": wds.encode_png(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)),
+                "json": wds.encode_json({"segment_id": f"clip{i:05d}_000000", "class_index": i % 5}),
+            },
+        )
+        for i in range(n)
+    ]
     for k in range(0, n, 500):
-        wds.write_tar(folder / f"train-{k // 500:06d}.tar", samples[k:k + 500])
+        wds.write_tar(folder / f"train-{k // 500:06d}.tar", samples[k : k + 500])
     return str(folder)
 
 
@@ -130,14 +126,11 @@ def loader_figures(shard_dir: str, batch: int, n_batches: int, step_samples_per_
     """Both stages' loaders against the step: streamed log-Mels (autoencoder) and
     in-memory image batches (translator: index, uint8 -> [-1, 1] pixels)."""
     paths = wds.shard_paths(shard_dir, "train")
-    out = {f"mel_stream_{k}": v for k, v in
-           loader_vs_step(stream_mels(paths, batch, MelScale(), seed=0, buffer=1000), n_batches,
-                          step_samples_per_s).items()}
+    out = {f"mel_stream_{k}": v for k, v in loader_vs_step(stream_mels(paths, batch, MelScale(), seed=0, buffer=1000), n_batches, step_samples_per_s).items()}
     images = torch.from_numpy(load_split(shard_dir, "train").images)
     order = torch.randperm(len(images))
-    pixel_batches = (as_pixels(images[order[i:i + batch]]) for i in range(0, len(images) - batch + 1, batch))
-    out.update({f"image_batches_{k}": v for k, v in
-                loader_vs_step(pixel_batches, n_batches, step_samples_per_s).items()})
+    pixel_batches = (as_pixels(images[order[i : i + batch]]) for i in range(0, len(images) - batch + 1, batch))
+    out.update({f"image_batches_{k}": v for k, v in loader_vs_step(pixel_batches, n_batches, step_samples_per_s).items()})
     return out
 
 
@@ -155,11 +148,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA only)")
     parser.add_argument("--matmul-size", type=int, default=2048)
     parser.add_argument("--matmul-seconds", type=float, default=0.3, help="matmul timing before/after each step")
-    parser.add_argument("--parts", default="g_fwd_bwd,g_step,d_step",
-                        help="comma list of g_fwd_bwd (G forward+backward alone), g_step, d_step")
+    parser.add_argument("--parts", default="g_fwd_bwd,g_step,d_step", help="comma list of g_fwd_bwd (G forward+backward alone), g_step, d_step")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--shards", default="data/shards",
-                        help="shards for the loader timing (synthetic ones when missing)")
+    parser.add_argument("--shards", default="data/shards", help="shards for the loader timing (synthetic ones when missing)")
     parser.add_argument("--loader-batches", type=int, default=20)
     args = parser.parse_args(argv)
 
@@ -198,8 +189,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown --parts {sorted(unknown)}; choose from {sorted(parts)}")
     for name in chosen:
         fn = parts[name]
-        for key, value in measure(fn, count_flops(fn), args.steps, args.warmup, device,
-                                  args.matmul_size, args.matmul_seconds).items():
+        for key, value in measure(fn, count_flops(fn), args.steps, args.warmup, device, args.matmul_size, args.matmul_seconds).items():
             figures[f"{name}_{key}"] = value
     if {"g_step", "d_step"} <= set(chosen):
         figures["g_plus_d_s"] = figures["g_step_s"] + figures["d_step_s"]
@@ -209,8 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     if {"g_step", "d_step"} <= set(chosen):
         step_rate = args.batch / figures["g_plus_d_s"]
         with tempfile.TemporaryDirectory() as tmp:
-            shard_dir = args.shards if wds.shard_paths(args.shards, "train") else synthetic_shards(
-                Path(tmp), args.batch * (args.loader_batches + 1))
+            shard_dir = args.shards if wds.shard_paths(args.shards, "train") else synthetic_shards(Path(tmp), args.batch * (args.loader_batches + 1))
             figures.update(loader_figures(shard_dir, args.batch, args.loader_batches, step_rate))
     for name, value in figures.items():
         print(f"{name}: {value:.4g}" if isinstance(value, float) else f"{name}: {value}")

@@ -9,6 +9,7 @@ and the sidecar. Model loading is timed apart (it happens once per command).
 "demo" means the widths and emb_dim of params.yaml; "1.0" the paper's network.
 Prints one "name: value" line per figure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,19 +32,30 @@ from s2i_models.rebuild import build_generator  # noqa: E402
 
 def save_random_model(root: Path, emb_dim: int, ae_width: float, g_width: float, kind: str) -> Path:
     torch.manual_seed(0)
-    save_checkpoint(root / "autoencoder" / "best.pt", models={"autoencoder": AudioAutoencoder(emb_dim, ae_width)},
-                    emb_dim=emb_dim, width=ae_width, epoch=0, with_rng=False,
-                    extra={"mel_scale": {"centre": -4.0, "half_range": 10.0}})
-    save_checkpoint(root / "translator" / "generator.pt", models={"generator": build_generator(kind, emb_dim, g_width)},
-                    emb_dim=emb_dim, width=g_width, epoch=0, with_rng=False, extra={"generator": kind})
+    save_checkpoint(
+        root / "autoencoder" / "best.pt",
+        models={"autoencoder": AudioAutoencoder(emb_dim, ae_width)},
+        emb_dim=emb_dim,
+        width=ae_width,
+        epoch=0,
+        with_rng=False,
+        extra={"mel_scale": {"centre": -4.0, "half_range": 10.0}},
+    )
+    save_checkpoint(
+        root / "translator" / "generator.pt",
+        models={"generator": build_generator(kind, emb_dim, g_width)},
+        emb_dim=emb_dim,
+        width=g_width,
+        epoch=0,
+        with_rng=False,
+        extra={"generator": kind},
+    )
     return root
 
 
 def make_sound(path: Path, seconds: float) -> Path:
-    sound = (f"sine=frequency=330:sample_rate=44100:duration={seconds}[a];"
-             f"anoisesrc=sample_rate=44100:duration={seconds}:amplitude=0.2:seed=3[b];[a][b]amix=inputs=2")
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-nostdin", "-filter_complex", sound, "-ac", "2",
-                    "-c:a", "libmp3lame", str(path)], check=True)
+    sound = f"sine=frequency=330:sample_rate=44100:duration={seconds}[a];anoisesrc=sample_rate=44100:duration={seconds}:amplitude=0.2:seed=3[b];[a][b]amix=inputs=2"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-nostdin", "-filter_complex", sound, "-ac", "2", "-c:a", "libmp3lame", str(path)], check=True)
     return path
 
 

@@ -10,6 +10,7 @@ Groups them by emb_dim and writes OUT.json, OUT.md and OUT.png: per emb_dim the 
 of each figure below, the paper's finding beside them, and whether our curves agree, computed from them. A
 figure an experiment lacks stays missing: "—" in the table, null in the JSON, a gap in the plot.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,9 +49,11 @@ PANELS = [  # (title, figures drawn in it)
     ("autoencoder reconstruction MSE", ["ae_train_mse", "ae_val_mse"]),
     ("translator training pixel loss", ["translator_train_pixel"]),
 ]
-PAPER = ("Paper: mean informativity over the five classes peaks at emb_dim 512 with more than 14% (water about 18%, "
-         "dog about 6%) and falls for 1024 and 2048; the training pixel loss falls as emb_dim grows, except at the "
-         "extremes 128 and 2048.")
+PAPER = (
+    "Paper: mean informativity over the five classes peaks at emb_dim 512 with more than 14% (water about 18%, "
+    "dog about 6%) and falls for 1024 and 2048; the training pixel loss falls as emb_dim grows, except at the "
+    "extremes 128 and 2048."
+)
 
 
 def _get(block, path):
@@ -59,7 +62,7 @@ def _get(block, path):
             return None
         block = block[key]
     number = isinstance(block, (int, float)) and not isinstance(block, bool)
-    return block if number and block == block else None      # NaN (block != block) is missing too
+    return block if number and block == block else None  # NaN (block != block) is missing too
 
 
 def _flat(params: dict, prefix: str = "") -> dict:
@@ -91,14 +94,20 @@ def runs(doc: list, with_workspace: bool = False) -> tuple[list[dict], list[dict
         rev = str(state.get("rev", "?"))
         name = state.get("name") or (rev if kind == "workspace" else rev[:7])
         data = state.get("data") or {}
-        why = ("the workspace (--with-workspace counts it)" if kind == "workspace" and not with_workspace else
-               f"error: {state['error'].get('msg', state['error'])}" if state.get("error") else
-               f"experiment {executor}" if executor in ("queued", "running", "failed") else
-               "no data" if not data else None)
+        why = (
+            "the workspace (--with-workspace counts it)"
+            if kind == "workspace" and not with_workspace
+            else f"error: {state['error'].get('msg', state['error'])}"
+            if state.get("error")
+            else f"experiment {executor}"
+            if executor in ("queued", "running", "failed")
+            else "no data"
+            if not data
+            else None
+        )
         params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
         metrics = {path: block.get("data") for path, block in (data.get("metrics") or {}).items() if isinstance(block, dict)}
-        figures = {key: next((v for v in (_get(metrics.get(file), p) for p in paths) if v is not None), None)
-                   for key, (_, file, paths, _) in FIGURES.items()}
+        figures = {key: next((v for v in (_get(metrics.get(file), p) for p in paths) if v is not None), None) for key, (_, file, paths, _) in FIGURES.items()}
         if why is None and "emb_dim" not in params:
             why = "no emb_dim param"
         if why is None and all(v is None for v in figures.values()):
@@ -111,14 +120,14 @@ def runs(doc: list, with_workspace: bool = False) -> tuple[list[dict], list[dict
             skipped.append({"name": name, "rev": state.get("rev"), "why": why})
             continue
         seen[key] = name
-        found.append({"name": name, "rev": state.get("rev"), "emb_dim": params["emb_dim"], "seed": seed,
-                      "params": params, "figures": figures})
+        found.append({"name": name, "rev": state.get("rev"), "emb_dim": params["emb_dim"], "seed": seed, "params": params, "figures": figures})
     return found, skipped
 
 
 def same_settings(found: list[dict]) -> tuple[list[dict], list[dict]]:
     """The runs whose params other than emb_dim and translator.seed are the most common ones; the rest, with the
     params that differ, as excluded (a lever changed beside emb_dim is not the bottleneck's doing)."""
+
     def rest(run):
         return {k: v for k, v in _flat(run["params"]).items() if k not in ("emb_dim", "translator.seed")}
 
@@ -151,8 +160,9 @@ def group(kept: list[dict]) -> list[dict]:
     rows = []
     for dim in dims:
         mine = sorted((r for r in kept if r["emb_dim"] == dim), key=lambda r: (r["seed"] is None, r["seed"] or 0, r["name"]))
-        rows.append({"emb_dim": dim, "runs": [r["name"] for r in mine], "seeds": [r["seed"] for r in mine],
-                     "figures": {key: stats([r["figures"][key] for r in mine]) for key in FIGURES}})
+        rows.append(
+            {"emb_dim": dim, "runs": [r["name"] for r in mine], "seeds": [r["seed"] for r in mine], "figures": {key: stats([r["figures"][key] for r in mine]) for key in FIGURES}}
+        )
     return rows
 
 
@@ -174,8 +184,7 @@ def peak_agreement(rows: list[dict], key: str) -> dict:
         return {"claim": claim, "curve": label, "ours": f"cannot tell: no value at emb_dim {', '.join(map(str, gone))}", "agrees": None}
     best = max(values.values())
     peaks = [d for d in EMB_DIMS if values[d] == best]
-    ours = (f"peak at {peaks[0]} ({best:.2f})" if len(peaks) == 1 else
-            f"tied peak at {', '.join(map(str, peaks))} ({best:.2f})")
+    ours = f"peak at {peaks[0]} ({best:.2f})" if len(peaks) == 1 else f"tied peak at {', '.join(map(str, peaks))} ({best:.2f})"
     return {"claim": claim, "curve": label, "ours": ours, "agrees": peaks == [PAPER_PEAK]}
 
 
@@ -191,17 +200,23 @@ def loss_agreement(rows: list[dict], key: str = "translator_train_pixel") -> lis
         out.append({"claim": claim, "curve": label, "ours": f"cannot tell: no value at emb_dim {', '.join(map(str, gone))}", "agrees": None})
     else:
         falls = values[256] > values[512] > values[1024]
-        out.append({"claim": claim, "curve": label, "agrees": falls,
-                    "ours": " -> ".join(fmt.format(values[d]) for d in middle) + (": falls" if falls else ": does not fall throughout")})
+        out.append(
+            {"claim": claim, "curve": label, "agrees": falls, "ours": " -> ".join(fmt.format(values[d]) for d in middle) + (": falls" if falls else ": does not fall throughout")}
+        )
     claim = "except at the extremes: 128 not above 256, 2048 not below 1024"
     gone = _missing(values, EMB_DIMS)
     if gone:
         out.append({"claim": claim, "curve": label, "ours": f"cannot tell: no value at emb_dim {', '.join(map(str, gone))}", "agrees": None})
     else:
         low, high = values[128] <= values[256], values[2048] >= values[1024]
-        out.append({"claim": claim, "curve": label, "agrees": low and high,
-                    "ours": f"128: {fmt.format(values[128])} against 256: {fmt.format(values[256])}; "
-                            f"2048: {fmt.format(values[2048])} against 1024: {fmt.format(values[1024])}"})
+        out.append(
+            {
+                "claim": claim,
+                "curve": label,
+                "agrees": low and high,
+                "ours": f"128: {fmt.format(values[128])} against 256: {fmt.format(values[256])}; 2048: {fmt.format(values[2048])} against 1024: {fmt.format(values[1024])}",
+            }
+        )
     return out
 
 
@@ -223,10 +238,15 @@ def cell(block: dict | None, fmt: str) -> str:
 
 def markdown(rows: list[dict], agreed: list[dict], excluded: list[dict], skipped: list[dict]) -> str:
     head = ["emb_dim", "seeds", *(FIGURES[k][0] for k in FIGURES)]
-    lines = ["# The bottleneck: emb_dim against the paper", "",
-             "Written by `benchmarks/bottleneck_study.py` from `dvc exp show --json` (docs/experiments.md); mean (range) over "
-             "the seeds of each emb_dim, — where no experiment has the figure.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [
+        "# The bottleneck: emb_dim against the paper",
+        "",
+        "Written by `benchmarks/bottleneck_study.py` from `dvc exp show --json` (docs/experiments.md); mean (range) over "
+        "the seeds of each emb_dim, — where no experiment has the figure.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     for row in rows:
         seeds = ",".join(MISSING if s is None else str(s) for s in row["seeds"]) or MISSING
         lines.append(f"| {row['emb_dim']} | {seeds} | " + " | ".join(cell(row["figures"][k], FIGURES[k][3]) for k in FIGURES) + " |")
@@ -234,8 +254,10 @@ def markdown(rows: list[dict], agreed: list[dict], excluded: list[dict], skipped
     for a in agreed:
         verdict = MISSING if a["agrees"] is None else ("yes" if a["agrees"] else "no")
         lines.append(f"| {a['claim']} | {a['curve']} | {a['ours']} | {verdict} |")
-    for title, items, text in (("Excluded (other params differ)", excluded, lambda x: f"{x['name']}: {', '.join(x['differs'])}"),
-                               ("Skipped", skipped, lambda x: f"{x['name']}: {x['why']}")):
+    for title, items, text in (
+        ("Excluded (other params differ)", excluded, lambda x: f"{x['name']}: {', '.join(x['differs'])}"),
+        ("Skipped", skipped, lambda x: f"{x['name']}: {x['why']}"),
+    ):
         if items:
             lines += ["", f"{title}: " + "; ".join(text(x) for x in items) + "."]
     return "\n".join(lines) + "\n"
@@ -269,10 +291,8 @@ def figure(rows: list[dict], agreed: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
     text = axes.flat[-1]
     text.axis("off")
-    verdicts = [f"{a['curve']}: {a['ours']} -> {'cannot tell' if a['agrees'] is None else 'agrees' if a['agrees'] else 'disagrees'}"
-                for a in agreed]
-    text.text(0, 1, "\n".join(_wrap(PAPER, 52) + ["", "Ours:"] + [w for v in verdicts for w in _wrap(v, 52)]),
-              va="top", fontsize=8.5, transform=text.transAxes)
+    verdicts = [f"{a['curve']}: {a['ours']} -> {'cannot tell' if a['agrees'] is None else 'agrees' if a['agrees'] else 'disagrees'}" for a in agreed]
+    text.text(0, 1, "\n".join(_wrap(PAPER, 52) + ["", "Ours:"] + [w for v in verdicts for w in _wrap(v, 52)]), va="top", fontsize=8.5, transform=text.transAxes)
     fig.suptitle("The bottleneck: emb_dim against the paper (mean over seeds, bars: range; a gap: missing)")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
@@ -286,8 +306,7 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 def exp_show() -> list:
-    done = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=ROOT, check=True,
-                          capture_output=True, text=True)   # this interpreter's dvc, activated or not
+    done = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=ROOT, check=True, capture_output=True, text=True)  # this interpreter's dvc, activated or not
     return json.loads(done.stdout)
 
 
@@ -297,10 +316,15 @@ def write(doc: list, out: Path, with_workspace: bool = False, source: str = "dvc
     kept, excluded = same_settings(found)
     rows = group(kept)
     agreed = agreement(rows)
-    result = {"source": source, "paper": {"finding": PAPER, "peak_emb_dim": PAPER_PEAK},
-              "figures": {key: {"label": label, "file": file, "paths": [".".join(p) for p in paths]}
-                          for key, (label, file, paths, _) in FIGURES.items()},
-              "rows": rows, "agreement": agreed, "excluded": excluded, "skipped": skipped}
+    result = {
+        "source": source,
+        "paper": {"finding": PAPER, "peak_emb_dim": PAPER_PEAK},
+        "figures": {key: {"label": label, "file": file, "paths": [".".join(p) for p in paths]} for key, (label, file, paths, _) in FIGURES.items()},
+        "rows": rows,
+        "agreement": agreed,
+        "excluded": excluded,
+        "skipped": skipped,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{out}.json").write_text(json.dumps(result, indent=1, allow_nan=False) + "\n")
     Path(f"{out}.md").write_text(markdown(rows, agreed, excluded, skipped))

@@ -1,5 +1,6 @@
 """Diagnostic for tests/test_cuda.py: do bf16 and fp32 share Dropout2d masks on CUDA, and how far apart
 are the untrained D losses with and without dropout? Prints one JSON line."""
+
 import json
 import sys
 from pathlib import Path

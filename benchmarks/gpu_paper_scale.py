@@ -21,6 +21,7 @@ plain loop's from the same start); the loaders against the steps they feed.
 Sections that would overrun --budget-s are skipped and listed. The JSON also holds the device, torch,
 CUDA and cuDNN versions, the date and the git commit (S2I_COMMIT when the tree has no git).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,20 +55,21 @@ from s2i_models.speed_levers import SpeedLevers  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_PAIRS, PAPER_VAL_PAIRS, PAPER_EPOCHS = 48_945, 5_575, 4_000
-GOALS = {"gan_bf16_epoch_s": 10.0, "gan_bf16_epoch_moonshot_s": 6.0, "fp32_over_bf16": 1.5,
-         "autoencoder_epoch_s": 6.0}
-PRECISIONS = {"bf16": True, "fp32": False}   # bf16 first: the goal's figure, and it counts the FLOPs for both
-FULL = dict(width=1.0, emb_dim=512, batch=64, resident_pairs=PAPER_PAIRS, val_pairs=PAPER_VAL_PAIRS, warmup=3,
-            iterations=20, profile_iterations=5, matmul_size=8192, loader_batches=30)
-SMOKE = dict(width=0.0625, emb_dim=32, batch=8, resident_pairs=32, val_pairs=16, warmup=1, iterations=2,
-             profile_iterations=1, matmul_size=256, loader_batches=3)
+GOALS = {"gan_bf16_epoch_s": 10.0, "gan_bf16_epoch_moonshot_s": 6.0, "fp32_over_bf16": 1.5, "autoencoder_epoch_s": 6.0}
+PRECISIONS = {"bf16": True, "fp32": False}  # bf16 first: the goal's figure, and it counts the FLOPs for both
+FULL = dict(
+    width=1.0, emb_dim=512, batch=64, resident_pairs=PAPER_PAIRS, val_pairs=PAPER_VAL_PAIRS, warmup=3, iterations=20, profile_iterations=5, matmul_size=8192, loader_batches=30
+)
+SMOKE = dict(width=0.0625, emb_dim=32, batch=8, resident_pairs=32, val_pairs=16, warmup=1, iterations=2, profile_iterations=1, matmul_size=256, loader_batches=3)
 # Seconds each section is expected to take at full scale on one GPU (a section starts only if it fits).
-NEEDS_S = {"gan": 20, "extras": 15, "autoencoder": 10, "variant": 20, "compiled_variant": 90, "loaders": 25,
-           "scaling": 90}
+NEEDS_S = {"gan": 20, "extras": 15, "autoencoder": 10, "variant": 20, "compiled_variant": 90, "loaders": 25, "scaling": 90}
 # In the order they are timed: the stages' own levers (channels_last on CUDA) are the main figures already.
-VARIANTS = {"plain": SpeedLevers(), "channels_last": SpeedLevers(channels_last=True),
-            "channels_last+compiled_blocks": SpeedLevers(channels_last=True, compiled_blocks=True),
-            "compiled_blocks": SpeedLevers(compiled_blocks=True)}
+VARIANTS = {
+    "plain": SpeedLevers(),
+    "channels_last": SpeedLevers(channels_last=True),
+    "channels_last+compiled_blocks": SpeedLevers(channels_last=True, compiled_blocks=True),
+    "compiled_blocks": SpeedLevers(compiled_blocks=True),
+}
 
 
 class Budget:
@@ -151,9 +153,9 @@ def gan_epoch_extras(loop: GanLoop, cfg: dict, device: torch.device) -> dict:
     models = {"generator": loop.G, "discriminator": loop.D, **({"generator_ema": loop.shown.model} if loop.shown else {})}
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        save_checkpoint(Path(tmp) / "last.pt", models=models, optimizers={"generator": loop.opt_g,
-                                                                          "discriminator": loop.opt_d},
-                        emb_dim=cfg["emb_dim"], width=cfg["width"], epoch=1, extra={})
+        save_checkpoint(
+            Path(tmp) / "last.pt", models=models, optimizers={"generator": loop.opt_g, "discriminator": loop.opt_d}, emb_dim=cfg["emb_dim"], width=cfg["width"], epoch=1, extra={}
+        )
         out["checkpoint_s"] = time.perf_counter() - start
     out["total_s"] = sum(out.values())
     return out
@@ -181,25 +183,27 @@ def gan_kernel_share(loop: GanLoop, cfg: dict, device: torch.device, timing: dic
     g_part = timing["iteration_s"]
     d_part = timing["d_pass_iteration_s"] / loop.cfg.d_every
     share = (g["outside_kernels_fraction"] * g_part + d["outside_kernels_fraction"] * d_part) / (g_part + d_part)
-    return {**g, "outside_kernels_fraction": share, "g_loop_outside_kernels_fraction": g["outside_kernels_fraction"],
-            "d_pass_outside_kernels_fraction": d["outside_kernels_fraction"],
-            "d_pass_profiled_iteration_s": d["profiled_iteration_s"]}
+    return {
+        **g,
+        "outside_kernels_fraction": share,
+        "g_loop_outside_kernels_fraction": g["outside_kernels_fraction"],
+        "d_pass_outside_kernels_fraction": d["outside_kernels_fraction"],
+        "d_pass_profiled_iteration_s": d["profiled_iteration_s"],
+    }
 
 
-def gan_figures(cfg: dict, lever_set: str, precision: str, levers: SpeedLevers, device: torch.device,
-                matmul_peak: float, extras: dict | None, detail: bool = True,
-                flops: dict | None = None) -> tuple[dict, GanLoop]:
+def gan_figures(
+    cfg: dict, lever_set: str, precision: str, levers: SpeedLevers, device: torch.device, matmul_peak: float, extras: dict | None, detail: bool = True, flops: dict | None = None
+) -> tuple[dict, GanLoop]:
     """One lever set's loop in one precision; with `detail`, its FLOP rate (`flops` counted in another
     precision reused: autocast changes no FLOP count) and its share of time outside kernels."""
     p = stage_params("translator", lever_set, cfg["width"], cfg["batch"], PRECISIONS[precision])
     reset_peak(device)
     loop = GanLoop(p, cfg["emb_dim"], cfg["resident_pairs"], device, levers)
     first_s, first_losses = warm(loop, cfg, device)
-    out = {"levers": levers.describe(), "first_iterations_s": first_s, "warmup_losses": first_losses,
-           **gan_timing(loop, cfg, device)}
-    if levers.compiled_blocks:   # how many blocks ran compiled, and why they ran eagerly if they did
-        failure = (compiled_blocks.compiled_dense_block_forward(levers.compile_backend).failure
-                   if loop.compiled_blocks else f"not compiled on {device.type}")
+    out = {"levers": levers.describe(), "first_iterations_s": first_s, "warmup_losses": first_losses, **gan_timing(loop, cfg, device)}
+    if levers.compiled_blocks:  # how many blocks ran compiled, and why they ran eagerly if they did
+        failure = compiled_blocks.compiled_dense_block_forward(levers.compile_backend).failure if loop.compiled_blocks else f"not compiled on {device.type}"
         out["compiled_blocks"] = {"blocks": loop.compiled_blocks, "fell_back_to_eager": failure}
     if extras is not None:
         out["epoch_extras_s"] = extras["total_s"]
@@ -209,23 +213,27 @@ def gan_figures(cfg: dict, lever_set: str, precision: str, levers: SpeedLevers, 
     if detail:
         flops = flops or gan_flops(loop)
         rate = flops["iteration_gflop"] * 1e9 / out["iteration_s"]
-        out.update(flops, tflop_per_s=rate / 1e12, fraction_of_matmul=rate / matmul_peak,
-                   samples_per_s=cfg["batch"] / out["iteration_s"])
+        out.update(flops, tflop_per_s=rate / 1e12, fraction_of_matmul=rate / matmul_peak, samples_per_s=cfg["batch"] / out["iteration_s"])
         out.update(gan_kernel_share(loop, cfg, device, out))
     return out, loop
 
 
-def autoencoder_figures(cfg: dict, lever_set: str, precision: str, levers: SpeedLevers, device: torch.device,
-                        matmul_peak: float, detail: bool = True) -> dict:
+def autoencoder_figures(cfg: dict, lever_set: str, precision: str, levers: SpeedLevers, device: torch.device, matmul_peak: float, detail: bool = True) -> dict:
     p = stage_params("autoencoder", lever_set, cfg["width"], cfg["batch"], PRECISIONS[precision])
     reset_peak(device)
     loop = AutoencoderLoop(p, cfg["emb_dim"], device, levers)
     first_s, first_losses = warm(loop, cfg, device)
     step_s = seconds_per(loop.run, cfg["iterations"], device)
-    out = {"levers": levers.describe(), "first_iterations_s": first_s, "warmup_losses": first_losses,
-           "step_s": step_s, "epoch_s": steps_per_epoch(cfg["batch"]) * step_s,
-           "samples_per_s": cfg["batch"] / step_s, "losses_finite": all_finite(loop.read_losses()),
-           "peak_gib": peak_gib(device)}
+    out = {
+        "levers": levers.describe(),
+        "first_iterations_s": first_s,
+        "warmup_losses": first_losses,
+        "step_s": step_s,
+        "epoch_s": steps_per_epoch(cfg["batch"]) * step_s,
+        "samples_per_s": cfg["batch"] / step_s,
+        "losses_finite": all_finite(loop.read_losses()),
+        "peak_gib": peak_gib(device),
+    }
     if detail:
         gflop = count_flops(lambda: loop.run(1)) / 1e9
         out.update(gflop=gflop, tflop_per_s=gflop / step_s / 1e3, fraction_of_matmul=gflop * 1e9 / step_s / matmul_peak)
@@ -235,13 +243,11 @@ def autoencoder_figures(cfg: dict, lever_set: str, precision: str, levers: Speed
     return out
 
 
-def loader_figures(cfg: dict, device: torch.device, shard_dir: str, gan_samples_per_s: float,
-                   ae_samples_per_s: float) -> dict:
+def loader_figures(cfg: dict, device: torch.device, shard_dir: str, gan_samples_per_s: float, ae_samples_per_s: float) -> dict:
     """The stages' loaders, each against the step it feeds (ratio < 1: training would wait on data)."""
     batch, n = cfg["batch"], cfg["loader_batches"]
     paths = wds.shard_paths(shard_dir, "train")
-    out = {f"mel_stream_{k}": v for k, v in loader_vs_step(
-        stream_mels(paths, batch, MelScale(), seed=0, buffer=1000), n, ae_samples_per_s).items()}
+    out = {f"mel_stream_{k}": v for k, v in loader_vs_step(stream_mels(paths, batch, MelScale(), seed=0, buffer=1000), n, ae_samples_per_s).items()}
     start = time.perf_counter()
     images = load_split(shard_dir, "train").images
     out["split_read_samples_per_s"] = len(images) / (time.perf_counter() - start)
@@ -252,6 +258,7 @@ def loader_figures(cfg: dict, device: torch.device, shard_dir: str, gan_samples_
             pixels = as_pixels(on_device[idx])
             sync(device)
             yield pixels
+
     out.update({f"image_batches_{k}": v for k, v in loader_vs_step(pixel_batches(), n, gan_samples_per_s).items()})
     return out
 
@@ -268,32 +275,46 @@ def ddp_worker(args, cfg: dict) -> None:
     loop.run(cfg["warmup"])
     iteration_s = seconds_per(loop.run, cfg["iterations"], ctx.device)
     loop.read_losses()
-    times = ctx.mean({"iteration_s": iteration_s})   # every rank waits for the slowest in the all-reduces anyway
+    times = ctx.mean({"iteration_s": iteration_s})  # every rank waits for the slowest in the all-reduces anyway
     if ctx.is_main:
-        Path(args.worker_out).write_text(json.dumps({**times, "per_rank_batch": cfg["batch"] // ctx.world_size,
-                                                     "levers": levers.describe()}))
+        Path(args.worker_out).write_text(json.dumps({**times, "per_rank_batch": cfg["batch"] // ctx.world_size, "levers": levers.describe()}))
 
 
 def scaling_figures(args, single: dict, budget: Budget) -> dict:
     """Run this script under torchrun with --nproc ranks; compare with the one-process loop."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "ranks.json"
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
-               str(Path(__file__).resolve()), "--worker-out", str(out), "--worker-lever-set", args.scaling_lever_set]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={args.nproc}",
+            str(Path(__file__).resolve()),
+            "--worker-out",
+            str(out),
+            "--worker-lever-set",
+            args.scaling_lever_set,
+        ]
         cmd += (["--smoke"] if args.smoke else []) + (["--worker-bf16"] if PRECISIONS[args.scaling_precision] else [])
         proc = subprocess.Popen(cmd, start_new_session=True)
         try:
             proc.wait(timeout=max(budget.left(), 1))
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGTERM)   # torchrun stops its workers on SIGTERM
+            os.killpg(proc.pid, signal.SIGTERM)  # torchrun stops its workers on SIGTERM
             proc.wait()
             return {"error": "timed out"}
         if proc.returncode or not out.exists():
             return {"error": f"torchrun exited with {proc.returncode}"}
         ranks = json.loads(out.read_text())
-    return {"nproc": args.nproc, "lever_set": args.scaling_lever_set, "precision": args.scaling_precision, **ranks,
-            "efficiency": single["iteration_s"] / (args.nproc * ranks["iteration_s"]),
-            "steps_epoch_s": steps_per_epoch(args_cfg(args)["batch"]) * ranks["iteration_s"]}
+    return {
+        "nproc": args.nproc,
+        "lever_set": args.scaling_lever_set,
+        "precision": args.scaling_precision,
+        **ranks,
+        "efficiency": single["iteration_s"] / (args.nproc * ranks["iteration_s"]),
+        "steps_epoch_s": steps_per_epoch(args_cfg(args)["batch"]) * ranks["iteration_s"],
+    }
 
 
 def largest_relative_difference(a: dict[str, float], b: dict[str, float]) -> float:
@@ -308,8 +329,7 @@ def compare_variants(table: dict, reference: dict | None) -> None:
         return
     for result in table.values():
         if "warmup_losses" in result:
-            result["warmup_losses_vs_plain"] = largest_relative_difference(result["warmup_losses"],
-                                                                          reference["warmup_losses"])
+            result["warmup_losses_vs_plain"] = largest_relative_difference(result["warmup_losses"], reference["warmup_losses"])
 
 
 def verdicts(figures: dict) -> dict:
@@ -338,8 +358,7 @@ def git_commit() -> dict:
         return {"git_commit": os.environ["S2I_COMMIT"], "git_dirty": None, "git_commit_from": "S2I_COMMIT"}
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True, check=True)
         return {"git_commit": head.stdout.strip(), "git_dirty": bool(dirty.stdout.strip()), "git_commit_from": "git"}
     except (OSError, subprocess.CalledProcessError):
         return {"git_commit": "unknown", "git_dirty": None, "git_commit_from": "none"}
@@ -371,8 +390,7 @@ def parse(argv: list[str] | None):
     parser.add_argument("--scaling-lever-set", choices=LEVER_SETS, default="demo")
     parser.add_argument("--shards", default="data/shards", help="shards for the loader timing (synthetic if none)")
     parser.add_argument("--budget-s", type=float, default=300.0, help="skip sections that would end later")
-    parser.add_argument("--variants", nargs="*", choices=sorted(VARIANTS), default=list(VARIANTS),
-                        help="speed levers to time for the bf16 demo loop (none: --variants)")
+    parser.add_argument("--variants", nargs="*", choices=sorted(VARIANTS), default=list(VARIANTS), help="speed levers to time for the bf16 demo loop (none: --variants)")
     parser.add_argument("--variant-lever-sets", nargs="*", choices=LEVER_SETS, default=["demo"])
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
@@ -395,25 +413,30 @@ def main(argv: list[str] | None = None) -> dict:
     budget = Budget(args.budget_s, args.smoke)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     levers = SpeedLevers.automatic(device)
-    figures: dict = {"benchmark": "gpu_paper_scale",
-                     "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                     **git_commit(), "device": device_name(device), "torch": torch.__version__,
-                     "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
-                     "python": platform.python_version(), "stage_levers": levers.describe(),
-                     "config": {**cfg, "paper_pairs": PAPER_PAIRS, "paper_epochs": PAPER_EPOCHS,
-                                "steps_per_epoch": steps_per_epoch(cfg["batch"]), "smoke": args.smoke},
-                     "goals": GOALS}
+    figures: dict = {
+        "benchmark": "gpu_paper_scale",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **git_commit(),
+        "device": device_name(device),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
+        "python": platform.python_version(),
+        "stage_levers": levers.describe(),
+        "config": {**cfg, "paper_pairs": PAPER_PAIRS, "paper_epochs": PAPER_EPOCHS, "steps_per_epoch": steps_per_epoch(cfg["batch"]), "smoke": args.smoke},
+        "goals": GOALS,
+    }
 
-    def out_of_time(signum, frame):   # a hung kernel or collective: write what was measured, then stop
+    def out_of_time(signum, frame):  # a hung kernel or collective: write what was measured, then stop
         write({**figures, "error": f"stopped after {args.budget_s + 60:.0f} s", "skipped": budget.skipped}, args.out)
         os._exit(3)
+
     signal.signal(signal.SIGALRM, out_of_time)
     signal.alarm(int(args.budget_s + 60))
     enable_fast_kernels(device)
     matmul_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     matmul_peak = matmul_rate(device, cfg["matmul_size"], 0.5 if device.type == "cuda" else 0.05, matmul_dtype)
-    figures.update({"matmul_tflop_per_s": matmul_peak / 1e12, "matmul_dtype": str(matmul_dtype).replace("torch.", ""),
-                    "bf16_autocast_active": device.type == "cuda"})
+    figures.update({"matmul_tflop_per_s": matmul_peak / 1e12, "matmul_dtype": str(matmul_dtype).replace("torch.", ""), "bf16_autocast_active": device.type == "cuda"})
 
     extras: dict[str, dict] = {}
     for lever_set in LEVER_SETS:
@@ -435,8 +458,7 @@ def main(argv: list[str] | None = None) -> dict:
             figures.setdefault("gan", {}).setdefault(lever_set, {})[precision] = gan
         for precision in PRECISIONS:
             if budget.allows(f"autoencoder.{lever_set}.{precision}", "autoencoder"):
-                figures.setdefault("autoencoder", {}).setdefault(lever_set, {})[precision] = autoencoder_figures(
-                    cfg, lever_set, precision, levers, device, matmul_peak)
+                figures.setdefault("autoencoder", {}).setdefault(lever_set, {})[precision] = autoencoder_figures(cfg, lever_set, precision, levers, device, matmul_peak)
     figures["verdict"] = verdicts(figures)
 
     single = figures.get("gan", {}).get(args.scaling_lever_set, {}).get(args.scaling_precision)
@@ -448,30 +470,30 @@ def main(argv: list[str] | None = None) -> dict:
             variant = VARIANTS[name]
             if variant == levers and lever_set in figures.get("gan", {}) and "bf16" in figures["gan"][lever_set]:
                 table = figures.setdefault("gan_variants", {}).setdefault(f"{lever_set}.bf16", {})
-                main_figures = figures["gan"][lever_set]["bf16"]   # the stages' levers: timed above
-                table[name] = {"same_as": f"gan.{lever_set}.bf16", **{k: main_figures[k] for k in (
-                    "levers", "first_iterations_s", "warmup_losses", "iteration_s", "steps_epoch_s", "epoch_s",
-                    "peak_gib") if k in main_figures}}
+                main_figures = figures["gan"][lever_set]["bf16"]  # the stages' levers: timed above
+                table[name] = {
+                    "same_as": f"gan.{lever_set}.bf16",
+                    **{k: main_figures[k] for k in ("levers", "first_iterations_s", "warmup_losses", "iteration_s", "steps_epoch_s", "epoch_s", "peak_gib") if k in main_figures},
+                }
                 continue
-            if not budget.allows(f"gan_variants.{lever_set}.bf16.{name}",
-                                 "compiled_variant" if variant.compiled_blocks else "variant"):
+            if not budget.allows(f"gan_variants.{lever_set}.bf16.{name}", "compiled_variant" if variant.compiled_blocks else "variant"):
                 continue
             table = figures.setdefault("gan_variants", {}).setdefault(f"{lever_set}.bf16", {})
             try:
-                result, loop = gan_figures(cfg, lever_set, "bf16", variant, device, matmul_peak,
-                                           extras.get(lever_set), detail=False)
+                result, loop = gan_figures(cfg, lever_set, "bf16", variant, device, matmul_peak, extras.get(lever_set), detail=False)
                 del loop
                 table[name] = result
-            except Exception as err:   # e.g. a compiler missing: report it, measure the rest
+            except Exception as err:  # e.g. a compiler missing: report it, measure the rest
                 table[name] = {"error": f"{type(err).__name__}: {err}"[:300]}
         table = figures.get("gan_variants", {}).get(f"{lever_set}.bf16", {})
         compare_variants(table, table.get("plain"))
         for name in ("plain", "channels_last"):
             if VARIANTS[name] == levers:
-                continue   # the stages' levers: the autoencoder's main figures
+                continue  # the stages' levers: the autoencoder's main figures
             if name in args.variants and budget.allows(f"autoencoder_variants.{lever_set}.bf16.{name}", "autoencoder"):
-                figures.setdefault("autoencoder_variants", {}).setdefault(f"{lever_set}.bf16", {})[name] = \
-                    autoencoder_figures(cfg, lever_set, "bf16", VARIANTS[name], device, matmul_peak, detail=False)
+                figures.setdefault("autoencoder_variants", {}).setdefault(f"{lever_set}.bf16", {})[name] = autoencoder_figures(
+                    cfg, lever_set, "bf16", VARIANTS[name], device, matmul_peak, detail=False
+                )
 
     gan_demo, ae_demo = figures.get("gan", {}).get("demo", {}), figures.get("autoencoder", {}).get("demo", {})
     if "fp32" in gan_demo and "fp32" in ae_demo and budget.allows("loaders", "loaders"):
@@ -481,8 +503,7 @@ def main(argv: list[str] | None = None) -> dict:
             if not wds.shard_paths(shard_dir, "train"):
                 shard_dir = synthetic_shards(Path(tmp), cfg["batch"] * (cfg["loader_batches"] + 1))
             figures["shards"] = "synthetic" if shard_dir != args.shards else args.shards
-            figures["loaders"] = loader_figures(cfg, device, shard_dir, gan_demo["fp32"]["samples_per_s"],
-                                                ae_demo["fp32"]["samples_per_s"])
+            figures["loaders"] = loader_figures(cfg, device, shard_dir, gan_demo["fp32"]["samples_per_s"], ae_demo["fp32"]["samples_per_s"])
     figures["skipped"] = budget.skipped
     figures["seconds"] = time.monotonic() - budget.start
     signal.alarm(0)

@@ -9,6 +9,7 @@ Python and framework time between them. The profiler's own overhead per operator
 outside share a little: the result also gives the window's wall time per iteration, to be set
 against the same iterations timed without the profiler.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Iterable
@@ -20,8 +21,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 WINDOW = "s2i_profiled_window"
 METHODS = {
     "cuda": "1 - (union of the GPU's kernel, copy and memset intervals) / wall time of the profiled iterations",
-    "cuda_kernel_sum": "1 - (sum of the GPU kernel durations the profiler attached to CPU ops) / wall time of the "
-                       "profiled iterations (no device intervals in the trace)",
+    "cuda_kernel_sum": "1 - (sum of the GPU kernel durations the profiler attached to CPU ops) / wall time of the profiled iterations (no device intervals in the trace)",
     "cpu": "1 - (union of the aten operators' intervals) / wall time of the profiled iterations (CPU: no device kernels)",
 }
 
@@ -57,19 +57,19 @@ def outside_kernels(run: Callable[[], None], device: torch.device, iterations: i
     wall = stop - start
     annotations = {e.name for e in events if getattr(e, "is_user_annotation", False)} | {WINDOW}
     if cuda:
-        device_events = [e for e in events if e.device_type == DeviceType.CUDA and e.name not in annotations
-                         and not getattr(e, "is_user_annotation", False)]
+        device_events = [e for e in events if e.device_type == DeviceType.CUDA and e.name not in annotations and not getattr(e, "is_user_annotation", False)]
         if device_events:
-            busy, method = union_length(clipped(((e.time_range.start, e.time_range.end) for e in device_events),
-                                                start, stop)), "cuda"
+            busy, method = union_length(clipped(((e.time_range.start, e.time_range.end) for e in device_events), start, stop)), "cuda"
         else:
             busy = sum(k.duration for e in events if e.device_type == DeviceType.CPU for k in e.kernels)
             method = "cuda_kernel_sum"
     else:
-        ops = [(e.time_range.start, e.time_range.end) for e in events
-               if e.device_type == DeviceType.CPU and e.name.startswith("aten::")]
+        ops = [(e.time_range.start, e.time_range.end) for e in events if e.device_type == DeviceType.CPU and e.name.startswith("aten::")]
         busy, method = union_length(clipped(ops, start, stop)), "cpu"
     busy = min(busy, wall)
-    return {"outside_kernels_fraction": 1.0 - busy / wall if wall > 0 else None,
-            "profiled_iteration_s": wall / 1e6 / iterations, "kernel_busy_s_per_iteration": busy / 1e6 / iterations,
-            "outside_kernels_method": METHODS[method]}
+    return {
+        "outside_kernels_fraction": 1.0 - busy / wall if wall > 0 else None,
+        "profiled_iteration_s": wall / 1e6 / iterations,
+        "kernel_busy_s_per_iteration": busy / 1e6 / iterations,
+        "outside_kernels_method": METHODS[method],
+    }

@@ -8,6 +8,7 @@ the autoencoder's pinned host-to-device copies) and runs the body of the stage's
 is synthetic. Two lever sets: "demo" (params.yaml's translator and autoencoder sections) and "paper"
 (the paper's value of every lever the demo moves); both at the width, embedding size and batch given.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -19,8 +20,17 @@ from pipeline.core.params import load_params
 from pipeline.training.autoencoder import to_device
 from pipeline.training.epoch_losses import EpochLosses
 from pipeline.training.translator import as_pixels, batches, gan_config
-from s2i_models import (AudioAutoencoder, Discriminator, DiscriminatorSchedule, EpochMovingAverage, WeightAverage,
-                        autoencoder_step, discriminator_step, generator_step, make_optimizer)
+from s2i_models import (
+    AudioAutoencoder,
+    Discriminator,
+    DiscriminatorSchedule,
+    EpochMovingAverage,
+    WeightAverage,
+    autoencoder_step,
+    discriminator_step,
+    generator_step,
+    make_optimizer,
+)
 from s2i_models.rebuild import build_generator
 from s2i_models.speed_levers import SpeedLevers, as_input, compile_dense_blocks, place
 
@@ -28,10 +38,30 @@ REPO = Path(__file__).resolve().parents[1]
 LEVER_SETS = ("demo", "paper")
 # The paper's value of every translator lever (params.yaml's "paper:" comments; docs/experiments.md).
 PAPER_TRANSLATOR = {
-    "generator": "dense", "optimizer": "sgd", "lr": 0.1, "momentum": 0.5, "lambda_pixel": 1.0, "lambda_adv": 0.1,
-    "adv_average": "epoch", "output_bn": True, "upsample": "transposed", "ema_decay": 0.0, "bn_recompute": False,
-    "d_dropout": 0.5, "d_mismatch": False, "d_projection": False, "d_every": 5, "d_unit": "epoch", "d_norm": "batch",
-    "loss": "mse", "noise_dim": 0, "lambda_ms": 0.0, "pixel_best_of": 1, "pixel_scale": 1, "augment": "", "r1": 0.0,
+    "generator": "dense",
+    "optimizer": "sgd",
+    "lr": 0.1,
+    "momentum": 0.5,
+    "lambda_pixel": 1.0,
+    "lambda_adv": 0.1,
+    "adv_average": "epoch",
+    "output_bn": True,
+    "upsample": "transposed",
+    "ema_decay": 0.0,
+    "bn_recompute": False,
+    "d_dropout": 0.5,
+    "d_mismatch": False,
+    "d_projection": False,
+    "d_every": 5,
+    "d_unit": "epoch",
+    "d_norm": "batch",
+    "loss": "mse",
+    "noise_dim": 0,
+    "lambda_ms": 0.0,
+    "pixel_best_of": 1,
+    "pixel_scale": 1,
+    "augment": "",
+    "r1": 0.0,
 }
 PAPER_AUTOENCODER = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "output_bn": True}
 
@@ -58,17 +88,13 @@ class GanLoop:
     """The translator stage's loop body over a resident synthetic split; `ctx` (a distributed Context)
     wraps G and D in DDP and slices each global batch as the stage does."""
 
-    def __init__(self, p: dict, emb_dim: int, pairs: int, device: torch.device, levers: SpeedLevers, ctx=None,
-                 seed: int = 0):
+    def __init__(self, p: dict, emb_dim: int, pairs: int, device: torch.device, levers: SpeedLevers, ctx=None, seed: int = 0):
         torch.manual_seed(seed)
         self.p, self.device, self.levers, self.ctx = p, device, levers, ctx
-        self.G = place(build_generator(p["generator"], emb_dim, p["width"], p["output_bn"], p["upsample"],
-                                       p["noise_dim"]), device, levers)
-        self.D = place(Discriminator(emb_dim, p["width"], p["d_dropout"], p["d_projection"], p["d_norm"]),
-                       device, levers)
+        self.G = place(build_generator(p["generator"], emb_dim, p["width"], p["output_bn"], p["upsample"], p["noise_dim"]), device, levers)
+        self.D = place(Discriminator(emb_dim, p["width"], p["d_dropout"], p["d_projection"], p["d_norm"]), device, levers)
         self.opt_g = make_optimizer("generator", self.G.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
-        self.opt_d = make_optimizer("discriminator", self.D.parameters(), p["optimizer"], lr=p["lr"],
-                                    momentum=p["momentum"])
+        self.opt_d = make_optimizer("discriminator", self.D.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
         self.cfg = gan_config(p)
         self.schedule = DiscriminatorSchedule.from_config(self.cfg)
         self.average = EpochMovingAverage(self.cfg.adv_average)
@@ -79,8 +105,7 @@ class GanLoop:
         self.emb, self.images = resident_split(pairs, emb_dim, device, seed)
         self.losses, self.iteration = EpochLosses(), 0
         epochs = itertools.count(1)
-        self._batches = itertools.chain.from_iterable(
-            batches(pairs, p["batch_size"], torch.Generator().manual_seed(epoch), device) for epoch in epochs)
+        self._batches = itertools.chain.from_iterable(batches(pairs, p["batch_size"], torch.Generator().manual_seed(epoch), device) for epoch in epochs)
 
     @property
     def d_pass_per_epoch(self) -> bool:
@@ -100,14 +125,12 @@ class GanLoop:
             if d_pass:
                 self.losses.add(discriminator_step(self.G, self.D_train, self.opt_d, self.emb[idx], real, self.cfg))
                 continue
-            self.losses.add(generator_step(self.G_train, self.D, self.opt_g, self.emb[idx], real, self.average,
-                                           self.cfg))
+            self.losses.add(generator_step(self.G_train, self.D, self.opt_g, self.emb[idx], real, self.average, self.cfg))
             if self.shown:
                 self.shown.update(self.G)
             self.iteration += 1
             if self.schedule.after_iteration(self.iteration):
-                self.losses.join_last(discriminator_step(self.G, self.D_train, self.opt_d, self.emb[idx], real,
-                                                         self.cfg))
+                self.losses.join_last(discriminator_step(self.G, self.D_train, self.opt_d, self.emb[idx], real, self.cfg))
 
     def read_losses(self) -> dict[str, float]:
         """The means of the losses logged since the last read (one host copy, as at the stage's epoch end)."""
@@ -119,13 +142,11 @@ class AutoencoderLoop:
     """The autoencoder stage's loop body: host batches (as the shard stream yields them) copied through
     pinned memory, then `autoencoder_step`."""
 
-    def __init__(self, p: dict, emb_dim: int, device: torch.device, levers: SpeedLevers, host_batches: int = 8,
-                 seed: int = 0):
+    def __init__(self, p: dict, emb_dim: int, device: torch.device, levers: SpeedLevers, host_batches: int = 8, seed: int = 0):
         torch.manual_seed(seed)
         self.p, self.device, self.levers = p, device, levers
         self.model = place(AudioAutoencoder(emb_dim, p["width"], p["output_bn"]), device, levers)
-        self.opt = make_optimizer("autoencoder", self.model.parameters(), p["optimizer"], lr=p["lr"],
-                                  momentum=p["momentum"])
+        self.opt = make_optimizer("autoencoder", self.model.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
         g = torch.Generator().manual_seed(seed)
         self.host = [torch.rand(p["batch_size"], 1, 128, 100, generator=g) * 2 - 1 for _ in range(host_batches)]
         self.losses, self._cycle = EpochLosses(), itertools.cycle(self.host)

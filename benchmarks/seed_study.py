@@ -18,6 +18,7 @@ the older lines' shapes in docs/ablation/).
 --mean-frames rates each class's mean train frame (the image that minimises pixel MSE for the class)
 with the demo rater, beside the class's real frames.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,11 +69,9 @@ def run_one(seed: int, overrides: dict, work: Path) -> dict:
     t0 = time.time()
     translator.train(p, out_dir=out, live_dir=out / "live")
     train_s = time.time() - t0
-    judged_p = {**p, "snapshot_every": p["epochs"]}          # the final generator only
-    result = judging.run(params["evaluate"], judged_p, params["informativity"]["rater_threshold"],
-                         snapshot_dir=out / "snapshots", report_dir=out / "reports", figures=False)
-    line = {"seed": seed, "overrides": overrides, "epoch": p["epochs"], "train_s": round(train_s),
-            **{short: result[key] for short, key in KEYS.items() if key in result}}
+    judged_p = {**p, "snapshot_every": p["epochs"]}  # the final generator only
+    result = judging.run(params["evaluate"], judged_p, params["informativity"]["rater_threshold"], snapshot_dir=out / "snapshots", report_dir=out / "reports", figures=False)
+    line = {"seed": seed, "overrides": overrides, "epoch": p["epochs"], "train_s": round(train_s), **{short: result[key] for short, key in KEYS.items() if key in result}}
     for name in CONTROLS:
         line[name] = {short: result[name][key] for short, key in KEYS.items() if key in result[name]}
     for key in ("attribute_correlation", "realism", "frechet_distance", "nearest_train_distance"):
@@ -86,20 +85,25 @@ def markdown(lines: list[dict], title: str) -> str:
     from ablation_lines import SHORT, spread
     from pipeline.core.tables import CLASSES
 
-    head = ("| seed | rater: " + ", ".join(SHORT) + " | rater mean | class match | classifiers | "
-            "shuffled rater / class match | ridge rater / class match | untrained rater / class match |")
+    head = (
+        "| seed | rater: " + ", ".join(SHORT) + " | rater mean | class match | classifiers | "
+        "shuffled rater / class match | ridge rater / class match | untrained rater / class match |"
+    )
     rows = [f"## {title}", "", head, "|" + "---|" * 8]
     for line in lines:
         classes = " ".join(spread([line["rater"].get(c)]) for c in CLASSES)
         controls = [f"{spread([line[c]['rater']])} / {spread([line[c]['class_match']])}" for c in CONTROLS]
-        rows.append(f"| {line['seed']} | {classes} | **{spread([line['rater']['mean']])}** | "
-                    f"{spread([line['class_match']['mean']])} | {spread([line['classifiers']['mean']])} | " + " | ".join(controls) + " |")
+        rows.append(
+            f"| {line['seed']} | {classes} | **{spread([line['rater']['mean']])}** | "
+            f"{spread([line['class_match']['mean']])} | {spread([line['classifiers']['mean']])} | " + " | ".join(controls) + " |"
+        )
     classes = " ".join(spread([line["rater"].get(c) for line in lines]).split(" (")[0] for c in CLASSES)
-    controls = [f"{spread([x[c]['rater'] for x in lines])} / {spread([x[c]['class_match'] for x in lines])}"
-                for c in CONTROLS]
-    rows.append(f"| mean (range) | {classes} | **{spread([x['rater']['mean'] for x in lines])}** | "
-                f"{spread([x['class_match']['mean'] for x in lines])} | "
-                f"{spread([x['classifiers']['mean'] for x in lines])} | " + " | ".join(controls) + " |")
+    controls = [f"{spread([x[c]['rater'] for x in lines])} / {spread([x[c]['class_match'] for x in lines])}" for c in CONTROLS]
+    rows.append(
+        f"| mean (range) | {classes} | **{spread([x['rater']['mean'] for x in lines])}** | "
+        f"{spread([x['class_match']['mean'] for x in lines])} | "
+        f"{spread([x['classifiers']['mean'] for x in lines])} | " + " | ".join(controls) + " |"
+    )
     ranges = ", ".join(f"{short} {spread([x['rater'].get(c) for x in lines])}" for short, c in zip(SHORT, CLASSES))
     rows += ["", f"Per class, mean (range) over the seeds: {ranges}."]
     return "\n".join(rows) + "\n"
@@ -115,14 +119,12 @@ def mean_frames(shard_dir: str) -> str:
         return float(rater._masks(*rater._hsv(img))["foam"].mean())
 
     split = load_split(shard_dir, "train")
-    rows = ["| class | real frames: foam share / rater informative | the class's mean frame: rater score / foam share |",
-            "|---|---|---|"]
+    rows = ["| class | real frames: foam share / rater informative | the class's mean frame: rater score / foam share |", "|---|---|---|"]
     for c, name in enumerate(CLASSES):
         frames = split.images[split.class_index == c]
         mean = frames.astype(np.float32).mean(0).round().astype(np.uint8)
         informative = np.mean([rater.is_informative(f, name) for f in frames])
-        rows.append(f"| {name} | {np.mean([foam_share(f) for f in frames]):.2f} / {informative:.2f} | "
-                    f"{rater.rate_image(mean, name):.2f} / {foam_share(mean):.3f} |")
+        rows.append(f"| {name} | {np.mean([foam_share(f) for f in frames]):.2f} / {informative:.2f} | {rater.rate_image(mean, name):.2f} / {foam_share(mean):.3f} |")
     return "\n".join(rows) + "\n"
 
 
@@ -138,8 +140,7 @@ def done_seeds(jsonl: Path | None, name: str) -> set[int]:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                    help="translator param override (YAML value), repeatable")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="translator param override (YAML value), repeatable")
     ap.add_argument("--epochs", type=int, help="translator epochs (the same as --set epochs=N)")
     ap.add_argument("--name", default="default", help="the variant's name in --jsonl lines")
     ap.add_argument("--lanes", type=int, default=2, help="seeds trained at a time (one thread each)")
@@ -147,9 +148,8 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, help="write OUT.json and OUT.md")
     ap.add_argument("--jsonl", type=Path, help="append one line per seed")
     ap.add_argument("--table", type=Path, nargs="+", help="print the ablation table of JSON-lines files and exit")
-    ap.add_argument("--mean-frames", nargs="?", const="data/shards", metavar="SHARD_DIR",
-                    help="print the demo rater's scores of each class's mean train frame and exit")
-    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)   # worker: one seed, prints its JSON line
+    ap.add_argument("--mean-frames", nargs="?", const="data/shards", metavar="SHARD_DIR", help="print the demo rater's scores of each class's mean train frame and exit")
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # worker: one seed, prints its JSON line
     args = ap.parse_args(argv)
     if args.table:
         from ablation_lines import table
@@ -160,7 +160,7 @@ def main(argv=None) -> None:
         print(mean_frames(args.mean_frames), end="")
         return
     if args.epochs is not None:
-        args.sets.append(f"epochs={args.epochs}")   # last, so it wins; the workers get it as a --set
+        args.sets.append(f"epochs={args.epochs}")  # last, so it wins; the workers get it as a --set
     overrides = parse_sets(args.sets)
     work = args.work / args.name.replace(" ", "_")
     if args.one is not None:
@@ -177,8 +177,7 @@ def main(argv=None) -> None:
         while queue and len(running) < args.lanes:
             seed = queue.pop(0)
             log = open(work.with_name(f"{work.name}_seed{seed}.log"), "w")
-            cmd = [sys.executable, __file__, "--one", str(seed), "--name", args.name, "--work", str(args.work),
-                   *sum((["--set", s] for s in args.sets), [])]
+            cmd = [sys.executable, __file__, "--one", str(seed), "--name", args.name, "--work", str(args.work), *sum((["--set", s] for s in args.sets), [])]
             running.append((seed, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)))
         time.sleep(2)
         for seed, proc in [r for r in running if r[1].poll() is not None]:
@@ -189,8 +188,7 @@ def main(argv=None) -> None:
                 raise SystemExit(f"seed {seed}: exit {proc.returncode}; see {work}_seed{seed}.log")
             line = {"name": args.name, **found[0]}
             lines.append(line)
-            print(f"seed {seed}: rater {line['rater']['mean']:.2f}, class match {line['class_match']['mean']:.2f} "
-                  f"({time.time() - t0:.0f} s)", flush=True)
+            print(f"seed {seed}: rater {line['rater']['mean']:.2f}, class match {line['class_match']['mean']:.2f} ({time.time() - t0:.0f} s)", flush=True)
             if args.jsonl:
                 args.jsonl.parent.mkdir(parents=True, exist_ok=True)
                 with open(args.jsonl, "a") as f:
@@ -202,9 +200,12 @@ def main(argv=None) -> None:
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        summary = {"name": args.name, "overrides": overrides, "seeds": lines,
-                   "mean": {"rater": float(np.mean([x["rater"]["mean"] for x in lines])),
-                            "class_match": float(np.mean([x["class_match"]["mean"] for x in lines]))}}
+        summary = {
+            "name": args.name,
+            "overrides": overrides,
+            "seeds": lines,
+            "mean": {"rater": float(np.mean([x["rater"]["mean"] for x in lines])), "class_match": float(np.mean([x["class_match"]["mean"] for x in lines]))},
+        }
         Path(f"{args.out}.json").write_text(json.dumps(summary, indent=1) + "\n")
         Path(f"{args.out}.md").write_text(text)
 

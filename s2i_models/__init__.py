@@ -1,4 +1,5 @@
 """S2I networks, losses and training steps (pure PyTorch: no paths, no params)."""
+
 from .autoencoder import AudioAutoencoder
 from .checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint
 from .device import autocast, enable_fast_kernels, pick_device
@@ -20,9 +21,28 @@ from .informativity import InformativityClassifier
 from .layers import AlwaysDropout2d, set_inference_dropout
 
 __all__ = [
-    "AlwaysDropout2d", "AudioAutoencoder", "CheckpointError", "DenseGenerator", "Discriminator",
-    "DiscriminatorSchedule", "EpochMovingAverage", "GanConfig", "InformativityClassifier",
-    "SequentialGenerator", "WeightAverage", "autocast", "autoencoder_step", "discriminator_step", "enable_fast_kernels",
-    "generator_losses", "generator_step", "load_checkpoint", "make_optimizer", "pick_device", "recompute_batchnorm", "restore", "save_checkpoint",
+    "AlwaysDropout2d",
+    "AudioAutoencoder",
+    "CheckpointError",
+    "DenseGenerator",
+    "Discriminator",
+    "DiscriminatorSchedule",
+    "EpochMovingAverage",
+    "GanConfig",
+    "InformativityClassifier",
+    "SequentialGenerator",
+    "WeightAverage",
+    "autocast",
+    "autoencoder_step",
+    "discriminator_step",
+    "enable_fast_kernels",
+    "generator_losses",
+    "generator_step",
+    "load_checkpoint",
+    "make_optimizer",
+    "pick_device",
+    "recompute_batchnorm",
+    "restore",
+    "save_checkpoint",
     "set_inference_dropout",
 ]

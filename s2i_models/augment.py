@@ -5,6 +5,7 @@ D's steps and in G's, so D cannot memorise the few hundred training frames and G
 still flows through the augmentation. Colour is left alone: on the demo world the colours are
 what tells the classes apart. Randomness comes from the global RNG of the images' device.
 """
+
 from __future__ import annotations
 
 import torch
@@ -13,7 +14,7 @@ POLICIES = ("translation", "cutout")
 
 
 def parse_policy(policy: str) -> tuple[str, ...]:
-    """"translation,cutout" -> ("translation", "cutout"); "" -> () (no augmentation)."""
+    """ "translation,cutout" -> ("translation", "cutout"); "" -> () (no augmentation)."""
     names = tuple(name.strip() for name in policy.split(",") if name.strip())
     unknown = [name for name in names if name not in POLICIES]
     if unknown:

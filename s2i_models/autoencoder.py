@@ -3,6 +3,7 @@
 Input and output are log-Mel patches N x 1 x 128 x 100 (128 Mel bands high,
 100 frames of 10 ms wide) scaled to [-1, 1]. No padding anywhere.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """Checkpoints: state_dicts + plain metadata, written atomically, read with weights_only=True."""
+
 from __future__ import annotations
 
 import os
@@ -52,9 +53,17 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str | os.PathLike, *, models: Mapping[str, nn.Module], emb_dim: int, width: float,
-                    epoch: int, optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
-                    extra: Mapping[str, Any] | None = None, with_rng: bool = True) -> None:
+def save_checkpoint(
+    path: str | os.PathLike,
+    *,
+    models: Mapping[str, nn.Module],
+    emb_dim: int,
+    width: float,
+    epoch: int,
+    optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    with_rng: bool = True,
+) -> None:
     """Write {format, emb_dim, width, epoch, models, optimizers, rng, extra} to `path` atomically."""
     extra = dict(extra or {})
     _check_plain(extra, "extra")
@@ -72,7 +81,7 @@ def save_checkpoint(path: str | os.PathLike, *, models: Mapping[str, nn.Module],
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _new_file_beside(path)
     try:
-        with open(tmp, "wb") as f:   # a file object: the zip's inner folder is "archive", not the temp name
+        with open(tmp, "wb") as f:  # a file object: the zip's inner folder is "archive", not the temp name
             torch.save(payload, f)
         os.replace(tmp, path)
     finally:
@@ -93,8 +102,7 @@ def _new_file_beside(path: Path) -> Path:
             continue
 
 
-def load_checkpoint(path: str | os.PathLike, *, emb_dim: int | None = None, width: float | None = None,
-                    map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike, *, emb_dim: int | None = None, width: float | None = None, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint (weights_only=True); check emb_dim / width when given."""
     path = Path(path)
     if not path.is_file():
@@ -112,8 +120,7 @@ def load_checkpoint(path: str | os.PathLike, *, emb_dim: int | None = None, widt
     return ckpt
 
 
-def restore(ckpt: Mapping[str, Any], models: Mapping[str, nn.Module],
-            optimizers: Mapping[str, torch.optim.Optimizer] | None = None, rng: bool = False) -> None:
+def restore(ckpt: Mapping[str, Any], models: Mapping[str, nn.Module], optimizers: Mapping[str, torch.optim.Optimizer] | None = None, rng: bool = False) -> None:
     """Load the named state_dicts (and optionally the RNG states) from a loaded checkpoint."""
     for name, model in models.items():
         if name not in ckpt["models"]:

@@ -11,6 +11,7 @@ failed (no compiler, no Triton, an unsupported op): the failure is reported once
 and the block computes what it computes eagerly. Forward and backward are compiled on the same
 first call, so a failing backward is caught there too, before any step has used the block.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -34,7 +35,7 @@ def dense_block_forward(layer1: nn.Module, layer2: nn.Module, layer3: nn.Module,
 
 def _raise_recompile_limit() -> None:
     config = torch._dynamo.config
-    for name in ("recompile_limit", "cache_size_limit"):   # the newer name first; older torch has the second
+    for name in ("recompile_limit", "cache_size_limit"):  # the newer name first; older torch has the second
         if hasattr(config, name):
             setattr(config, name, max(getattr(config, name), RECOMPILE_LIMIT))
             return
@@ -67,7 +68,7 @@ class CompiledOrEager:
                     return self.compiled(*args)
                 with patch:
                     return self.compiled(*args)
-            except Exception as err:   # compiling failed: report once, run eagerly from now on
+            except Exception as err:  # compiling failed: report once, run eagerly from now on
                 self.failure = f"{type(err).__name__}: {err}"[:500]
                 warnings.warn(f"compiled dense blocks fall back to eager: {self.failure}", RuntimeWarning)
         return self.fn(*args)

@@ -1,4 +1,5 @@
 """Device choice and optional bf16 autocast."""
+
 from __future__ import annotations
 
 import contextlib

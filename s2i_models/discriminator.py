@@ -3,6 +3,7 @@
 The score measures realness and coherence with the sound: the embedding,
 reshaped to (E/4) x 2 x 2, joins the image features after conv12.
 """
+
 from __future__ import annotations
 
 import torch
@@ -12,21 +13,8 @@ from .generator import IMAGE_CHANNELS, IMAGE_SIZE
 from .layers import conv_bn_act, scaled, xavier_init
 
 # (out channels, kernel, stride); spatial sizes 46, 22, 20 ... 2. No padding.
-CONV_TABLE = [
-    (96, 5, 2),
-    (192, 3, 2),
-    (192, 3, 1),
-    (208, 3, 1),
-    (224, 3, 1),
-    (240, 3, 1),
-    (256, 3, 1),
-    (256, 3, 1),
-    (256, 3, 1),
-    (256, 3, 1),
-    (256, 3, 1),
-    (256, 3, 1),
-]
-DROPOUT = 0.5   # the paper's, after every conv; at small widths it drowns the score in noise (README)
+CONV_TABLE = [(96, 5, 2), (192, 3, 2), (192, 3, 1), (208, 3, 1), (224, 3, 1), (240, 3, 1), (256, 3, 1), (256, 3, 1), (256, 3, 1), (256, 3, 1), (256, 3, 1), (256, 3, 1)]
+DROPOUT = 0.5  # the paper's, after every conv; at small widths it drowns the score in noise (README)
 SCORE_KERNEL = 2
 NORMS = ("batch", "spectral")
 
@@ -41,8 +29,7 @@ class Discriminator(nn.Module):
     normalisation of the conv weights (Miyato et al. 2018) and leaves the score unbounded (no BN,
     no tanh): each image's score then depends on that image alone, not on the batch it came in."""
 
-    def __init__(self, emb_dim: int = 512, width: float = 1.0, dropout: float = DROPOUT, projection: bool = False,
-                 norm: str = "batch"):
+    def __init__(self, emb_dim: int = 512, width: float = 1.0, dropout: float = DROPOUT, projection: bool = False, norm: str = "batch"):
         super().__init__()
         if emb_dim % 4:
             raise ValueError(f"emb_dim must be divisible by 4 (reshaped to E/4 x 2 x 2), got {emb_dim}")
@@ -65,8 +52,8 @@ class Discriminator(nn.Module):
         self.project = nn.Linear(emb_dim, in_ch, bias=False) if projection else None
         xavier_init(self)
         if self.project is not None:
-            nn.init.zeros_(self.project.weight)   # starts as the paper's D; the pairing term is learnt
-        if norm == "spectral":   # the convs only: the projection starts at zero, whose norm is 0
+            nn.init.zeros_(self.project.weight)  # starts as the paper's D; the pairing term is learnt
+        if norm == "spectral":  # the convs only: the projection starts at zero, whose norm is 0
             for module in self.modules():
                 if isinstance(module, nn.Conv2d):
                     nn.utils.parametrizations.spectral_norm(module)

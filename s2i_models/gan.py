@@ -12,6 +12,7 @@ return their losses as detached 0-dim tensors on the batch's device, so that a G
 after step without waiting for the CPU; the training loops read an epoch's losses back in one
 copy (`pipeline.training.epoch_losses`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,8 +43,7 @@ SGD_SETTINGS = {
 OPTIMIZERS = ("sgd", "adam")
 
 
-def make_optimizer(kind: str, params: Iterable[torch.nn.Parameter], optimizer: str = "sgd",
-                   **overrides) -> torch.optim.Optimizer:
+def make_optimizer(kind: str, params: Iterable[torch.nn.Parameter], optimizer: str = "sgd", **overrides) -> torch.optim.Optimizer:
     """The paper's SGD settings for `kind` (see SGD_SETTINGS); keyword overrides win.
 
     optimizer="adam" keeps lr and weight decay and reads `momentum` as Adam's beta1
@@ -66,18 +66,18 @@ class GanConfig:
     real_score: float = 1.0
     fake_score: float = -1.0
     d_every: int = 5
-    d_unit: str = "epoch"          # "epoch" (default) or "iteration", see DiscriminatorSchedule
-    adv_average: str = "epoch"     # "epoch": the paper's running mean (EpochMovingAverage); "batch": this batch's loss
+    d_unit: str = "epoch"  # "epoch" (default) or "iteration", see DiscriminatorSchedule
+    adv_average: str = "epoch"  # "epoch": the paper's running mean (EpochMovingAverage); "batch": this batch's loss
     lambda_pixel: float = 1.0
-    d_mismatch: bool = False       # D also learns real images with another sound's embedding as synthetic
-    bf16: bool = False             # bf16 autocast on CUDA (no-op on CPU)
+    d_mismatch: bool = False  # D also learns real images with another sound's embedding as synthetic
+    bf16: bool = False  # bf16 autocast on CUDA (no-op on CPU)
     # Levers not in the paper (defaults = the paper):
-    loss: str = "mse"              # "mse": RC-score MSE to +-1 (paper); "hinge": hinge loss for D, -score for G
-    pixel_scale: int = 1           # pixel MSE between images average-pooled by this factor (layout, not texture)
-    augment: str = ""              # DiffAugment policy for every image D sees, e.g. "translation,cutout"
-    r1: float = 0.0                # gamma of the R1 penalty on D's gradient at real images
-    lambda_ms: float = 0.0         # mode seeking: + lambda_ms / (image distance / noise distance) of two draws
-    pixel_best_of: int = 1         # pixel loss of the best of this many draws per sound (noise and dropout differ)
+    loss: str = "mse"  # "mse": RC-score MSE to +-1 (paper); "hinge": hinge loss for D, -score for G
+    pixel_scale: int = 1  # pixel MSE between images average-pooled by this factor (layout, not texture)
+    augment: str = ""  # DiffAugment policy for every image D sees, e.g. "translation,cutout"
+    r1: float = 0.0  # gamma of the R1 penalty on D's gradient at real images
+    lambda_ms: float = 0.0  # mode seeking: + lambda_ms / (image distance / noise distance) of two draws
+    pixel_best_of: int = 1  # pixel loss of the best of this many draws per sound (noise and dropout differ)
 
     def __post_init__(self):
         if self.d_unit not in D_UNITS:
@@ -167,7 +167,7 @@ class EpochMovingAverage:
         self.reset()
 
     def reset(self) -> None:
-        self.total: torch.Tensor | float = 0.0   # a float64 tensor on the losses' device after the first batch
+        self.total: torch.Tensor | float = 0.0  # a float64 tensor on the losses' device after the first batch
         self.count = 0
 
     def __call__(self, batch_loss: torch.Tensor) -> torch.Tensor:
@@ -219,7 +219,7 @@ def recompute_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> No
     momenta = [bn.momentum for bn in norms]
     for bn in norms:
         bn.reset_running_stats()
-        bn.momentum = None                      # cumulative mean over the batches
+        bn.momentum = None  # cumulative mean over the batches
     was_training = model.training
     model.train()
     device = next(model.parameters()).device
@@ -256,8 +256,7 @@ def detached(losses: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {name: value.detach() for name, value in losses.items()}
 
 
-def autoencoder_step(model: nn.Module, opt: torch.optim.Optimizer, mel: torch.Tensor,
-                     bf16: bool = False) -> dict[str, torch.Tensor]:
+def autoencoder_step(model: nn.Module, opt: torch.optim.Optimizer, mel: torch.Tensor, bf16: bool = False) -> dict[str, torch.Tensor]:
     """One SGD step on the reconstruction MSE; returns the pre-step loss (a detached device tensor)."""
     with autocast(mel.device, bf16):
         recon = model(mel)
@@ -280,7 +279,7 @@ def best_of_pixel_mse(draws: torch.Tensor, real: torch.Tensor, scale: int = 1) -
     pooled MSEs. Only the draw nearest its image is pulled towards it, so the draws spread over the
     scenes a sound leaves open instead of all landing on their average (multiple-choice / IMLE-style)."""
     n = real.shape[0]
-    per_image = (_pooled(draws.float(), scale) - _pooled(real.float(), scale).repeat(len(draws) // n, 1, 1, 1))
+    per_image = _pooled(draws.float(), scale) - _pooled(real.float(), scale).repeat(len(draws) // n, 1, 1, 1)
     per_image = per_image.pow(2).flatten(1).mean(1).view(-1, n)
     return per_image.min(0).values.mean()
 
@@ -294,7 +293,7 @@ def scores_of(D: nn.Module, images: torch.Tensor, cond: torch.Tensor, cfg: GanCo
 def _draw(G: nn.Module, emb: torch.Tensor, cfg: GanConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
     """G's images for emb: with pixel_best_of K, K draws per sound (draw-major, one batch); with mode
     seeking, a second draw's images and the ratio mean |image1 - image2| / mean |noise1 - noise2|."""
-    base = getattr(G, "module", G)                 # DDP wraps the generator
+    base = getattr(G, "module", G)  # DDP wraps the generator
     if cfg.pixel_best_of > 1:
         with autocast(emb.device, cfg.bf16):
             return G(torch.cat([emb] * cfg.pixel_best_of)), None
@@ -310,8 +309,7 @@ def _draw(G: nn.Module, emb: torch.Tensor, cfg: GanConfig) -> tuple[torch.Tensor
     return both, ratio
 
 
-def generator_losses(G: nn.Module, D: nn.Module, emb: torch.Tensor, real: torch.Tensor,
-                     cfg: GanConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def generator_losses(G: nn.Module, D: nn.Module, emb: torch.Tensor, real: torch.Tensor, cfg: GanConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """G's pixel MSE, its adversarial batch loss, D's scores of G's images (D frozen) and the
     mode-seeking ratio (None without it).
 
@@ -338,8 +336,9 @@ def generator_losses(G: nn.Module, D: nn.Module, emb: torch.Tensor, real: torch.
     return pixel, adversarial, scores, ratio
 
 
-def generator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: torch.Tensor,
-                   real: torch.Tensor, avg: EpochMovingAverage, cfg: GanConfig) -> dict[str, torch.Tensor]:
+def generator_step(
+    G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: torch.Tensor, real: torch.Tensor, avg: EpochMovingAverage, cfg: GanConfig
+) -> dict[str, torch.Tensor]:
     """One G update: lambda_pixel * pixel MSE + lambda_adv * (moving-average) adversarial loss
     [+ lambda_ms / mode-seeking ratio]. Returns the pre-step losses as detached device tensors."""
     pixel, adv_batch, scores, ratio = generator_losses(G, D, emb, real, cfg)
@@ -356,12 +355,11 @@ def generator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: 
 
 def r1_penalty(scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Mean over the real images of |d score / d image|^2 (Mescheder et al. 2018)."""
-    grad, = torch.autograd.grad(scores.sum(), real, create_graph=True)
+    (grad,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
 
 
-def discriminator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: torch.Tensor,
-                       real: torch.Tensor, cfg: GanConfig) -> dict[str, torch.Tensor]:
+def discriminator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: torch.Tensor, real: torch.Tensor, cfg: GanConfig) -> dict[str, torch.Tensor]:
     """One D update on a balanced batch: the real images with their own sound's
     embedding (target real_score) and G's images for the same embeddings
     (target fake_score), in one batch so D's BatchNorms see both kinds.
@@ -399,7 +397,7 @@ def discriminator_step(G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, e
         loss = loss + cfg.r1 / 2 * penalty
         logs["d_r1"] = penalty
     _update(opt, loss)
-    logs.update({"d_loss": loss, "d_real_score": scores[:n].mean(), "d_fake_score": scores[n:2 * n].mean()})
+    logs.update({"d_loss": loss, "d_real_score": scores[:n].mean(), "d_fake_score": scores[n : 2 * n].mean()})
     if cfg.d_mismatch:
-        logs["d_mismatch_score"] = scores[2 * n:].mean()
+        logs["d_mismatch_score"] = scores[2 * n :].mean()
     return detached(logs)

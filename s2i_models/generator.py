@@ -9,6 +9,7 @@ With `noise_dim` > 0 (not in the paper) a Gaussian noise vector joins the embedd
 at the input, drawn on every call unless given: the sound fixes what it can, the
 noise chooses among the scenes it leaves open.
 """
+
 from __future__ import annotations
 
 import torch
@@ -44,18 +45,18 @@ DENSE_TABLE = [
 # interleaved with k3 s1 p1 layers that keep the size.
 # Rows: (out channels, kernel, stride, padding).
 SEQUENTIAL_13 = [
-    (512, 3, 1, 0),   # 3
-    (512, 3, 1, 0),   # 5
-    (512, 3, 1, 0),   # 7
-    (512, 3, 1, 0),   # 9
-    (416, 3, 1, 0),   # 11
-    (352, 2, 1, 0),   # 12
-    (304, 3, 1, 1),   # 12
-    (272, 3, 1, 1),   # 12
-    (224, 4, 2, 1),   # 24
-    (192, 3, 1, 1),   # 24
-    (176, 4, 2, 1),   # 48
-    (80, 3, 1, 1),    # 48
+    (512, 3, 1, 0),  # 3
+    (512, 3, 1, 0),  # 5
+    (512, 3, 1, 0),  # 7
+    (512, 3, 1, 0),  # 9
+    (416, 3, 1, 0),  # 11
+    (352, 2, 1, 0),  # 12
+    (304, 3, 1, 1),  # 12
+    (272, 3, 1, 1),  # 12
+    (224, 4, 2, 1),  # 24
+    (192, 3, 1, 1),  # 24
+    (176, 4, 2, 1),  # 48
+    (80, 3, 1, 1),  # 48
     (IMAGE_CHANNELS, 4, 2, 1),  # 96, output
 ]
 SEQUENTIAL_13_DROPOUT = falling_rates(0.15, 0.05, len(SEQUENTIAL_13) - 1)
@@ -64,8 +65,7 @@ SEQUENTIAL_13_DROPOUT = falling_rates(0.15, 0.05, len(SEQUENTIAL_13) - 1)
 UPSAMPLES = ("transposed", "resize")
 
 
-def up_conv(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int, bias: bool,
-            upsample: str = "transposed") -> nn.Module:
+def up_conv(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int, bias: bool, upsample: str = "transposed") -> nn.Module:
     """ConvTranspose2d (the paper's), or for a doubling layer with upsample="resize": nearest-neighbour
     x2 then a k3 conv, which cannot paint the checkerboard a k4 s2 transposed conv leaves (Odena et al. 2016)."""
     if upsample not in UPSAMPLES:
@@ -77,16 +77,14 @@ def up_conv(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int, bia
     return nn.ConvTranspose2d(in_ch, out_ch, kernel, stride, padding, bias=bias)
 
 
-def up_layer(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int, dropout: float | None = None,
-             upsample: str = "transposed") -> nn.Sequential:
+def up_layer(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int, dropout: float | None = None, upsample: str = "transposed") -> nn.Sequential:
     """ConvTranspose2d (or its resize replacement) -> BN -> ReLU [-> test-time dropout]."""
     conv = up_conv(in_ch, out_ch, kernel, stride, padding, False, upsample)
     drop = AlwaysDropout2d(dropout) if dropout else None
     return conv_bn_act(conv, out_ch, nn.ReLU(inplace=True), drop)
 
 
-def output_layer(in_ch: int, kernel: int, stride: int, padding: int, bn: bool = True,
-                 upsample: str = "transposed") -> nn.Sequential:
+def output_layer(in_ch: int, kernel: int, stride: int, padding: int, bn: bool = True, upsample: str = "transposed") -> nn.Sequential:
     """ConvTranspose2d -> BN -> tanh to the RGB image (the paper's), or, with bn=False,
     ConvTranspose2d with a bias -> tanh: the output BatchNorm ties every image's mean
     colour to the batch's, which over short runs desaturates the scenes."""
@@ -123,8 +121,7 @@ class Block(nn.Module):
         return dense_block_forward(self.layer1, self.layer2, self.layer3, x)
 
 
-def build_from_dense_table(emb_dim: int, width: float, dense: bool, output_bn: bool,
-                           upsample: str = "transposed") -> nn.Sequential:
+def build_from_dense_table(emb_dim: int, width: float, dense: bool, output_bn: bool, upsample: str = "transposed") -> nn.Sequential:
     stages, in_ch = [], emb_dim
     for row in DENSE_TABLE:
         if row[0] == "block":
@@ -146,8 +143,7 @@ class Generator(nn.Module):
 
     net: nn.Sequential
 
-    def __init__(self, emb_dim: int, width: float, output_bn: bool, upsample: str = "transposed",
-                 noise_dim: int = 0):
+    def __init__(self, emb_dim: int, width: float, output_bn: bool, upsample: str = "transposed", noise_dim: int = 0):
         super().__init__()
         if noise_dim < 0:
             raise ValueError(f"noise_dim must be >= 0, got {noise_dim}")
@@ -173,11 +169,9 @@ class Generator(nn.Module):
 class DenseGenerator(Generator):
     """The paper's 25-layer dense translator (7 transitions + 6 three-layer blocks)."""
 
-    def __init__(self, emb_dim: int = 512, width: float = 1.0, output_bn: bool = True, upsample: str = "transposed",
-                 noise_dim: int = 0):
+    def __init__(self, emb_dim: int = 512, width: float = 1.0, output_bn: bool = True, upsample: str = "transposed", noise_dim: int = 0):
         super().__init__(emb_dim, width, output_bn, upsample, noise_dim)
-        self.net = build_from_dense_table(emb_dim + noise_dim, width, dense=True, output_bn=output_bn,
-                                          upsample=upsample)
+        self.net = build_from_dense_table(emb_dim + noise_dim, width, dense=True, output_bn=output_bn, upsample=upsample)
         xavier_init(self)
 
 
@@ -192,12 +186,10 @@ class SequentialGenerator(Generator):
     0.15 -> 0.05 as in the audio decoder.
     """
 
-    def __init__(self, emb_dim: int = 512, depth: int = 25, width: float = 1.0, output_bn: bool = True,
-                 upsample: str = "transposed", noise_dim: int = 0):
+    def __init__(self, emb_dim: int = 512, depth: int = 25, width: float = 1.0, output_bn: bool = True, upsample: str = "transposed", noise_dim: int = 0):
         super().__init__(emb_dim, width, output_bn, upsample, noise_dim)
         if depth == 25:
-            self.net = build_from_dense_table(emb_dim + noise_dim, width, dense=False, output_bn=output_bn,
-                                              upsample=upsample)
+            self.net = build_from_dense_table(emb_dim + noise_dim, width, dense=False, output_bn=output_bn, upsample=upsample)
         elif depth == 13:
             layers, in_ch = [], emb_dim + noise_dim
             for i, (out, kernel, stride, padding) in enumerate(SEQUENTIAL_13):

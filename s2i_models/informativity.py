@@ -1,4 +1,5 @@
 """Binary informativity classifier for generated images (label 0 = non-informative)."""
+
 from __future__ import annotations
 
 import torch
@@ -8,13 +9,7 @@ from .generator import IMAGE_CHANNELS, IMAGE_SIZE
 from .layers import conv_bn_act, scaled, xavier_init
 
 # (out channels, kernel, stride, dropout); spatial sizes 46, 22, 10, 4, 1.
-CONV_TABLE = [
-    (12, 5, 2, 0.1),
-    (32, 3, 2, 0.2),
-    (32, 3, 2, 0.3),
-    (32, 3, 2, 0.4),
-    (32, 3, 2, 0.5),
-]
+CONV_TABLE = [(12, 5, 2, 0.1), (32, 3, 2, 0.2), (32, 3, 2, 0.3), (32, 3, 2, 0.4), (32, 3, 2, 0.5)]
 HIDDEN, HIDDEN_DROPOUT, CLASSES = 32, 0.5, 2
 
 

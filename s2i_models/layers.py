@@ -1,4 +1,5 @@
 """Building blocks shared by the S2I networks: channel scaling, init, dropout."""
+
 from __future__ import annotations
 
 import torch

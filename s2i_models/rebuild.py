@@ -2,6 +2,7 @@
 or with the checkpoint's weights restored (`restored_generator`, `restored_encoder`, `load_generator`).
 Every trained generator anyone draws with is loaded here.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,7 @@ GENERATORS = {
 }
 
 
-def build_generator(kind: str, emb_dim: int, width: float, output_bn: bool = True,
-                    upsample: str = "transposed", noise_dim: int = 0) -> torch.nn.Module:
+def build_generator(kind: str, emb_dim: int, width: float, output_bn: bool = True, upsample: str = "transposed", noise_dim: int = 0) -> torch.nn.Module:
     if kind not in GENERATORS:
         raise ValueError(f"unknown generator {kind!r}; expected one of {sorted(GENERATORS)}")
     return GENERATORS[kind](emb_dim, width, output_bn=output_bn, upsample=upsample, noise_dim=noise_dim)
@@ -32,8 +32,7 @@ def build_generator(kind: str, emb_dim: int, width: float, output_bn: bool = Tru
 def generator_for(ckpt: dict) -> torch.nn.Module:
     """The (untrained) generator a checkpoint's metadata describes (older checkpoints: the paper's layers)."""
     extra = ckpt["extra"]
-    return build_generator(extra["generator"], ckpt["emb_dim"], ckpt["width"], extra.get("output_bn", True),
-                           extra.get("upsample", "transposed"), extra.get("noise_dim", 0))
+    return build_generator(extra["generator"], ckpt["emb_dim"], ckpt["width"], extra.get("output_bn", True), extra.get("upsample", "transposed"), extra.get("noise_dim", 0))
 
 
 def encoder_for(ckpt: dict) -> AudioAutoencoder:

@@ -13,6 +13,7 @@ place, so a long-lived stream (one per server) goes on where it stopped on the n
 A stream is for one block at a time; the global state it borrows is the process's, so concurrent torch
 draws in another thread during the block would interleave with it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,8 +23,7 @@ class RandomStream:
     def __init__(self, seed: int, device: torch.device | str = "cpu"):
         self.device = torch.device(device)
         self._cpu = torch.Generator().manual_seed(int(seed)).get_state()
-        self._cuda = (torch.Generator(self.device).manual_seed(int(seed)).get_state()
-                      if self.device.type == "cuda" else None)
+        self._cuda = torch.Generator(self.device).manual_seed(int(seed)).get_state() if self.device.type == "cuda" else None
         self._fork = None
 
     def __enter__(self) -> "RandomStream":

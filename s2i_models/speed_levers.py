@@ -11,6 +11,7 @@ blocks off until a GPU measurement shows that they pay (docs/distributed.md). Th
 variables S2I_CHANNELS_LAST and S2I_COMPILE_BLOCKS ("1" on, "0" off) override either choice;
 compiled blocks are used on CUDA only (the CPU always runs them eagerly) and in one process.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,20 +40,17 @@ class SpeedLevers:
     compile_backend: str = "inductor"
 
     @classmethod
-    def automatic(cls, device: torch.device | str, world_size: int = 1,
-                  env: Mapping[str, str] = os.environ) -> "SpeedLevers":
+    def automatic(cls, device: torch.device | str, world_size: int = 1, env: Mapping[str, str] = os.environ) -> "SpeedLevers":
         """The stages' choice for `device`: see the module docstring."""
         cuda = torch.device(device).type == "cuda"
-        return cls(channels_last=_switch(env, ENV_CHANNELS_LAST, cuda),
-                   compiled_blocks=_switch(env, ENV_COMPILE_BLOCKS, False) and cuda and world_size == 1)
+        return cls(channels_last=_switch(env, ENV_CHANNELS_LAST, cuda), compiled_blocks=_switch(env, ENV_COMPILE_BLOCKS, False) and cuda and world_size == 1)
 
     @property
     def memory_format(self) -> torch.memory_format:
         return torch.channels_last if self.channels_last else torch.contiguous_format
 
     def describe(self) -> str:
-        on = [name for name, flag in (("channels_last", self.channels_last),
-                                      ("compiled_blocks", self.compiled_blocks)) if flag]
+        on = [name for name, flag in (("channels_last", self.channels_last), ("compiled_blocks", self.compiled_blocks)) if flag]
         return "+".join(on) or "plain"
 
 
@@ -69,8 +67,7 @@ def as_input(batch: torch.Tensor, levers: SpeedLevers) -> torch.Tensor:
     return batch
 
 
-def compile_dense_blocks(generator: nn.Module, device: torch.device | str, levers: SpeedLevers,
-                         backend: str | None = None) -> int:
+def compile_dense_blocks(generator: nn.Module, device: torch.device | str, levers: SpeedLevers, backend: str | None = None) -> int:
     """Mark the dense blocks of `generator` to run compiled (levers.compiled_blocks, on CUDA only,
     unless a `backend` is forced, as tests do on the CPU); returns how many blocks were marked.
     Call it after any deep copy that must stay eager (a weight average)."""

@@ -9,17 +9,16 @@ from pipeline.media.decode import ffmpeg_exe
 REPO = Path(__file__).resolve().parents[1]
 
 
-def make_media(path: Path, seconds: float = 3.0, audio: bool = True, video: bool = True,
-               rate: int = 44100, channels: int = 1, size: str = "160x120", fps: int = 25,
-               freq: int = 440) -> Path:
+def make_media(
+    path: Path, seconds: float = 3.0, audio: bool = True, video: bool = True, rate: int = 44100, channels: int = 1, size: str = "160x120", fps: int = 25, freq: int = 440
+) -> Path:
     """A real encoded file from ffmpeg's lavfi test sources."""
     args = [ffmpeg_exe(), "-v", "error", "-y", "-nostdin"]
     if video:
         args += ["-f", "lavfi", "-i", f"testsrc=size={size}:rate={fps}:duration={seconds}"]
     if audio:
         layout = "mono" if channels == 1 else "stereo"
-        args += ["-f", "lavfi", "-i", f"sine=frequency={freq}:sample_rate={rate}:duration={seconds}",
-                 "-ac", str(channels), "-channel_layout", layout]
+        args += ["-f", "lavfi", "-i", f"sine=frequency={freq}:sample_rate={rate}:duration={seconds}", "-ac", str(channels), "-channel_layout", layout]
     if video:
         args += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-threads", "1"]
     if audio and path.suffix in (".mp4", ".m4a"):
@@ -33,6 +32,7 @@ def make_media(path: Path, seconds: float = 3.0, audio: bool = True, video: bool
 def media_factory(tmp_path):
     def make(name="clip.mp4", **kw):
         return make_media(tmp_path / name, **kw)
+
     return make
 
 
@@ -51,7 +51,9 @@ def one_thread():
 def rng():
     return np.random.default_rng(0)
 
+
 import sys
+
 sys.path.insert(0, str(Path(__file__).parent))  # test helpers such as stage_fixtures
 
 

@@ -8,6 +8,7 @@ algorithms are on (warn only), so that two runs on one GPU take the same steps a
 be compared with an uninterrupted one; nothing else differs from the stage (test_cuda.py kills and
 resumes it).
 """
+
 import json
 import os
 import sys

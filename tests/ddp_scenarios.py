@@ -9,6 +9,7 @@ process in float32 and in float64 differ by 0.3% in the worst layer), so any
 change in the order of float32 sums, N ranks or not, moves them by more than 1e-5.
 Each model's weights before training come back under "<name>/start".
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.evaluation import classifiers as informativity
-from s2i_models import (AlwaysDropout2d, DenseGenerator, Discriminator, EpochMovingAverage, GanConfig,
-                        InformativityClassifier, discriminator_step, generator_step, make_optimizer)
+from s2i_models import AlwaysDropout2d, DenseGenerator, Discriminator, EpochMovingAverage, GanConfig, InformativityClassifier, discriminator_step, generator_step, make_optimizer
 
 GLOBAL_BATCH, EMB_DIM, WIDTH, STEPS = 16, 16, 0.0625, 3
 
@@ -84,9 +84,4 @@ def classifier(ctx) -> dict:
     return {"classifier": net.state_dict(), **before}
 
 
-SCENARIOS = {
-    "plain": plain,
-    "gan_sync_bn": lambda ctx: gan(ctx, sync_bn=True),
-    "gan_per_process_bn": lambda ctx: gan(ctx, sync_bn=False),
-    "classifier": classifier,
-}
+SCENARIOS = {"plain": plain, "gan_sync_bn": lambda ctx: gan(ctx, sync_bn=True), "gan_per_process_bn": lambda ctx: gan(ctx, sync_bn=False), "classifier": classifier}

@@ -1,7 +1,8 @@
 """Run every scenario of ddp_scenarios.py on this rank; rank 0 saves the weights to argv[1].
 
-    torchrun --standalone --nproc-per-node 2 tests/ddp_worker.py out.pt
+torchrun --standalone --nproc-per-node 2 tests/ddp_worker.py out.pt
 """
+
 import sys
 from pathlib import Path
 

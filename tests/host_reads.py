@@ -1,4 +1,5 @@
 """Counting the project's own reads of tensor values back to the host (each one makes a CPU wait for a GPU)."""
+
 from __future__ import annotations
 
 import sys
@@ -22,7 +23,8 @@ def count_host_reads(monkeypatch) -> list[str]:
         def counted(self, *args, _original=original, _name=name, **kwargs):
             caller = sys._getframe(1).f_code.co_filename
             if caller.startswith(PROJECT_DIRS):
-                reads.append(f"{caller[len(str(REPO)) + 1:]}:{sys._getframe(1).f_lineno} {_name}")
+                reads.append(f"{caller[len(str(REPO)) + 1 :]}:{sys._getframe(1).f_lineno} {_name}")
             return _original(self, *args, **kwargs)
+
         monkeypatch.setattr(torch.Tensor, name, counted)
     return reads

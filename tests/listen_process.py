@@ -1,4 +1,5 @@
 """`s2i listen` as a user starts it (`python -m pipeline.commands.cli listen ...`), for the tests to talk to."""
+
 from __future__ import annotations
 
 import json
@@ -26,9 +27,14 @@ class ListenProcess:
         self.tmp_dir, self.log_path = tmp_dir, tmp_dir.parent / f"{tmp_dir.name}.stderr.log"
         env = {**os.environ, "TMPDIR": str(tmp_dir), "OMP_NUM_THREADS": "1"}
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "listen", "--model", str(model_dir),
-                                      "--port", "0", *flags], cwd=REPO, env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=self.log)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.commands.cli", "listen", "--model", str(model_dir), "--port", "0", *flags],
+            cwd=REPO,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+        )
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         line = self.proc.stdout.readline() if ready else ""
         found = re.search(r"open (\S+) in a browser", line)
@@ -69,8 +75,7 @@ def tone_and_noise(seconds: float, rate: int = SAMPLE_RATE, seed: int = 0) -> np
     """A sound that is clearly not quiet: a wobbling 440-Hz tone over noise, in [-1, 1]."""
     t = np.arange(int(seconds * rate)) / rate
     rng = np.random.default_rng(seed)
-    return (0.25 * np.sin(2 * np.pi * 440 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t)) / 1.5
-            + 0.08 * rng.standard_normal(len(t))).astype(np.float32)
+    return (0.25 * np.sin(2 * np.pi * 440 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t)) / 1.5 + 0.08 * rng.standard_normal(len(t))).astype(np.float32)
 
 
 def pcm16(audio: np.ndarray) -> bytes:

@@ -13,6 +13,7 @@
 The server runs in daemon threads, answers only 127.0.0.1, and shuts itself down after
 `lifetime` seconds even when a test forgets to; stalls end when the server stops.
 """
+
 from __future__ import annotations
 
 import re
@@ -30,20 +31,20 @@ class Route:
     data: bytes = b""
     status: int = 200
     content_type: str = "video/mp4"
-    busy: int = 0              # answer 429 this many times first
+    busy: int = 0  # answer 429 this many times first
     retry_after: float = 1.0
-    stall: bool = False        # send headers then nothing
+    stall: bool = False  # send headers then nothing
     stall_before_headers: bool = False
     cut_at: int | None = None  # the body never goes past this byte offset
-    cuts: int | None = None    # cut only the first N responses (None: every response)
+    cuts: int | None = None  # cut only the first N responses (None: every response)
     rate: float | None = None  # bytes per second
-    served: int = 0            # responses that sent a body
+    served: int = 0  # responses that sent a body
 
 
 class Loopback:
     def __init__(self, lifetime: float = 120.0):
         self.routes: dict[str, Route] = {}
-        self.log: list[tuple[str, str, int, float]] = []   # (path, Range header, status, time)
+        self.log: list[tuple[str, str, int, float]] = []  # (path, Range header, status, time)
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.lifetime = lifetime
@@ -165,7 +166,7 @@ def _handler_class(web: Loopback):
             chunk = CHUNK if rate is None else max(1, min(CHUNK, int(rate / 20)))
             pos = start
             while pos < stop and not web.stopping.is_set():
-                piece = data[pos:min(pos + chunk, stop)]
+                piece = data[pos : min(pos + chunk, stop)]
                 self.wfile.write(piece)
                 self.wfile.flush()
                 pos += len(piece)

@@ -1,4 +1,5 @@
 """The acquire stage on real sources and bad clips, run as `dvc repro` runs it (issue 11)."""
+
 from __future__ import annotations
 
 import io
@@ -16,10 +17,11 @@ import yaml
 from conftest import REPO, make_media
 from loopback import Loopback
 from pipeline.core.errors import SettingError
-from pipeline.media.decode import ffmpeg_exe
 from pipeline.sources import acquisition
 from pipeline.sources.ledger import Ledger
 from pipeline.stages import acquire
+
+from encode import AAC, H264, ffmpeg, lavfi
 
 
 def workspace(root: Path, source: str, **settings) -> Path:
@@ -36,10 +38,6 @@ def workspace(root: Path, source: str, **settings) -> Path:
     return root
 
 
-def ffmpeg(*args) -> None:
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-nostdin", *map(str, args)], check=True)
-
-
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     """Real files: good, variable frame rate, truncated, silent, black (each a valid container)."""
@@ -52,13 +50,9 @@ def clips(tmp_path_factory):
     truncated = folder / "truncated.mp4"
     truncated.write_bytes(faststart.read_bytes()[: faststart.stat().st_size * 2 // 3])
     silent = folder / "silent.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=2", "-f", "lavfi", "-i",
-           "anullsrc=r=44100:cl=mono", "-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-threads", "1",
-           "-c:a", "aac", silent)
+    ffmpeg(*lavfi("testsrc=size=160x120:rate=25:duration=2", "anullsrc=r=44100:cl=mono"), "-t", "2", *H264, *AAC, silent)
     black = folder / "black.mp4"
-    ffmpeg("-f", "lavfi", "-i", "color=c=black:size=160x120:rate=25:duration=2", "-f", "lavfi", "-i",
-           "sine=frequency=440:sample_rate=44100:duration=2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
-           "-threads", "1", "-c:a", "aac", black)
+    ffmpeg(*lavfi("color=c=black:size=160x120:rate=25:duration=2", "sine=frequency=440:sample_rate=44100:duration=2"), *H264, *AAC, black)
     return {"good": good, "vfr": vfr, "truncated": truncated, "silent": silent, "black": black}
 
 
@@ -72,8 +66,7 @@ def vegas_folder(root: Path, files: dict[str, Path]) -> Path:
 
 def run_stage(work: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "pipeline.stages.acquire"], cwd=work, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "pipeline.stages.acquire"], cwd=work, env=env, capture_output=True, text=True, timeout=300)
 
 
 def status_of(work: Path) -> tuple[dict, dict]:
@@ -83,6 +76,7 @@ def status_of(work: Path) -> tuple[dict, dict]:
 
 
 # ---- item 2: every source as a user runs it
+
 
 def dog_and_fireworks_archive(clip: bytes) -> io.BytesIO:
     """A VEGAS-layout zip holding `clip` as one Dog and one Fireworks video."""
@@ -101,11 +95,8 @@ def test_every_source_runs_from_params(clips, tmp_path):
     folder = vegas_folder(tmp_path / "local_in", {"good": clips["good"]})
     with Loopback() as web:
         settings = {
-            "vegas_archive": {"vegas_archive": {"url": web.add("/VEGAS.zip", archive.getvalue(),
-                                                               content_type="application/zip"),
-                                                "timeout": 5, "retries": 0}},
-            "youtube": {"youtube": {"manifest": str(manifest), "url_template": web.url("/v/{id}.mp4"),
-                                    "timeout": 5, "retries": 0, "min_interval": 0}},
+            "vegas_archive": {"vegas_archive": {"url": web.add("/VEGAS.zip", archive.getvalue(), content_type="application/zip"), "timeout": 5, "retries": 0}},
+            "youtube": {"youtube": {"manifest": str(manifest), "url_template": web.url("/v/{id}.mp4"), "timeout": 5, "retries": 0, "min_interval": 0}},
             "local": {"local": {"folder": str(folder)}},
         }
         web.add("/v/goodAAAAAA1.mp4", good)
@@ -131,11 +122,11 @@ def test_an_unexpected_error_in_one_clip_is_recorded_in_ledger_and_rejects_and_t
         (folder / sub / name).write_bytes(good)
     with Loopback() as web:
         settings = {
-            "vegas_archive": ({"vegas_archive": {"url": web.add("/VEGAS.zip", archive.getvalue(),
-                                                                content_type="application/zip"),
-                                                 "timeout": 5, "retries": 0}}, "c002_video_00001"),
-            "youtube": ({"youtube": {"manifest": str(manifest), "url_template": web.url("/v/{id}.mp4"),
-                                     "timeout": 5, "retries": 0, "min_interval": 0}}, "yt_goodAAAAAA1_0"),
+            "vegas_archive": (
+                {"vegas_archive": {"url": web.add("/VEGAS.zip", archive.getvalue(), content_type="application/zip"), "timeout": 5, "retries": 0}},
+                "c002_video_00001",
+            ),
+            "youtube": ({"youtube": {"manifest": str(manifest), "url_template": web.url("/v/{id}.mp4"), "timeout": 5, "retries": 0, "min_interval": 0}}, "yt_goodAAAAAA1_0"),
             "local": ({"local": {"folder": str(folder)}}, "c002_video_00001"),
         }
         web.add("/v/goodAAAAAA1.mp4", good)
@@ -178,8 +169,7 @@ def test_a_bad_setting_or_a_damaged_ledger_stops_the_stage_with_one_line(tmp_pat
     """Libraries raise S2IError; the stage prints `acquire: FILE: reason` and exits 1 (issue 22)."""
     done = run_stage(workspace(tmp_path / "unknown", "vegas"))
     assert done.returncode == 1
-    assert done.stderr.splitlines() == ["acquire: params.yaml: unknown data.source 'vegas' (expected demo or one of "
-                                        "['local', 'vegas_archive', 'youtube'])"]
+    assert done.stderr.splitlines() == ["acquire: params.yaml: unknown data.source 'vegas' (expected demo or one of ['local', 'vegas_archive', 'youtube'])"]
     (tmp_path / "videos").mkdir()
     work = workspace(tmp_path / "ledger", "local", local={"folder": str(tmp_path / "videos")})
     (work / "data/raw").mkdir(parents=True)
@@ -202,7 +192,7 @@ def test_only_a_bad_clip_id_is_invalid_id(clips, tmp_path):
     checked = acquisition.verify_clip(row, {"silent_below_db": np.array([-60.0, -50.0]), "blank_std": 2.0})
     assert checked["status"] == "unexpected_error"
     assert checked["message"].startswith(f"{clips['good']}: ValueError: The truth value of an array")
-    typed = acquisition.verify_clip({**row, "event_start": "0"})   # not a ValueError at all
+    typed = acquisition.verify_clip({**row, "event_start": "0"})  # not a ValueError at all
     assert typed["status"] == "unexpected_error" and f"{clips['good']}: TypeError: " in typed["message"]
 
 
@@ -216,12 +206,17 @@ def test_summary_reads_the_ledger_of_the_raw_dir_it_is_given(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     clips = pd.DataFrame({"status": ["ok", "corrupt", "ok"]})
     assert acquisition.summary("local", clips, given) == {
-        "source": "local", "clips": 3, "ok": 2, "status": {"corrupt": 1, "ok": 2},
-        "download": {"items": 1, "ok": 0, "failed": 1, "bytes_ok": 0, "seconds_ok": 0.0, "status": {"timeout": 1}}}
+        "source": "local",
+        "clips": 3,
+        "ok": 2,
+        "status": {"corrupt": 1, "ok": 2},
+        "download": {"items": 1, "ok": 0, "failed": 1, "bytes_ok": 0, "seconds_ok": 0.0, "status": {"timeout": 1}},
+    }
     assert "download" not in acquisition.summary("local", clips, tmp_path / "no_ledger")
 
 
 # ---- item 3: nothing usable
+
 
 def test_no_usable_clip_still_writes_tables_and_exits_1(tmp_path):
     listing = tmp_path / "list.csv"
@@ -230,8 +225,7 @@ def test_no_usable_clip_still_writes_tables_and_exits_1(tmp_path):
     work = workspace(tmp_path / "work", "local", local={"folder": str(tmp_path / "videos"), "csv": str(listing)})
     done = run_stage(work)
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1] == ("acquire: error: no usable clip; the reasons are in "
-                                                    "data/raw/rejects.parquet and data/raw/ledger.parquet")
+    assert done.stderr.strip().splitlines()[-1] == ("acquire: error: no usable clip; the reasons are in data/raw/rejects.parquet and data/raw/ledger.parquet")
     assert pd.read_parquet(work / "data/raw/clips.parquet").empty
     rejects = pd.read_parquet(work / "data/raw/rejects.parquet")
     assert sorted(rejects["reason"]) == ["invalid_line", "missing"]
@@ -239,6 +233,7 @@ def test_no_usable_clip_still_writes_tables_and_exits_1(tmp_path):
 
 
 # ---- items 4, 5, 7: real decode errors only, stable messages, silent and blank clips
+
 
 @pytest.fixture(scope="module")
 def acquired(clips, tmp_path_factory):
@@ -280,8 +275,7 @@ def test_silent_and_blank_clips_are_rejected_by_params(acquired, tmp_path, monke
     reasons = pd.read_parquet(acquired["works"][0] / "data/raw/rejects.parquet").set_index("clip_id")["reason"]
     assert reasons[ids["silent"]] == "silent_audio" and reasons[ids["black"]] == "blank_video"
     assert status_of(acquired["works"][0])[1][ids["silent"]] == "silent_audio"
-    lenient = workspace(tmp_path, "local", local={"folder": str(acquired["folder"])}, blank_std=0.0,
-                        silent_below_db=-1000.0)
+    lenient = workspace(tmp_path, "local", local={"folder": str(acquired["folder"])}, blank_std=0.0, silent_below_db=-1000.0)
     monkeypatch.chdir(lenient)
     acquire.main([])
     clip_status, ledger_status = status_of(lenient)
@@ -291,6 +285,7 @@ def test_silent_and_blank_clips_are_rejected_by_params(acquired, tmp_path, monke
 
 # ---- item 12: the local source's line numbers, symlinks and summary
 
+
 def test_local_source_lines_symlinks_and_summary(clips, tmp_path, capsys, monkeypatch):
     folder = vegas_folder(tmp_path / "in", {"good": clips["good"], "other": clips["vfr"]})
     secret = tmp_path / "private" / "secret.mp4"
@@ -298,12 +293,9 @@ def test_local_source_lines_symlinks_and_summary(clips, tmp_path, capsys, monkey
     secret.write_bytes(clips["good"].read_bytes())
     (folder / "dog" / "video_00007.mp4").symlink_to(secret)
     listing = tmp_path / "list.csv"
-    listing.write_text("file,class,event_start,event_end\n"
-                       "dog/video_00000.mp4,Dog,0,2\n"
-                       "\n"
-                       "dog/video_00001.mp4,Dog,abc,2\n"
-                       "../private/secret.mp4,Dog,0,1\n"
-                       "dog/video_00001.mp4,Drum,0,1\n")
+    listing.write_text(
+        "file,class,event_start,event_end\ndog/video_00000.mp4,Dog,0,2\n\ndog/video_00001.mp4,Dog,abc,2\n../private/secret.mp4,Dog,0,1\ndog/video_00001.mp4,Drum,0,1\n"
+    )
     monkeypatch.chdir(workspace(tmp_path / "csv", "local", local={"folder": str(folder), "csv": str(listing)}))
     acquire.main([])
     out = capsys.readouterr().out
@@ -318,5 +310,4 @@ def test_local_source_lines_symlinks_and_summary(clips, tmp_path, capsys, monkey
     assert "acquire: 2 clips ok, 1 rejected" in out
     rejects = pd.read_parquet("data/raw/rejects.parquet")
     assert list(rejects["reason"]) == ["unsafe_path"] and str(secret) in rejects["message"][0]
-    assert not any(p.resolve() == secret or p.read_bytes() == secret.read_bytes() and "00007" in p.name
-                   for p in Path("data/raw").rglob("*.mp4"))
+    assert not any(p.resolve() == secret or p.read_bytes() == secret.read_bytes() and "00007" in p.name for p in Path("data/raw").rglob("*.mp4"))

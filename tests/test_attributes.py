@@ -1,4 +1,5 @@
 """Attribute meters against the demo world's ground truth, on frames that went through acquire -> segment -> shards."""
+
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +17,14 @@ from pipeline.evaluation.attributes import attribute_correlations, run_correlati
 from stage_fixtures import build_demo_workspace
 
 REPO = Path(__file__).resolve().parents[1]
-PER_CLASS, SEED = 6, 11     # not a seed the meters were shaped on (0: the demo run, 5)
+PER_CLASS, SEED = 6, 11  # not a seed the meters were shaped on (0: the demo run, 5)
 VALID = 0.7
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Every segment of a small demo world, as the shards stage stores it."""
+
     def edit(params):
         params["data"]["demo"].update(clips_per_class=PER_CLASS, seed=SEED, broken=False)
         params["segment"]["balance"] = False
@@ -49,8 +51,7 @@ def test_meters_follow_the_ground_truth_on_real_frames(world):
     # Water's foam bands are a fixed texture per clip, so across clips one frame shows the level only
     # roughly; within a clip, the frames follow it
     clips = np.array([m["clip_id"] for m in meta])
-    water = [spearman(meter[clips == c], values[clips == c]) for c in np.unique(clips[classes == 4])
-             if np.sum(clips == c) >= 4]
+    water = [spearman(meter[clips == c], values[clips == c]) for c in np.unique(clips[classes == 4]) if np.sum(clips == c) >= 4]
     assert np.median([r for r in water if r is not None]) >= VALID, water
 
 
@@ -66,7 +67,7 @@ def test_ground_truth_time_is_the_stored_frame(world):
             t, step = truth.time_of(meta[i]), 1 / plan.fps
             drawn = [_as_stored(scene.frame(t + d * step)) for d in (-1, 0, 1)]
             if min(np.abs(drawn[1] - drawn[d]).mean() for d in (0, 2)) < 2:
-                continue                              # nothing moved between these frames
+                continue  # nothing moved between these frames
             errors = [np.abs(d - images[i]).mean() for d in drawn]
             assert np.argmin(errors) == 1, (meta[i]["segment_id"], errors)
             checked += 1
@@ -76,7 +77,7 @@ def test_ground_truth_time_is_the_stored_frame(world):
 def _as_stored(frame: np.ndarray) -> np.ndarray:
     h, w = frame.shape[:2]
     s = min(h, w)
-    square = frame[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    square = frame[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
     return np.asarray(Image.fromarray(square).resize((96, 96), Image.BOX), np.float64)
 
 
@@ -85,9 +86,9 @@ def test_run_correlations_reads_the_world_from_params(world, tmp_path):
     values = np.array([truth(m) for m in meta])
     out = run_correlations(meta, classes, {"real": images, "flat": np.zeros_like(images)}, root / "params.yaml")
     assert out["real"] == attribute_correlations(images, classes, values)
-    assert all(v is None for v in out["flat"].values())           # a constant meter correlates with nothing
+    assert all(v is None for v in out["flat"].values())  # a constant meter correlates with nothing
     other = yaml.safe_load((root / "params.yaml").read_text())
-    other["data"]["demo"]["clips_per_class"] = 2                  # clips 2..5 of each class are not in that world
+    other["data"]["demo"]["clips_per_class"] = 2  # clips 2..5 of each class are not in that world
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(other))
     assert run_correlations(meta, classes, {"real": images}, tmp_path / "params.yaml") is None
     assert run_correlations(meta, classes, {"real": images}, tmp_path / "missing.yaml") is None
@@ -97,20 +98,20 @@ def test_attribute_correlations_is_spearman_per_class():
     rng = np.random.default_rng(0)
     n = 12
     images = np.zeros((3 * n, 96, 96, 3), np.uint8)
-    jaw = rng.permutation(n) * 20                     # Dog: jaw-red pixels per image
-    light = rng.permutation(n) * 10 + 5               # Fireworks: a flat sky of that level
+    jaw = rng.permutation(n) * 20  # Dog: jaw-red pixels per image
+    light = rng.permutation(n) * 10 + 5  # Fireworks: a flat sky of that level
     for i in range(n):
-        images[i].reshape(-1, 3)[:jaw[i]] = (150, 40, 50)
+        images[i].reshape(-1, 3)[: jaw[i]] = (150, 40, 50)
         images[n + i] = light[i]
-    images[2 * n:2 * n + 2] = 200                     # Water: only two images
+    images[2 * n : 2 * n + 2] = 200  # Water: only two images
     classes = np.array([1] * n + [3] * n + [4] * 2 + [0] * (n - 2))
     truth = rng.normal(size=3 * n)
     out = attribute_correlations(images, classes, truth)
     assert out["Dog"] == pytest.approx(spearmanr(jaw, truth[:n])[0])
-    assert out["Fireworks"] == pytest.approx(spearmanr(light, truth[n:2 * n])[0])
-    assert out["Water flowing"] is None                # fewer than 3 pairs
-    assert out["Baby cry"] is None                     # blank images: the meter is constant
-    assert out["Rail transport"] is None               # no images
+    assert out["Fireworks"] == pytest.approx(spearmanr(light, truth[n : 2 * n])[0])
+    assert out["Water flowing"] is None  # fewer than 3 pairs
+    assert out["Baby cry"] is None  # blank images: the meter is constant
+    assert out["Rail transport"] is None  # no images
     assert out["mean"] == pytest.approx((out["Dog"] + out["Fireworks"]) / 2)
     with pytest.raises(ValueError, match="36 images, 35 classes"):
         attribute_correlations(images, classes[1:], truth)

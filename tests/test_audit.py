@@ -1,4 +1,5 @@
 """The audit on small real shards: distinct procedurally generated clips, then injected leaks."""
+
 import io
 import json
 import subprocess
@@ -17,6 +18,8 @@ from pipeline.dataset import wds
 from pipeline.media.decode import decode_audio, decode_frames, ffmpeg_exe
 from pipeline.media.features import log_mel
 
+from encode import AAC, ffmpeg
+
 SECONDS = 2
 FPS = 10
 
@@ -24,20 +27,21 @@ FPS = 10
 def render_clip(path: Path, seed: int) -> Path:
     """A 2-s MP4: pink noise with a seed-dependent loudness pattern and beeps, cellular-automaton video."""
     rate, pitch = 0.7 + 0.37 * (seed % 7), 250 + 41 * (seed % 11)
-    audio = (f"anoisesrc=d={SECONDS}:c=pink:seed={seed + 1}:a=0.3,"
-             f"volume='0.2+0.8*abs(sin(2*PI*{rate}*t+{seed}))':eval=frame[n];"
-             f"sine=f={pitch}:d={SECONDS},volume='0.4*gt(sin(2*PI*{rate * 1.9}*t+{seed}),0)':eval=frame[s];"
-             "[n][s]amix=inputs=2[a]")
+    audio = (
+        f"anoisesrc=d={SECONDS}:c=pink:seed={seed + 1}:a=0.3,"
+        f"volume='0.2+0.8*abs(sin(2*PI*{rate}*t+{seed}))':eval=frame[n];"
+        f"sine=f={pitch}:d={SECONDS},volume='0.4*gt(sin(2*PI*{rate * 1.9}*t+{seed}),0)':eval=frame[s];"
+        "[n][s]amix=inputs=2[a]"
+    )
     video = f"cellauto=s=128x96:seed={seed + 1}:rule={[30, 90, 110, 150][seed % 4]}:r={FPS},format=yuv420p[v]"
-    subprocess.run([ffmpeg_exe(), "-y", "-v", "error", "-nostdin", "-filter_complex", f"{audio};{video}",
-                    "-map", "[v]", "-map", "[a]", "-t", str(SECONDS), "-c:v", "libx264", "-threads", "1",
-                    "-c:a", "aac", str(path)], check=True)
+    ffmpeg("-filter_complex", f"{audio};{video}", "-map", "[v]", "-map", "[a]", "-t", SECONDS, "-c:v", "libx264", "-threads", "1", *AAC, path)
     return path
 
 
 def reencode(src: Path, dst: Path) -> Path:
-    subprocess.run([ffmpeg_exe(), "-y", "-v", "error", "-nostdin", "-i", str(src), "-c:v", "libx264",
-                    "-crf", "35", "-threads", "1", "-c:a", "aac", "-b:a", "48k", str(dst)], check=True)
+    subprocess.run(
+        [ffmpeg_exe(), "-y", "-v", "error", "-nostdin", "-i", str(src), "-c:v", "libx264", "-crf", "35", "-threads", "1", "-c:a", "aac", "-b:a", "48k", str(dst)], check=True
+    )
     return dst
 
 
@@ -59,21 +63,44 @@ class Dataset:
         self.root, self.clips, self.segments, self.samples = root, [], [], {s: [] for s in SPLITS}
 
     def add(self, clip_id, video, split, class_index, mel, frames, path=""):
-        self.clips.append({"clip_id": clip_id, "source": "demo", "source_video": video, "vegas_video": "",
-                           "class_name": CLASSES[class_index], "class_code": f"c00{class_index + 1}",
-                           "event_start": 0.0, "event_end": float(SECONDS), "path": str(path),
-                           "duration": float(SECONDS), "audio_streams": 1, "video_streams": 1,
-                           "sample_rate": 16000, "channels": 1, "width": 128, "height": 96, "fps": FPS,
-                           "status": "ok"})
+        self.clips.append(
+            {
+                "clip_id": clip_id,
+                "source": "demo",
+                "source_video": video,
+                "vegas_video": "",
+                "class_name": CLASSES[class_index],
+                "class_code": f"c00{class_index + 1}",
+                "event_start": 0.0,
+                "event_end": float(SECONDS),
+                "path": str(path),
+                "duration": float(SECONDS),
+                "audio_streams": 1,
+                "video_streams": 1,
+                "sample_rate": 16000,
+                "channels": 1,
+                "width": 128,
+                "height": 96,
+                "fps": FPS,
+                "status": "ok",
+            }
+        )
         for start in range(SECONDS):
             seg = f"{clip_id}_{start:03d}"
-            meta = {"segment_id": seg, "clip_id": clip_id, "source_video": video, "class_name": CLASSES[class_index],
-                    "class_index": class_index, "start": float(start), "split": split}
+            meta = {
+                "segment_id": seg,
+                "clip_id": clip_id,
+                "source_video": video,
+                "class_name": CLASSES[class_index],
+                "class_index": class_index,
+                "start": float(start),
+                "split": split,
+            }
             self.segments.append({**meta, "path": f"{split}-000000.tar"})
             image = frames[int((start + 0.5) * FPS)]
-            self.samples[split].append((seg, {"mel.npy": wds.encode_npy(mel[:, start * 100:start * 100 + 100]),
-                                              "png": wds.encode_png(np.ascontiguousarray(image)),
-                                              "json": wds.encode_json(meta)}))
+            self.samples[split].append(
+                (seg, {"mel.npy": wds.encode_npy(mel[:, start * 100 : start * 100 + 100]), "png": wds.encode_png(np.ascontiguousarray(image)), "json": wds.encode_json(meta)})
+            )
 
     def write(self, params: dict | None = None) -> list[str]:
         write_table(pd.DataFrame(self.clips), self.root / "clips.parquet", CLIP_COLUMNS)
@@ -81,9 +108,18 @@ class Dataset:
         for split, samples in self.samples.items():
             wds.write_tar(self.root / "shards" / f"{split}-000000.tar", samples)
         (self.root / "params.yaml").write_text(yaml.safe_dump({"audit": params or {}}))
-        return ["--params", str(self.root / "params.yaml"), "--index", str(self.root / "index.parquet"),
-                "--clips", str(self.root / "clips.parquet"), "--shards", str(self.root / "shards"),
-                "--out", str(self.root / "report")]
+        return [
+            "--params",
+            str(self.root / "params.yaml"),
+            "--index",
+            str(self.root / "index.parquet"),
+            "--clips",
+            str(self.root / "clips.parquet"),
+            "--shards",
+            str(self.root / "shards"),
+            "--out",
+            str(self.root / "report"),
+        ]
 
 
 @pytest.fixture(scope="session")
@@ -149,7 +185,7 @@ def test_injected_leaks_are_all_found(tmp_path, media):
 
 def test_fail_on_leak_false_reports_but_exits_zero(tmp_path, media):
     data = clean_dataset(tmp_path, media)
-    data.add("clip00", "vid00", "val", 0, *media["feats"][0])          # same clip id and video in val
+    data.add("clip00", "vid00", "val", 0, *media["feats"][0])  # same clip id and video in val
     assert audit.main(data.write({"fail_on_leak": False})) == 0
     report = json.loads((tmp_path / "report" / "leakage.json").read_text())
     assert report["video_overlap"] == [{"source_video": "vid00", "splits": {"train": 2, "val": 2}}]
@@ -158,12 +194,16 @@ def test_fail_on_leak_false_reports_but_exits_zero(tmp_path, media):
 
 
 def test_balance_and_span_checks():
-    index = pd.DataFrame({"segment_id": list("abcdef"), "clip_id": ["k1", "k1", "k2", "k2", "k3", "k3"],
-                          "class_name": [CLASSES[0], CLASSES[0], CLASSES[1], CLASSES[1], CLASSES[0], CLASSES[1]],
-                          "start": [0.0, 4.0, 1.0, 2.04, 0.0, 0.0],
-                          "split": ["train", "train", "train", "train", "val", "val"]})
-    clips = pd.DataFrame({"clip_id": ["k1", "k2", "k3"], "event_start": [0.0, 1.0, 0.0],
-                          "event_end": [10.0, 3.0, 10.0], "duration": [4.5, 10.0, 10.0]})
+    index = pd.DataFrame(
+        {
+            "segment_id": list("abcdef"),
+            "clip_id": ["k1", "k1", "k2", "k2", "k3", "k3"],
+            "class_name": [CLASSES[0], CLASSES[0], CLASSES[1], CLASSES[1], CLASSES[0], CLASSES[1]],
+            "start": [0.0, 4.0, 1.0, 2.04, 0.0, 0.0],
+            "split": ["train", "train", "train", "train", "val", "val"],
+        }
+    )
+    clips = pd.DataFrame({"clip_id": ["k1", "k2", "k3"], "event_start": [0.0, 1.0, 0.0], "event_end": [10.0, 3.0, 10.0], "duration": [4.5, 10.0, 10.0]})
     balance = checks.check_balance(index, {"train": 2, "val": 2})
     assert balance["per_class"]["train"][CLASSES[0]] == 2 and balance["per_class"]["val"][CLASSES[1]] == 1
     assert balance["problems"] == [

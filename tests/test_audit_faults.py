@@ -1,4 +1,5 @@
 """The audit's pair counts and blank-frame report, run through `s2i audit` (issue 11)."""
+
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ from test_audit import Dataset
 
 def test_pairs_are_counted_one_to_one_and_blank_clips_are_named(tmp_path, rng):
     data = Dataset(tmp_path)
-    scene = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)   # a static scene: every frame the same
+    scene = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)  # a static scene: every frame the same
     still = np.stack([scene] * 20)
     data.add("still_a", "video_a", "train", 0, rng.normal(-5, 2, (128, 200)).astype(np.float32), still)
     data.add("still_b", "video_b", "test", 0, rng.normal(-5, 2, (128, 200)).astype(np.float32), still)

@@ -1,4 +1,5 @@
 """pipeline.training.translator.batches at the edges: empty sets, sets smaller than a batch, bad sizes (issue 22)."""
+
 import pytest
 import torch
 
@@ -30,9 +31,8 @@ def test_in_order_every_item_once_the_last_batch_short():
 def test_shuffled_full_batches_only_in_the_seeded_order():
     order = torch.randperm(10, generator=torch.Generator().manual_seed(5)).tolist()
     found = as_lists(batches(10, 4, torch.Generator().manual_seed(5)))
-    assert found == [order[0:4], order[4:8]]                 # the remainder (2 items) waits for another epoch
-    assert as_lists(batches(12, 4, torch.Generator().manual_seed(5))) == \
-        as_lists(batches(12, 4, torch.Generator().manual_seed(5)))
+    assert found == [order[0:4], order[4:8]]  # the remainder (2 items) waits for another epoch
+    assert as_lists(batches(12, 4, torch.Generator().manual_seed(5))) == as_lists(batches(12, 4, torch.Generator().manual_seed(5)))
 
 
 def test_shuffled_a_set_smaller_than_the_batch_is_one_batch_of_all_of_it():

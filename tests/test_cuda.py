@@ -1,6 +1,7 @@
 """The CUDA and bf16 paths. They run only where CUDA is present; no CPU test stands in for them
 (on a CPU, bf16 autocast is off and these tests are skipped with the reason). benchmarks/gpu_loan.sh
 runs them on a lent GPU."""
+
 import copy
 import dataclasses
 import importlib.util
@@ -14,13 +15,22 @@ from pathlib import Path
 import pytest
 import torch
 
-from s2i_models import (DenseGenerator, Discriminator, EpochMovingAverage, GanConfig, autocast, discriminator_step,
-                        enable_fast_kernels, generator_step, load_checkpoint, make_optimizer)
+from s2i_models import (
+    DenseGenerator,
+    Discriminator,
+    EpochMovingAverage,
+    GanConfig,
+    autocast,
+    discriminator_step,
+    enable_fast_kernels,
+    generator_step,
+    load_checkpoint,
+    make_optimizer,
+)
 from s2i_models.layers import AlwaysDropout2d
 from s2i_models.speed_levers import SpeedLevers, as_input, place
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
-                                reason="CUDA is not available: the cuda and bf16 paths need a GPU")
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available: the cuda and bf16 paths need a GPU")
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
@@ -30,10 +40,13 @@ E, WIDTH, BATCH = 64, 0.25, 16
 # DiffAugment draw from each device's own RNG, so they are off where CPU and CUDA steps are compared.
 CONFIGS = {
     "paper": (dict(), dict(dropout=0.0), GanConfig()),
-    "demo": (dict(upsample="resize", output_bn=False), dict(projection=True, norm="spectral", dropout=0.0),
-             GanConfig(loss="hinge", pixel_scale=8, lambda_adv=0.3, adv_average="batch")),
+    "demo": (
+        dict(upsample="resize", output_bn=False),
+        dict(projection=True, norm="spectral", dropout=0.0),
+        GanConfig(loss="hinge", pixel_scale=8, lambda_adv=0.3, adv_average="batch"),
+    ),
 }
-SCORES = ("g_score", "d_real_score", "d_fake_score")   # near 0: compared by absolute difference
+SCORES = ("g_score", "d_real_score", "d_fake_score")  # near 0: compared by absolute difference
 # Tolerances against the CPU fp32 step: bf16 as measured on an H100 (issue 13) and in CPU bf16 autocast
 # (paper GAN: adversarial and D losses 3-4% off, pixel loss 0.01%); TF32 rounds 8x finer than bf16.
 TOLERANCES = {"fp32": {"pixel": 2e-3, "loss": 2e-2, "score": 2e-2}, "bf16": {"pixel": 1e-2, "loss": 0.1, "score": 0.1}}
@@ -61,13 +74,13 @@ def test_bf16_autocast_runs_the_networks_in_bf16_and_steps_agree_with_fp32():
         # Each step from the same fresh start. A D step after a G step would compare two different
         # Gs: the paper's SGD (lr 0.1) moves an untrained G far, and bf16 rounding sends it elsewhere.
         G, D, opt_g, _ = gan()
-        torch.manual_seed(1)   # the same dropout masks for both precisions (checked on an H100)
+        torch.manual_seed(1)  # the same dropout masks for both precisions (checked on an H100)
         g = floats(generator_step(G, D, opt_g, emb, real, EpochMovingAverage(), cfg))
         G, D, _, opt_d = gan()
         torch.manual_seed(1)
         d = floats(discriminator_step(G, D, opt_d, emb, real, cfg))
         assert all(torch.isfinite(torch.tensor(v)) for v in {**g, **d}.values())
-        assert all(p.dtype == torch.float32 for p in G.parameters())   # autocast, not bf16 weights
+        assert all(p.dtype == torch.float32 for p in G.parameters())  # autocast, not bf16 weights
         losses[bf16] = {"g_pixel": g["g_pixel"], "g_adv": g["g_adv"], "d_loss": d["d_loss"]}
     assert losses[True]["g_pixel"] == pytest.approx(losses[False]["g_pixel"], rel=0.01)
     # 12 bf16 convs leave ~4% error in D's score, which its one-channel BatchNorm passes on
@@ -98,8 +111,7 @@ def one_step_each(name, device, bf16):
     for step in ("G", "D"):
         G, D = (place(copy.deepcopy(m), device, levers) for m in cpu_networks(name))
         if step == "G":
-            losses.update(generator_step(G, D, make_optimizer("generator", G.parameters()), emb, real,
-                                         EpochMovingAverage(cfg.adv_average), cfg))
+            losses.update(generator_step(G, D, make_optimizer("generator", G.parameters()), emb, real, EpochMovingAverage(cfg.adv_average), cfg))
         else:
             losses.update(discriminator_step(G, D, make_optimizer("discriminator", D.parameters()), emb, real, cfg))
     return floats(losses)
@@ -128,12 +140,11 @@ def test_the_steps_never_synchronise_with_the_host_on_cuda():
     D = place(Discriminator(E, WIDTH, projection=True, norm="spectral"), CUDA, SpeedLevers(channels_last=True))
     opt_g = make_optimizer("generator", G.parameters(), "adam", lr=1e-3, momentum=0.5)
     opt_d = make_optimizer("discriminator", D.parameters(), "adam", lr=1e-3, momentum=0.5)
-    cfg = GanConfig(loss="hinge", pixel_scale=8, augment="translation,cutout", r1=0.1, lambda_ms=0.1,
-                    d_mismatch=True, adv_average="epoch")
+    cfg = GanConfig(loss="hinge", pixel_scale=8, augment="translation,cutout", r1=0.1, lambda_ms=0.1, d_mismatch=True, adv_average="epoch")
     emb = torch.rand(BATCH, E, device=CUDA) * 2 - 1
     real = as_input(torch.rand(BATCH, 3, 96, 96, device=CUDA) * 2 - 1, SpeedLevers(channels_last=True))
     average = EpochMovingAverage(cfg.adv_average)
-    generator_step(G, D, opt_g, emb, real, average, cfg)   # first calls: cuDNN autotuning, optimiser state
+    generator_step(G, D, opt_g, emb, real, average, cfg)  # first calls: cuDNN autotuning, optimiser state
     discriminator_step(G, D, opt_d, emb, real, cfg)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
@@ -157,14 +168,12 @@ def test_translator_stage_trains_on_cuda_with_bf16(tmp_path, monkeypatch):
     assert last["epoch"] == 2 and "cuda" in last["rng"]
     weights = load_checkpoint("models/translator/generator.pt")["models"]["generator"]
     assert all(t.dtype != torch.bfloat16 and torch.isfinite(t.float()).all() for t in weights.values())
-    assert len(lives[0].epochs()) == 2 and all(torch.isfinite(torch.tensor(list(e.values()))).all()
-                                                for e in lives[0].epochs())
+    assert len(lives[0].epochs()) == 2 and all(torch.isfinite(torch.tensor(list(e.values()))).all() for e in lives[0].epochs())
 
 
 def run_translator(root: Path, epochs: int, log: str) -> subprocess.Popen:
-    with open(root / f"{log}.stderr", "w") as err:   # a file, not a pipe: tqdm's lines must never block the run
-        return subprocess.Popen([sys.executable, str(TESTS / "cuda_translator_run.py"), str(root), str(epochs),
-                                 str(root / log)], stdout=subprocess.DEVNULL, stderr=err)
+    with open(root / f"{log}.stderr", "w") as err:  # a file, not a pipe: tqdm's lines must never block the run
+        return subprocess.Popen([sys.executable, str(TESTS / "cuda_translator_run.py"), str(root), str(epochs), str(root / log)], stdout=subprocess.DEVNULL, stderr=err)
 
 
 def finished(proc: subprocess.Popen, root: Path, log: str) -> None:
@@ -187,7 +196,7 @@ def test_translator_killed_and_resumed_on_cuda_continues_with_the_losses_of_an_u
     deadline = time.monotonic() + 240
     while len(logged(interrupted / "before.jsonl")) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)   # after epoch 2's last.pt (or a little later): mid-run
+    proc.send_signal(signal.SIGKILL)  # after epoch 2's last.pt (or a little later): mid-run
     proc.wait()
     before = logged(interrupted / "before.jsonl")
     assert 2 <= len(before) < epochs, "the run was not killed mid-run"

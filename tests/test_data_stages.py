@@ -1,4 +1,5 @@
 """acquire -> segment -> shards on a small demo world, read back with webdataset."""
+
 import hashlib
 import json
 from pathlib import Path

@@ -1,4 +1,5 @@
 """The demo world: real MP4s, determinism, class-specific sound, the sound-picture tie, the rater."""
+
 import subprocess
 
 import numpy as np
@@ -13,8 +14,7 @@ from pipeline.media.decode import MediaError, decode_audio, decode_frames, ffmpe
 
 PER_CLASS = 2
 SEED = 7
-COLUMNS = ["clip_id", "source", "source_video", "vegas_video", "class_name", "class_code",
-           "event_start", "event_end", "path"]
+COLUMNS = ["clip_id", "source", "source_video", "vegas_video", "class_name", "class_code", "event_start", "event_end", "path"]
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +64,7 @@ def test_plan_has_container_variety_and_two_clip_videos():
 def test_good_clips_are_real_mp4s_with_planned_streams(world):
     _, table, plans = world
     for row in good_rows(table).itertuples():
-        proc = subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", row.path, "-f", "null", "-"],
-                              capture_output=True, text=True)
+        proc = subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", row.path, "-f", "null", "-"], capture_output=True, text=True)
         assert proc.returncode == 0 and proc.stderr.strip() == "", proc.stderr
         plan, facts = plans[row.clip_id], probe(row.path)
         assert (facts["video_streams"], facts["audio_streams"]) == (1, 1)
@@ -80,8 +79,7 @@ def test_broken_clips_fail_the_way_they_should(world):
     path = {d: table.loc[table["defect"] == d, "path"].item() for d in DEFECTS}
     facts = probe(path["no_audio"])
     assert facts["audio_streams"] == 0 and facts["video_streams"] == 1
-    proc = subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", path["no_audio"], "-map", "0:a", "-f", "null", "-"],
-                          capture_output=True, text=True)
+    proc = subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", path["no_audio"], "-map", "0:a", "-f", "null", "-"], capture_output=True, text=True)
     assert proc.returncode != 0
     for defect in ("truncated", "garbage", "empty"):
         with pytest.raises(MediaError):
@@ -149,8 +147,8 @@ def test_class_sounds_differ_measurably():
 def _loudness_db(audio, sr, times, window=0.3):
     out = []
     for t in times:
-        part = audio[max(int((t - window) * sr), 0):int(t * sr) + 1]
-        out.append(10 * np.log10(np.mean(part ** 2) + 1e-10))
+        part = audio[max(int((t - window) * sr), 0) : int(t * sr) + 1]
+        out.append(10 * np.log10(np.mean(part**2) + 1e-10))
     return np.array(out)
 
 
@@ -176,13 +174,13 @@ def _scene_measure(class_index, measure, number):
 
 
 def test_other_classes_draw_what_they_sound(world):
-    def mouth(img, scene):           # the crying baby's open mouth and tongue
+    def mouth(img, scene):  # the crying baby's open mouth and tongue
         return sum(np.mean(np.all(img == np.array(c, np.uint8), axis=-1)) for c in [(110, 25, 35), (220, 100, 110)])
 
-    def foam(img, scene):             # white water
+    def foam(img, scene):  # white water
         return np.mean(img[scene.water[..., 0]].min(axis=1) > 200)
 
-    def jaw(img, scene):              # the dog's open mouth
+    def jaw(img, scene):  # the dog's open mouth
         return np.mean(np.all(img == np.array([150, 40, 50], np.uint8), axis=-1))
 
     for number in range(2):
@@ -198,7 +196,7 @@ def test_train_couplings_pass_the_camera_at_the_clacks():
     centre = scene.geo.w // 2
 
     def coupling_at_centre(t):
-        column = scene.frame(t)[:, centre - 2:centre + 2]
+        column = scene.frame(t)[:, centre - 2 : centre + 2]
         return bool(np.all(column == np.array([30, 30, 30], np.uint8), axis=-1).any())
 
     joints = ev["t_front"] + car / ev["speed"] * np.arange(1, 50)
@@ -219,8 +217,7 @@ def _frames_in_span(row, fps=2.0):
 
 def test_rater_recognises_its_classes(world):
     _, table, _ = world
-    frames = {c: np.concatenate([_frames_in_span(r) for r in good_rows(table)[lambda d: d["class_name"] == c].itertuples()])
-              for c in CLASSES}
+    frames = {c: np.concatenate([_frames_in_span(r) for r in good_rows(table)[lambda d: d["class_name"] == c].itertuples()]) for c in CLASSES}
     for c in CLASSES:
         right = np.mean([is_informative(f, c) for f in frames[c]])
         wrong = np.mean([is_informative(f, c) for o in CLASSES if o != c for f in frames[o]])
@@ -231,8 +228,7 @@ def test_rater_recognises_its_classes(world):
 def test_rater_rejects_noise_and_blank_images():
     rng = np.random.default_rng(0)
     noise = [rng.integers(0, 256, (96, 96, 3), dtype=np.uint8) for _ in range(5)]
-    blank = [np.full((96, 96, 3), c, np.uint8) for c in [(0, 0, 0), (128, 128, 128), (255, 255, 255),
-                                                          (40, 90, 200), (60, 160, 60), (230, 190, 160)]]
+    blank = [np.full((96, 96, 3), c, np.uint8) for c in [(0, 0, 0), (128, 128, 128), (255, 255, 255), (40, 90, 200), (60, 160, 60), (230, 190, 160)]]
     for c in CLASSES:
         assert max(rate_image(img, c) for img in noise + blank) < 0.2
 

@@ -1,4 +1,5 @@
 """Data-parallel training on CPU with gloo: 2 processes launched by torchrun, as a user launches them."""
+
 import contextlib
 import os
 import subprocess
@@ -30,20 +31,23 @@ def max_difference(a: dict, b: dict) -> float:
 @pytest.fixture(scope="module")
 def two_rank_weights(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp") / "weights.pt"
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                           str(TESTS / "ddp_worker.py"), str(out)], env=torchrun_env(), capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", str(TESTS / "ddp_worker.py"), str(out)],
+        env=torchrun_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return torch.load(out, weights_only=True)
 
 
-@pytest.mark.parametrize("scenario,model", [("plain", "model"), ("gan_sync_bn", "generator"),
-                                            ("gan_sync_bn", "discriminator"), ("classifier", "classifier")])
+@pytest.mark.parametrize("scenario,model", [("plain", "model"), ("gan_sync_bn", "generator"), ("gan_sync_bn", "discriminator"), ("classifier", "classifier")])
 def test_two_ranks_of_batch_8_equal_one_process_of_batch_16(two_rank_weights, scenario, model, one_thread):
     assert not context().distributed
     single = SCENARIOS[scenario](context())
     assert max_difference(two_rank_weights[scenario][model], single[model]) < 1e-5
-    assert max_difference(single[model], single[f"{model}/start"]) > 1e-3   # the steps moved the weights
+    assert max_difference(single[model], single[f"{model}/start"]) > 1e-3  # the steps moved the weights
 
 
 def test_batchnorm_per_process_differs_from_the_global_batch(two_rank_weights):
@@ -83,8 +87,12 @@ def translator_workspace(root: Path, epochs: int) -> Path:
     (root / "data" / "embeddings").mkdir(parents=True)
     for split in ("train", "val", "test"):
         arrays = load_split(root / "data" / "shards", split)
-        np.savez(root / "data" / "embeddings" / f"{split}.npz", keys=np.asarray(arrays.keys),
-                 emb=rng.uniform(-1, 1, (len(arrays.keys), 32)).astype(np.float32), class_index=arrays.class_index)
+        np.savez(
+            root / "data" / "embeddings" / f"{split}.npz",
+            keys=np.asarray(arrays.keys),
+            emb=rng.uniform(-1, 1, (len(arrays.keys), 32)).astype(np.float32),
+            class_index=arrays.class_index,
+        )
     set_epochs(root, epochs)
     return root
 
@@ -100,8 +108,9 @@ def set_epochs(root: Path, epochs: int) -> None:
 
 def launch_translator(root: Path, log: str) -> subprocess.Popen:
     with open(root / log, "w") as out:
-        return subprocess.Popen([sys.executable, "-m", "pipeline.training.launch", "--nproc", "2", "pipeline.stages.translator"],
-                                cwd=root, env=torchrun_env(), stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline.training.launch", "--nproc", "2", "pipeline.stages.translator"], cwd=root, env=torchrun_env(), stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def finish(proc: subprocess.Popen, root: Path, log: str) -> str:
@@ -146,7 +155,7 @@ def test_killed_two_process_translator_resumes_to_the_weights_of_an_uninterrupte
             except CheckpointError:
                 pass
     finally:
-        for pid in process_tree(proc.pid):   # torchrun and both workers, mid-run
+        for pid in process_tree(proc.pid):  # torchrun and both workers, mid-run
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         proc.wait()
@@ -178,8 +187,7 @@ def test_a_checkpoint_of_another_process_count_is_not_resumed(tmp_path, capsys):
     from s2i_models.checkpoint import rng_state
 
     last = tmp_path / "models" / "last.pt"
-    save_checkpoint(last, models={"model": torch.nn.Linear(2, 2)}, emb_dim=0, width=1.0, epoch=3,
-                    extra={"settings": "abc", "rank_rng": [rng_state(), rng_state()]})
+    save_checkpoint(last, models={"model": torch.nn.Linear(2, 2)}, emb_dim=0, width=1.0, epoch=3, extra={"settings": "abc", "rank_rng": [rng_state(), rng_state()]})
     (tmp_path / "models" / "snapshot.pt").write_bytes(b"old run")
     one_process = Context(Ranks(), torch.device("cpu"))
     assert one_process.resumable(last, "abc", epochs=5) is None

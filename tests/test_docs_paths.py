@@ -11,6 +11,7 @@ Skipped: URLs, words with placeholders (`*`, `<`, `{`, `NNN`, `...`, `$`), and o
 (under data/, models/, reports/): those must be, lie inside or hold an output, dep or metric of dvc.yaml,
 or exist.
 """
+
 from __future__ import annotations
 
 import ast
@@ -23,8 +24,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 GENERATED = ("data/", "models/", "reports/")
-TOP_LEVEL = {p.name for p in REPO.iterdir() if not p.name.startswith(".")} | {".ci", ".dvc"} | \
-    {g.rstrip("/") for g in GENERATED}
+TOP_LEVEL = {p.name for p in REPO.iterdir() if not p.name.startswith(".")} | {".ci", ".dvc"} | {g.rstrip("/") for g in GENERATED}
 PLACEHOLDER = re.compile(r"[*<>{}$]|NNN|\.\.\.|\bX\b")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 BACKTICKED = re.compile(r"`([^`\s]+)`")
@@ -92,9 +92,8 @@ def path_problem(relative: str, base: Path, declared: set[str]) -> str | None:
         inside = target.relative_to(REPO).as_posix()
     except ValueError:
         return "outside the repository"
-    if inside.startswith(GENERATED) and any(inside == d or inside.startswith(d + "/") or d.startswith(inside + "/")
-                                            for d in declared):
-        return None   # written by a stage (dvc.yaml): an output, inside one, or a folder holding one
+    if inside.startswith(GENERATED) and any(inside == d or inside.startswith(d + "/") or d.startswith(inside + "/") for d in declared):
+        return None  # written by a stage (dvc.yaml): an output, inside one, or a folder holding one
     return "no such file or folder" + (" (and not inside an output of dvc.yaml)" if inside.startswith(GENERATED) else "")
 
 
@@ -139,14 +138,16 @@ def test_every_named_path_exists(doc):
 def test_a_wrong_path_module_or_link_is_found():
     """The check on a deliberately broken copy of the README: each kind of pointer, once right, once wrong."""
     readme = REPO / "README.md"
-    broken = "\n".join([
-        "See `pipeline/sources/ledger.py` and `pipeline/sources/leger.py`.",
-        "Run `python -m pipeline.stages.acquire`, not python -m pipeline.stages.fetch.",
-        "`pipeline.core.errors.S2IError` is raised, `pipeline.core.errors.ExitError` is not; `s2i_models.rng` holds streams.",
-        "[the data](docs/data.md#stages), [gone](docs/nothing.md), [web](https://dvc.org), [no](docs/data.md#stagez).",
-        "A run writes `data/raw/ledger.parquet` and `models/translator/generator.pt`, never `reports/nowhere.txt`.",
-        "Placeholders are skipped: `data/shards/{train,val,test}-NNNNNN.tar`, `pipeline/stages/<stage>.py`.",
-    ])
+    broken = "\n".join(
+        [
+            "See `pipeline/sources/ledger.py` and `pipeline/sources/leger.py`.",
+            "Run `python -m pipeline.stages.acquire`, not python -m pipeline.stages.fetch.",
+            "`pipeline.core.errors.S2IError` is raised, `pipeline.core.errors.ExitError` is not; `s2i_models.rng` holds streams.",
+            "[the data](docs/data.md#stages), [gone](docs/nothing.md), [web](https://dvc.org), [no](docs/data.md#stagez).",
+            "A run writes `data/raw/ledger.parquet` and `models/translator/generator.pt`, never `reports/nowhere.txt`.",
+            "Placeholders are skipped: `data/shards/{train,val,test}-NNNNNN.tar`, `pipeline/stages/<stage>.py`.",
+        ]
+    )
     assert problems_in(broken, readme, dvc_paths()) == [
         "README.md: line 1: `pipeline/sources/leger.py`: no such file or folder",
         "README.md: line 2: `python -m pipeline.stages.fetch`: no such module",

@@ -1,4 +1,5 @@
 """Checkpoints are versioned artifacts: push to the remote, lose the cache, pull them back byte-identical."""
+
 import hashlib
 import os
 import shutil
@@ -18,9 +19,15 @@ def sha(path: Path) -> str:
 
 
 def run(*args, cwd):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONPATH": str(REPO), "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(REPO),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
@@ -40,7 +47,7 @@ def test_push_clear_cache_pull_gives_identical_checkpoints(tmp_path):
     shutil.copy(REPO / "dvc.yaml", work)
     shutil.copytree(REPO / "pipeline", work / "pipeline")
     shutil.copytree(REPO / "s2i_models", work / "s2i_models")
-    params = yaml.safe_load((REPO / "params.yaml").read_text())   # dvc.yaml's ${...} need every section
+    params = yaml.safe_load((REPO / "params.yaml").read_text())  # dvc.yaml's ${...} need every section
     params.update(emb_dim=16, autoencoder={**AE_PARAMS, "epochs": 1})
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     write_synthetic_shards(work)

@@ -5,6 +5,7 @@ training, one for test, three for validation), sound embeddings built directly
 (class direction + noise, as a good audio encoder would give), and a small dense
 generator trained for a few hundred pixel-loss steps, saved as three snapshots.
 """
+
 import functools
 import json
 import os
@@ -29,15 +30,29 @@ from pipeline.stages import evaluate as evaluate_stage, informativity as informa
 from s2i_models import DenseGenerator, save_checkpoint
 
 EMB_DIM, WIDTH, FRAMES = 16, 0.0625, 8
-INFO_PARAMS = dict(snapshots=3, sounds_per_class=24, samples_per_sound=2, per_class=24, test_share=0.2,
-                   rater_threshold=0.5, width=1.0, epochs=30, batch_size=8, lr=0.01, momentum=0.9,
-                   weight_decay=5e-5, seed=0, nproc=1, sync_bn=True, class_match=dict(width=1.0, epochs=10, batch_size=16))
-EVAL_PARAMS = dict(samples_per_sound=2, gallery_size=200, memorisation_sounds=20, window_start=2, window_end=3,
-                   ma_window=2, d_after=2, d_before=5, seed=0)
+INFO_PARAMS = dict(
+    snapshots=3,
+    sounds_per_class=24,
+    samples_per_sound=2,
+    per_class=24,
+    test_share=0.2,
+    rater_threshold=0.5,
+    width=1.0,
+    epochs=30,
+    batch_size=8,
+    lr=0.01,
+    momentum=0.9,
+    weight_decay=5e-5,
+    seed=0,
+    nproc=1,
+    sync_bn=True,
+    class_match=dict(width=1.0, epochs=10, batch_size=16),
+)
+EVAL_PARAMS = dict(samples_per_sound=2, gallery_size=200, memorisation_sounds=20, window_start=2, window_end=3, ma_window=2, d_after=2, d_before=5, seed=0)
 TRANSLATOR = {"d_every": 2, "d_unit": "epoch", "snapshot_every": 1, "epochs": 3}
 
 REPO = Path(__file__).resolve().parents[1]
-SPLIT_OF_VIDEO = ["train", "train", "test", "val", "val", "val"]     # the k-th source video of a class
+SPLIT_OF_VIDEO = ["train", "train", "test", "val", "val", "val"]  # the k-th source video of a class
 
 
 def write_tiny_world(root):
@@ -48,25 +63,30 @@ def write_tiny_world(root):
         if plan.source_video not in known:
             known.append(plan.source_video)
         if len(known) > len(SPLIT_OF_VIDEO) or plan.source_video != known[-1]:
-            continue                                   # one clip per video is enough
+            continue  # one clip per video is enough
         splits = [SPLIT_OF_VIDEO[len(known) - 1]]
         scene, _ = synthesize(replace(plan, width=192, height=192))
         for j, t in enumerate(np.linspace(plan.event_start, plan.event_end, FRAMES, endpoint=False)):
             image = np.asarray(Image.fromarray(scene.frame(t)).resize((96, 96)))
-            meta = { "clip_id": plan.clip_id, "source_video": plan.source_video,
-                    "class_name": plan.class_name, "class_index": plan.class_index, "start": float(j)}
+            meta = {"clip_id": plan.clip_id, "source_video": plan.source_video, "class_name": plan.class_name, "class_index": plan.class_index, "start": float(j)}
             for split in splits:
                 key = f"{plan.clip_id}_{split}{j:03d}"
-                samples[split].append((key, {"mel.npy": wds.encode_npy(np.full((128, 100), -8.0, np.float32)),
-                                             "png": wds.encode_png(image),
-                                             "json": wds.encode_json({**meta, "segment_id": key, "split": split})}))
+                samples[split].append(
+                    (
+                        key,
+                        {
+                            "mel.npy": wds.encode_npy(np.full((128, 100), -8.0, np.float32)),
+                            "png": wds.encode_png(image),
+                            "json": wds.encode_json({**meta, "segment_id": key, "split": split}),
+                        },
+                    )
+                )
     for split, items in samples.items():
         wds.write_tar(root / "data" / "shards" / f"{split}-000000.tar", items)
         classes = np.asarray([json.loads(f["json"])["class_index"] for _, f in items])
         emb = np.eye(5, EMB_DIM)[classes] * 0.8 + rng.normal(0, 0.1, (len(items), EMB_DIM))
         (root / "data" / "embeddings").mkdir(parents=True, exist_ok=True)
-        np.savez(root / "data" / "embeddings" / f"{split}.npz", keys=np.asarray([k for k, _ in items]),
-                 emb=emb.astype(np.float32), class_index=classes)
+        np.savez(root / "data" / "embeddings" / f"{split}.npz", keys=np.asarray([k for k, _ in items]), emb=emb.astype(np.float32), class_index=classes)
 
 
 def train_tiny_generator(root, steps=180, snapshots=3):
@@ -85,9 +105,15 @@ def train_tiny_generator(root, steps=180, snapshots=3):
         opt.step()
         if step % (steps // snapshots) == 0:
             epoch = step // (steps // snapshots)
-            save_checkpoint(root / "models" / "translator" / "snapshots" / f"generator_{epoch:05d}.pt",
-                            models={"generator": G}, emb_dim=EMB_DIM, width=WIDTH, epoch=epoch,
-                            extra={"generator": "dense"}, with_rng=False)
+            save_checkpoint(
+                root / "models" / "translator" / "snapshots" / f"generator_{epoch:05d}.pt",
+                models={"generator": G},
+                emb_dim=EMB_DIM,
+                width=WIDTH,
+                epoch=epoch,
+                extra={"generator": "dense"},
+                with_rng=False,
+            )
 
 
 @functools.cache
@@ -98,7 +124,7 @@ def pool_records(root):
     return labelsets.build_pool(snapshots, sounds, INFO_PARAMS).records
 
 
-CALLER_RNG: dict[str, bool] = {}    # tiny_run: did the judging leave the caller's torch generator as it was?
+CALLER_RNG: dict[str, bool] = {}  # tiny_run: did the judging leave the caller's torch generator as it was?
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +177,7 @@ def test_pool_holds_validation_sounds_only(tiny_run):
     pool = pool_records(root)
     assert set(pool["key"]) <= val_keys and not set(pool["key"]) & test_keys
     per_class = pool.groupby("class_index")["key"].nunique()
-    assert list(per_class) == [min(INFO_PARAMS["sounds_per_class"], int(np.sum(val["class_index"] == c)))
-                               for c in range(5)]
+    assert list(per_class) == [min(INFO_PARAMS["sounds_per_class"], int(np.sum(val["class_index"] == c))) for c in range(5)]
     sets = pd.read_csv(root / "models/informativity/sets.csv")
     used = pool.set_index("image_id").loc[sets["image_id"], "key"]
     assert set(used) <= val_keys and not set(used) & test_keys
@@ -207,12 +232,11 @@ def test_rater_figures_match_the_demo_rater_on_the_final_translations(tiny_run):
     test = load_split(root / "data/shards", "test")
     emb = np.load(root / "data/embeddings/test.npz")["emb"]
     G = load_generator(root / "models/translator/snapshots/generator_00003.pt")
-    images = labelsets.translate(G, emb, seed=EVAL_PARAMS["seed"] * 1000)       # evaluate's first dropout sample
+    images = labelsets.translate(G, emb, seed=EVAL_PARAMS["seed"] * 1000)  # evaluate's first dropout sample
     said = demo_rater.label(images, [CLASS_NAMES[c] for c in test.class_index], INFO_PARAMS["rater_threshold"])
     for c, name in enumerate(CLASS_NAMES):
         assert metrics["rater_informativity"][name] == pytest.approx(said[test.class_index == c].mean()), name
-    assert metrics["rater_informativity"]["mean"] == pytest.approx(
-        np.mean([said[test.class_index == c].mean() for c in range(5)]))
+    assert metrics["rater_informativity"]["mean"] == pytest.approx(np.mean([said[test.class_index == c].mean() for c in range(5)]))
     for key in ("shuffled", "ridge", "untrained"):
         for measure in ("rater_informativity", "class_match", "informativity"):
             assert 0 <= metrics[key][measure] <= 1, (key, measure)
@@ -235,8 +259,8 @@ def test_evaluate_applies_the_post_update_correction_to_the_snapshots_after_a_d_
     # d_every 2: D trains after epoch 2, so epoch 3 (evaluated) takes the mean of epochs 1 and 2
     assert metrics["evaluated_epochs"] == 3 and metrics["d_corrected_epochs"] == 1
     rows = [r.split("\t") for r in (root / "reports/plots/per_epoch.tsv").read_text().splitlines()]
-    raw = {int(r[0]): float(r[2]) for r in rows[1:]}               # class_match_mean per epoch
-    expected = (raw[2] + (raw[1] + raw[2]) / 2) / 2                 # window [2, 3]
+    raw = {int(r[0]): float(r[2]) for r in rows[1:]}  # class_match_mean per epoch
+    expected = (raw[2] + (raw[1] + raw[2]) / 2) / 2  # window [2, 3]
     assert metrics["class_match_summary"]["mean"]["window_mean"] == pytest.approx(expected, abs=1e-5)
 
 
@@ -284,9 +308,8 @@ def test_realism_block_covers_every_control_and_the_real_floor(tiny_run):
     images = labelsets.translate(G, np.load(root / "data/embeddings/test.npz")["emb"], seed=EVAL_PARAMS["seed"] * 1000)
     fake, real = (informativity.features(net, x).astype(np.float64) for x in (images, test.images))
     cov_fake, cov_real = np.cov(fake, rowvar=False), np.cov(real, rowvar=False)
-    root_fake = psd_sqrt(cov_fake)    # dead ReLU features make the covariances singular: symmetric roots
-    closed_form = (((fake.mean(0) - real.mean(0)) ** 2).sum()
-                   + np.trace(cov_fake + cov_real - 2 * psd_sqrt(root_fake @ cov_real @ root_fake)))
+    root_fake = psd_sqrt(cov_fake)  # dead ReLU features make the covariances singular: symmetric roots
+    closed_form = ((fake.mean(0) - real.mean(0)) ** 2).sum() + np.trace(cov_fake + cov_real - 2 * psd_sqrt(root_fake @ cov_real @ root_fake))
     assert realism["trained"]["frechet_distance"] == pytest.approx(closed_form, rel=1e-6)
     last_row = (root / "reports/plots/per_epoch.tsv").read_text().splitlines()[-1].split("\t")
     assert float(last_row[4]) == pytest.approx(metrics["frechet_distance"], rel=1e-5)
@@ -298,8 +321,7 @@ def test_realism_block_covers_every_control_and_the_real_floor(tiny_run):
         assert spread["real"][name] == pytest.approx(pdist(real[rows]).mean(), rel=1e-5), name
         assert spread["trained"][name] == pytest.approx(pdist(fake[rows]).mean(), rel=1e-5), name
     assert spread["real"]["mean"] == pytest.approx(np.mean([spread["real"][n] for n in CLASS_NAMES]))
-    gallery = evaluate.load_judges(root / "models/informativity", test.images, train, EVAL_PARAMS["gallery_size"],
-                                   EVAL_PARAMS["seed"]).gallery_features
+    gallery = evaluate.load_judges(root / "models/informativity", test.images, train, EVAL_PARAMS["gallery_size"], EVAL_PARAMS["seed"]).gallery_features
     nearest = metrics["nearest_train_distance"]
     assert nearest["real_test"] == pytest.approx(cdist(real, gallery).min(axis=1).mean(), rel=1e-5)
     assert nearest["trained"] == pytest.approx(cdist(fake, gallery).min(axis=1).mean(), rel=1e-5)
@@ -328,9 +350,16 @@ def test_evaluate_refuses_embeddings_of_other_shards(tiny_run, tmp_path):
         arrays["keys"] = arrays["keys"][::-1]
         np.savez(emb_dir / f"{split}.npz", **arrays)
     with pytest.raises(RuntimeError, match="does not match the test shards"):
-        evaluate.run(EVAL_PARAMS, TRANSLATOR, snapshot_dir=root / "models/translator/snapshots",
-                     shard_dir=root / "data/shards", emb_dir=emb_dir, classifier_dir=root / "models/informativity",
-                     informativity_metrics=root / "models/informativity_metrics.json", report_dir=tmp_path / "r")
+        evaluate.run(
+            EVAL_PARAMS,
+            TRANSLATOR,
+            snapshot_dir=root / "models/translator/snapshots",
+            shard_dir=root / "data/shards",
+            emb_dir=emb_dir,
+            classifier_dir=root / "models/informativity",
+            informativity_metrics=root / "models/informativity_metrics.json",
+            report_dir=tmp_path / "r",
+        )
 
 
 def test_missing_snapshots_is_a_clear_error(tmp_path):
@@ -339,7 +368,7 @@ def test_missing_snapshots_is_a_clear_error(tmp_path):
 
 
 def test_evaluate_uses_every_snapshot_of_the_run_and_names_a_missing_one(tmp_path):
-    for epoch in (1, 2, 4, 5, 6, 7):                 # 7: a stale snapshot of a longer earlier run
+    for epoch in (1, 2, 4, 5, 6, 7):  # 7: a stale snapshot of a longer earlier run
         (tmp_path / f"generator_{epoch:05d}.pt").write_bytes(b"")
     d_each_step = {"d_every": 1, "d_unit": "iteration"}
     picked = labelsets.run_snapshots(tmp_path, {"snapshot_every": 2, "epochs": 6, **d_each_step})
@@ -363,14 +392,17 @@ def link_workspace(root, work, source: str) -> None:
 def test_informativity_stage_refuses_the_demo_rater_on_real_data(tiny_run, tmp_path):
     root, _, _ = tiny_run
     link_workspace(root, tmp_path, "vegas_archive")
-    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")      # the stage checks every section strictly
-    proc = subprocess.run([sys.executable, "-m", "pipeline.stages.informativity"], cwd=tmp_path, capture_output=True,
-                          text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")  # the stage checks every section strictly
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.stages.informativity"], cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120
+    )
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
-    assert lines[-1] == ("informativity: data/acquire.json: data source is 'vegas_archive', and the demo rater only "
-                         "knows the demo world; label the pool with `s2i label` (writes "
-                         "data/labels/informativity.csv)"), proc.stderr[-2000:]
+    assert lines[-1] == (
+        "informativity: data/acquire.json: data source is 'vegas_archive', and the demo rater only "
+        "knows the demo world; label the pool with `s2i label` (writes "
+        "data/labels/informativity.csv)"
+    ), proc.stderr[-2000:]
     assert not (tmp_path / "models/informativity").exists()
 
 
@@ -382,18 +414,24 @@ def test_real_data_with_human_labels_is_measured_without_the_rater(tiny_run, tmp
 
     link_workspace(root, tmp_path, "local")
     monkeypatch.chdir(tmp_path)
-    pool = labelsets.build_pool(labelsets.run_snapshots(labelsets.SNAPSHOT_DIR, TRANSLATOR), labelsets.load_sounds(),
-                                INFO_PARAMS)
-    said = demo_rater.label(pool.images, list(pool.records["class_name"]))     # a person who agrees with it
+    pool = labelsets.build_pool(labelsets.run_snapshots(labelsets.SNAPSHOT_DIR, TRANSLATOR), labelsets.load_sounds(), INFO_PARAMS)
+    said = demo_rater.label(pool.images, list(pool.records["class_name"]))  # a person who agrees with it
     (tmp_path / "data/labels").mkdir()
     with open(tmp_path / "data/labels/informativity.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=labelsets.LABEL_COLUMNS)
         writer.writeheader()
         for rec, label in zip(pool.records.itertuples(), said):
-            writer.writerow({"image_id": rec.image_id, "snapshot": rec.snapshot, "class_name": rec.class_name,
-                             "label": "informative" if label else "not_informative", "rater": "ann", "time": "t"})
-    report = informativity.run({**INFO_PARAMS, "epochs": 5, "class_match": dict(width=1.0, epochs=2, batch_size=16)},
-                               TRANSLATOR)
+            writer.writerow(
+                {
+                    "image_id": rec.image_id,
+                    "snapshot": rec.snapshot,
+                    "class_name": rec.class_name,
+                    "label": "informative" if label else "not_informative",
+                    "rater": "ann",
+                    "time": "t",
+                }
+            )
+    report = informativity.run({**INFO_PARAMS, "epochs": 5, "class_match": dict(width=1.0, epochs=2, batch_size=16)}, TRANSLATOR)
     assert report["label_source"] == "people"
     result = evaluate.run(EVAL_PARAMS, TRANSLATOR, figures=False)
     assert result["data_source"] == "local"
@@ -405,6 +443,7 @@ def test_real_data_with_human_labels_is_measured_without_the_rater(tiny_run, tmp
 
 class FixedVerdicts:
     """A stand-in binary classifier answering a fixed list in order."""
+
     reason = None
 
     def __init__(self, verdicts):
@@ -419,9 +458,13 @@ def test_unmeasured_class_is_nan_and_left_out_of_the_mean(monkeypatch):
     from pipeline.demo_world import rater as demo_rater
 
     classes = np.array([0, 0, 1, 1, 1, 2, 3, 4])
-    judges = evaluate.Judges(binary=[informativity.Unmeasured("too few labels"), FixedVerdicts([1, 0, 1]),
-                                     FixedVerdicts([1]), informativity.Unmeasured("constant"), FixedVerdicts([0])],
-                             class_net=None, real_features=None, gallery_features=None, gallery_classes=None)
+    judges = evaluate.Judges(
+        binary=[informativity.Unmeasured("too few labels"), FixedVerdicts([1, 0, 1]), FixedVerdicts([1]), informativity.Unmeasured("constant"), FixedVerdicts([0])],
+        class_net=None,
+        real_features=None,
+        gallery_features=None,
+        gallery_classes=None,
+    )
     hits = evaluate.informative_hits(judges, np.zeros((8, 96, 96, 3), np.uint8), classes)
     assert np.isnan(hits[[0, 1, 6]]).all() and list(hits[[2, 3, 4, 5, 7]]) == [1, 0, 1, 1, 0]
     shares = evaluate.shares(evaluate.metrics.class_shares(hits, classes, 5))
@@ -447,8 +490,7 @@ def test_a_constant_classifier_is_saved_as_unmeasured(tmp_path, monkeypatch):
 
     # Dog: videos a and b, each 2 informative + 2 not. per_class 8 -> 4 per label, 1 of them test:
     # test {a}: 1 + 1 images, train {b}: 2 + 2 -> a balanced set of 6 images
-    records = pd.DataFrame({"image_id": [f"i{k}" for k in range(8)], "epoch": 1, "class_index": 1,
-                            "source_video": ["a"] * 4 + ["b"] * 4})
+    records = pd.DataFrame({"image_id": [f"i{k}" for k in range(8)], "epoch": 1, "class_index": 1, "source_video": ["a"] * 4 + ["b"] * 4})
     pool = labelsets.Pool(records, np.zeros((8, 96, 96, 3), np.uint8))
     labels = np.array([1, 1, 0, 0] * 2)
     monkeypatch.setattr(informativity, "fit", lambda net, images, targets, p, desc: [0.5])
@@ -469,8 +511,7 @@ def test_report_page_shows_coverage_and_controls_in_a_browser(tiny_run, browser)
     unmeasured = result["informativity_unmeasured"]
     page = browser.new_page()
     page.goto((root / "reports" / "report.html").as_uri())
-    coverage = page.wait_for_function("document.querySelector('p.coverage') && "
-                                      "document.querySelector('p.coverage').innerText").json_value()
+    coverage = page.wait_for_function("document.querySelector('p.coverage') && document.querySelector('p.coverage').innerText").json_value()
     rows = page.evaluate("[...document.querySelectorAll('table')[1].rows].map(r => r.innerText)")
     page.wait_for_function("[...document.images].every(i => i.complete)")
     images = page.evaluate("[...document.images].filter(i => i.complete && i.naturalWidth > 200).length")
@@ -478,8 +519,12 @@ def test_report_page_shows_coverage_and_controls_in_a_browser(tiny_run, browser)
     assert lines[0] == f"The informativity mean covers {5 - len(unmeasured)} of 5 classes."
     assert lines[1:] == [f"{name}: not measured: {reason}" for name, reason in unmeasured.items()]
     shuffled = result["shuffled"]
-    assert rows[2].split("\t") == ["the final generator on shuffled sounds", f"{shuffled['informativity']:.3f}",
-                                   f"{shuffled['class_match']:.3f}", f"{shuffled['rater_informativity']:.3f}"]
+    assert rows[2].split("\t") == [
+        "the final generator on shuffled sounds",
+        f"{shuffled['informativity']:.3f}",
+        f"{shuffled['class_match']:.3f}",
+        f"{shuffled['rater_informativity']:.3f}",
+    ]
     assert images >= 4
 
 
@@ -488,8 +533,17 @@ def test_evaluate_rejects_fewer_than_two_samples_per_sound_before_any_work(tmp_p
     from pipeline.core.errors import SettingError
     from pipeline.evaluation import judging
 
-    missing = tmp_path / "nothing-here"      # the check comes first: no file is opened
+    missing = tmp_path / "nothing-here"  # the check comes first: no file is opened
     with pytest.raises(SettingError, match=rf"evaluate.samples_per_sound: {samples} is below 2"):
-        judging.run({**EVAL_PARAMS, "samples_per_sound": samples}, {}, 0.5, snapshot_dir=missing, shard_dir=missing,
-                    emb_dir=missing, classifier_dir=missing, informativity_metrics=missing / "m.json",
-                    report_dir=missing, acquire_json=missing / "a.json")
+        judging.run(
+            {**EVAL_PARAMS, "samples_per_sound": samples},
+            {},
+            0.5,
+            snapshot_dir=missing,
+            shard_dir=missing,
+            emb_dir=missing,
+            classifier_dir=missing,
+            informativity_metrics=missing / "m.json",
+            report_dir=missing,
+            acquire_json=missing / "a.json",
+        )

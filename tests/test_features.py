@@ -7,8 +7,8 @@ from pipeline.media.features import LOG_FLOOR, MelConfig, log_mel, segment_slice
 
 def librosa_log_mel(y, cfg):
     mel = librosa.feature.melspectrogram(
-        y=y, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop, win_length=cfg.n_fft,
-        window="hamming", center=True, pad_mode="constant", power=2.0, n_mels=cfg.n_mels)
+        y=y, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop, win_length=cfg.n_fft, window="hamming", center=True, pad_mode="constant", power=2.0, n_mels=cfg.n_mels
+    )
     return np.log(mel + LOG_FLOOR)
 
 

@@ -30,7 +30,7 @@ def jpeg(image: np.ndarray, quality: int = 40) -> np.ndarray:
 def reference_phash(image: np.ndarray) -> int:
     """Straightforward per-image pHash with PIL/scipy, to check the vectorised one."""
     grey = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    small = grey.reshape(32, 3, 32, 3).mean(axis=(1, 3))    # 96 -> 32 area resize
+    small = grey.reshape(32, 3, 32, 3).mean(axis=(1, 3))  # 96 -> 32 area resize
     coef = scipy.fft.dctn(small, norm="ortho")[:8, :8].reshape(-1)
     median = np.median(coef[1:])
     return sum(1 << i for i, c in enumerate(coef) if c > median)
@@ -48,7 +48,7 @@ def test_mirror_hash_is_hash_of_mirrored_image():
     _, mirrors, _ = fp.image_hashes(images)
     direct, _, _ = fp.image_hashes(images[:, :, ::-1])
     assert (fp.hamming(mirrors, direct) <= 1).all()
-    assert (fp.hamming(mirrors, fp.image_hashes(images)[0]) > 10).all()   # the scenes are not symmetric
+    assert (fp.hamming(mirrors, fp.image_hashes(images)[0]) > 10).all()  # the scenes are not symmetric
 
 
 def test_phash_survives_jpeg_crop_scale_and_separates_scenes():
@@ -123,7 +123,7 @@ def test_gaps_make_words_invalid():
     words, valid = fp.audio_subfingerprints(mel, smooth=10, step=3)
     assert not valid[200:300].any()
     assert valid[320:590].all() and valid[20:190].all()
-    assert not valid[-4:].any()          # the smoothing window runs off the end
+    assert not valid[-4:].any()  # the smoothing window runs off the end
 
 
 def test_best_alignment_matches_brute_force_and_finds_shift():

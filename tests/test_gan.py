@@ -1,4 +1,5 @@
 """GAN and autoencoder training steps, schedule, moving average, optimisers, checkpoints."""
+
 import os
 
 import pytest
@@ -60,7 +61,7 @@ def test_generator_step_updates_only_the_generator():
     assert all(v.device == emb.device and not v.requires_grad and v.dim() == 0 for v in out.values())
     out = {k: float(v) for k, v in out.items()}
     assert {k for k, _ in G.named_parameters()} <= changed(g0, G)
-    assert changed(d0, D) <= {k for k, _ in D.named_buffers()}   # frozen: no weight moves (BN statistics may)
+    assert changed(d0, D) <= {k for k, _ in D.named_buffers()}  # frozen: no weight moves (BN statistics may)
     assert all(p.requires_grad for p in D.parameters()) and D.training
     assert out["g_loss"] == pytest.approx(out["g_pixel"] + 0.1 * out["g_adv"], rel=1e-5)
     assert out["g_adv"] == pytest.approx(out["g_adv_batch"])  # first batch: the mean is the batch loss
@@ -115,8 +116,7 @@ def test_steps_are_deterministic_for_a_seed():
         g_opt = make_optimizer("generator", G.parameters())
         d_opt = make_optimizer("discriminator", D.parameters())
         cfg = GanConfig()
-        runs.append((generator_step(G, D, g_opt, emb, real, EpochMovingAverage(), cfg),
-                     discriminator_step(G, D, d_opt, emb, real, cfg)))
+        runs.append((generator_step(G, D, g_opt, emb, real, EpochMovingAverage(), cfg), discriminator_step(G, D, d_opt, emb, real, cfg)))
     assert runs[0] == runs[1]
 
 
@@ -128,7 +128,7 @@ def test_moving_average_hand_values():
         used = avg(loss)
         assert used.item() == pytest.approx(expected)
         used.backward()
-        assert loss.grad.item() == pytest.approx(1 / k)   # earlier batches are detached
+        assert loss.grad.item() == pytest.approx(1 / k)  # earlier batches are detached
     avg.reset()
     assert avg(torch.tensor(7.0)).item() == pytest.approx(7.0)
 
@@ -136,10 +136,18 @@ def test_moving_average_hand_values():
 def test_schedule_epoch_unit_hand_sequence():
     sched = DiscriminatorSchedule(every=2, unit="epoch")
     assert list(sched.events(epochs=4, batches=2)) == [
-        ("G", 1, 1), ("G", 1, 2),
-        ("G", 2, 1), ("G", 2, 2), ("D", 2, 1), ("D", 2, 2),
-        ("G", 3, 1), ("G", 3, 2),
-        ("G", 4, 1), ("G", 4, 2), ("D", 4, 1), ("D", 4, 2),
+        ("G", 1, 1),
+        ("G", 1, 2),
+        ("G", 2, 1),
+        ("G", 2, 2),
+        ("D", 2, 1),
+        ("D", 2, 2),
+        ("G", 3, 1),
+        ("G", 3, 2),
+        ("G", 4, 1),
+        ("G", 4, 2),
+        ("D", 4, 1),
+        ("D", 4, 2),
     ]
     paper = DiscriminatorSchedule()  # defaults: every 5 epochs
     assert [e for e in range(1, 21) if paper.after_epoch(e)] == [5, 10, 15, 20]
@@ -150,10 +158,7 @@ def test_schedule_epoch_unit_hand_sequence():
 def test_schedule_iteration_unit_hand_sequence():
     sched = DiscriminatorSchedule(every=2, unit="iteration")
     # the iteration count runs across epochs: 3 batches per epoch, D after iterations 2, 4, 6
-    assert list(sched.events(epochs=2, batches=3)) == [
-        ("G", 1, 1), ("G", 1, 2), ("D", 1, 2), ("G", 1, 3),
-        ("G", 2, 1), ("D", 2, 1), ("G", 2, 2), ("G", 2, 3), ("D", 2, 3),
-    ]
+    assert list(sched.events(epochs=2, batches=3)) == [("G", 1, 1), ("G", 1, 2), ("D", 1, 2), ("G", 1, 3), ("G", 2, 1), ("D", 2, 1), ("G", 2, 2), ("G", 2, 3), ("D", 2, 3)]
     five = DiscriminatorSchedule(every=5, unit="iteration")
     assert [i for i in range(1, 16) if five.after_iteration(i)] == [5, 10, 15]
     assert not any(five.after_epoch(e) for e in range(1, 20))
@@ -169,12 +174,7 @@ def test_config_validation():
 
 def test_make_optimizer_paper_settings_and_overrides():
     params = [torch.nn.Parameter(torch.zeros(2))]
-    expected = {
-        "autoencoder": (0.05, 0.9, 0.0),
-        "generator": (0.1, 0.5, 0.0),
-        "discriminator": (0.1, 0.5, 0.0),
-        "informativity": (0.001, 0.9, 5e-5),
-    }
+    expected = {"autoencoder": (0.05, 0.9, 0.0), "generator": (0.1, 0.5, 0.0), "discriminator": (0.1, 0.5, 0.0), "informativity": (0.001, 0.9, 5e-5)}
     for kind, (lr, momentum, wd) in expected.items():
         group = make_optimizer(kind, params).param_groups[0]
         assert (group["lr"], group["momentum"], group["weight_decay"]) == (lr, momentum, wd)
@@ -220,9 +220,16 @@ def trained_pair():
 def test_checkpoint_round_trip(tmp_path):
     G, D, g_opt, d_opt = trained_pair()
     path = tmp_path / "ckpt" / "translator.pt"
-    save_checkpoint(path, models={"generator": G, "discriminator": D}, emb_dim=E, width=WIDTH, epoch=7,
-                    optimizers={"generator": g_opt, "discriminator": d_opt}, extra={"note": "x", "losses": [1.0, 2.0]})
-    assert os.listdir(path.parent) == ["translator.pt"]   # no temp file left behind
+    save_checkpoint(
+        path,
+        models={"generator": G, "discriminator": D},
+        emb_dim=E,
+        width=WIDTH,
+        epoch=7,
+        optimizers={"generator": g_opt, "discriminator": d_opt},
+        extra={"note": "x", "losses": [1.0, 2.0]},
+    )
+    assert os.listdir(path.parent) == ["translator.pt"]  # no temp file left behind
 
     raw = torch.load(path, weights_only=True)
     assert raw["epoch"] == 7 and raw["extra"] == {"note": "x", "losses": [1.0, 2.0]}
@@ -246,8 +253,7 @@ def test_load_generator_gives_back_the_saved_generator_ready_to_draw(tmp_path):
 
     G, _, _, _ = trained_pair()
     path = tmp_path / "generator.pt"
-    save_checkpoint(path, models={"generator": G}, emb_dim=E, width=WIDTH, epoch=3,
-                    extra={"generator": "dense", "output_bn": True, "upsample": "transposed"})
+    save_checkpoint(path, models={"generator": G}, emb_dim=E, width=WIDTH, epoch=3, extra={"generator": "dense", "output_bn": True, "upsample": "transposed"})
     loaded = load_generator(path)
     assert not loaded.training
     assert loaded.state_dict().keys() == G.state_dict().keys()
@@ -257,21 +263,22 @@ def test_load_generator_gives_back_the_saved_generator_ready_to_draw(tmp_path):
     torch.manual_seed(1)
     expected = G(emb)
     torch.manual_seed(1)
-    assert torch.equal(loaded(emb), expected)          # same weights, same dropout draws
+    assert torch.equal(loaded(emb), expected)  # same weights, same dropout draws
     with pytest.raises(CheckpointError, match="emb_dim 32, but emb_dim 64"):
         load_generator(path, emb_dim=64)
 
 
 def test_checkpoint_rng_round_trip(tmp_path):
     import random
+
     path = tmp_path / "rng.pt"
     G = DenseGenerator(E, WIDTH)
     save_checkpoint(path, models={"generator": G}, emb_dim=E, width=WIDTH, epoch=0)
     draws = torch.rand(3)
     random.seed(7)
     restore(load_checkpoint(path), {}, rng=True)
-    assert torch.equal(torch.rand(3), draws)         # torch's stream resumes where the checkpoint left it
-    assert random.random() == random.Random(7).random()   # Python's is the caller's: restoring leaves it alone
+    assert torch.equal(torch.rand(3), draws)  # torch's stream resumes where the checkpoint left it
+    assert random.random() == random.Random(7).random()  # Python's is the caller's: restoring leaves it alone
 
 
 def test_checkpoint_errors(tmp_path):
@@ -299,8 +306,28 @@ def test_train_step_benchmark_smoke(capsys):
     spec = importlib.util.spec_from_file_location("bench_train_step", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    bench.main(["--width", "0.0625", "--batch", "2", "--emb-dim", "32", "--steps", "1", "--warmup", "0",
-                "--device", "cpu", "--matmul-size", "128", "--matmul-seconds", "0.01", "--threads", "1"])
+    bench.main(
+        [
+            "--width",
+            "0.0625",
+            "--batch",
+            "2",
+            "--emb-dim",
+            "32",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--device",
+            "cpu",
+            "--matmul-size",
+            "128",
+            "--matmul-seconds",
+            "0.01",
+            "--threads",
+            "1",
+        ]
+    )
     lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.strip().splitlines())
     assert float(lines["g_fwd_bwd_gflop"]) > 0 and float(lines["g_step_fraction_of_matmul"]) > 0
     assert {"g_step_s", "d_step_s", "g_plus_d_s", "g_step_samples_per_s"} <= lines.keys()
@@ -311,7 +338,7 @@ def test_train_step_benchmark_smoke(capsys):
 
 def grad_norm(loss, module):
     grads = torch.autograd.grad(loss, [p for p in module.parameters()], retain_graph=True, allow_unused=True)
-    return float(torch.sqrt(sum((g ** 2).sum() for g in grads if g is not None)))
+    return float(torch.sqrt(sum((g**2).sum() for g in grads if g is not None)))
 
 
 def test_adversarial_gradient_reaches_the_generator():
@@ -330,7 +357,7 @@ def test_adversarial_gradient_reaches_the_generator():
     pixel_norm, adv_norm = grad_norm(pixel, G), grad_norm(adversarial, G)
     assert pixel_norm > 0
     assert 0.1 < adv_norm / pixel_norm < 100, (adv_norm, pixel_norm)
-    assert scores.std() > 0                       # D's score depends on the image
+    assert scores.std() > 0  # D's score depends on the image
     assert all(p.requires_grad for p in D.parameters())
 
 
@@ -340,7 +367,7 @@ def test_generator_losses_score_fakes_beside_reals_in_train_mode():
     pixel, adversarial, scores, _ = generator_losses(G, D, emb, real, GanConfig())
     assert D.training and scores.shape == (BATCH,)
     assert float(adversarial) == pytest.approx(float(((scores - 1.0) ** 2).mean()), rel=1e-6)
-    assert 0 < float(pixel) < 4                   # MSE of two images in [-1, 1]
+    assert 0 < float(pixel) < 4  # MSE of two images in [-1, 1]
 
 
 def class_world(n_per_class=16, seed=0):
@@ -401,7 +428,7 @@ def test_weight_average_hand_values():
         with torch.no_grad():
             source.weight.fill_(target)
         avg.update(source)
-        assert float(avg.model.weight) == pytest.approx(expected)   # 0.75 * old + 0.25 * new
+        assert float(avg.model.weight) == pytest.approx(expected)  # 0.75 * old + 0.25 * new
     assert not avg.model.training and not avg.model.weight.requires_grad
     with pytest.raises(ValueError, match="decay"):
         WeightAverage(source, decay=1.0)
@@ -412,7 +439,7 @@ def test_batch_unit_passes_the_batch_loss_through():
     first, second = torch.tensor(2.0, requires_grad=True), torch.tensor(4.0, requires_grad=True)
     assert float(avg(first)) == 2.0 and float(avg(second)) == 4.0
     avg(second).backward()
-    assert float(second.grad) == 1.0                  # "epoch" would scale it by 1/k
+    assert float(second.grad) == 1.0  # "epoch" would scale it by 1/k
     with pytest.raises(ValueError, match="adv_average"):
         EpochMovingAverage("week")
 
@@ -426,7 +453,7 @@ def test_adam_reads_momentum_as_beta1():
 
 
 def test_recompute_batchnorm_hand_values_and_rng_untouched():
-    model = torch.nn.Sequential(torch.nn.BatchNorm2d(1), AlwaysDropout2d(0.5))   # the dropout draws random numbers
+    model = torch.nn.Sequential(torch.nn.BatchNorm2d(1), AlwaysDropout2d(0.5))  # the dropout draws random numbers
     model.eval()
     with torch.no_grad():
         model[0].running_mean.fill_(9.0)
@@ -434,9 +461,9 @@ def test_recompute_batchnorm_hand_values_and_rng_untouched():
     expected_next = torch.rand(3)
     torch.manual_seed(3)
     recompute_batchnorm(model, [torch.tensor([0.0, 2.0]).view(2, 1, 1, 1), torch.tensor([4.0, 6.0]).view(2, 1, 1, 1)])
-    assert torch.equal(torch.rand(3), expected_next)                 # global RNG as it was
-    assert float(model[0].running_mean) == pytest.approx(3.0)         # mean of the batch means 1 and 5
-    assert float(model[0].running_var) == pytest.approx(2.0)          # unbiased variances 2 and 2
+    assert torch.equal(torch.rand(3), expected_next)  # global RNG as it was
+    assert float(model[0].running_mean) == pytest.approx(3.0)  # mean of the batch means 1 and 5
+    assert float(model[0].running_var) == pytest.approx(2.0)  # unbiased variances 2 and 2
     assert model[0].momentum == 0.1 and not model.training
 
 
@@ -450,8 +477,9 @@ def test_discriminator_mismatch_pairs_are_synthetic():
     with torch.no_grad():
         fake = G(emb)
         real_s, fake_s, mism_s = D(real, emb), D(fake, emb), D(real, emb.roll(1, 0))
-    expected = (F.mse_loss(real_s, torch.full((BATCH,), 0.8), reduction="sum")
-                + F.mse_loss(torch.cat([fake_s, mism_s]), torch.full((2 * BATCH,), -0.6), reduction="sum")) / (3 * BATCH)
+    expected = (F.mse_loss(real_s, torch.full((BATCH,), 0.8), reduction="sum") + F.mse_loss(torch.cat([fake_s, mism_s]), torch.full((2 * BATCH,), -0.6), reduction="sum")) / (
+        3 * BATCH
+    )
     out = discriminator_step(G, D, make_optimizer("discriminator", D.parameters()), emb, real, cfg)
     assert out["d_loss"] == pytest.approx(expected.item(), rel=1e-5)
     assert out["d_fake_score"] == pytest.approx(fake_s.mean().item(), rel=1e-5)
@@ -462,7 +490,7 @@ def test_projection_discriminator_hand_values():
     # score = tanh(BN(conv(features, sound) + <V emb, features summed over space>)); eval-mode BN is x / sqrt(1 + eps)
     torch.manual_seed(0)
     D = Discriminator(E, WIDTH, dropout=0.0, projection=True).eval()
-    assert torch.count_nonzero(D.project.weight) == 0          # starts as the paper's D
+    assert torch.count_nonzero(D.project.weight) == 0  # starts as the paper's D
     torch.nn.init.normal_(D.project.weight)
     image, emb = torch.rand(3, 3, 96, 96) * 2 - 1, torch.rand(3, E) * 2 - 1
     with torch.no_grad():
@@ -471,7 +499,7 @@ def test_projection_discriminator_hand_values():
         pairing = torch.stack([feats[i].sum((1, 2)) @ (D.project.weight @ emb[i]) for i in range(3)])
         expected = torch.tanh((linear + pairing) / (1 + D.score[1].eps) ** 0.5)
         assert torch.allclose(D(image, emb), expected, atol=1e-5)
-        assert pairing.abs().min() > 1e-3                       # the term is really there
+        assert pairing.abs().min() > 1e-3  # the term is really there
 
 
 def xor_pairs(n, seed):
@@ -480,7 +508,7 @@ def xor_pairs(n, seed):
     kind = torch.arange(n) % 2
     image = (kind.float() * 2 - 1).view(n, 1, 1, 1) * 0.5 + torch.rand(n, 3, 96, 96, generator=g) * 0.2
     sound = torch.zeros(n, E)
-    sound[:, :E // 2] = (kind.float() * 2 - 1).view(n, 1)
+    sound[:, : E // 2] = (kind.float() * 2 - 1).view(n, 1)
     return image, sound + torch.rand(n, E, generator=g) * 0.1
 
 
@@ -499,7 +527,7 @@ def test_only_the_projection_discriminator_learns_which_sound_belongs_to_an_imag
         loss.backward()
         opt.step()
     image, sound = xor_pairs(16, 999)
-    with torch.no_grad():   # one batch, as in training: D's last BatchNorm centres each batch's scores
+    with torch.no_grad():  # one batch, as in training: D's last BatchNorm centres each batch's scores
         scores = D(torch.cat([image, image]), torch.cat([sound, sound.roll(1, 0)]))
     gap = (scores[:16] - scores[16:]).mean().item()
     if projection:

@@ -1,5 +1,6 @@
 """The levers that let the GAN commit to one scene (noise input, pooled pixel loss, hinge loss,
 spectral norm, DiffAugment, R1, mode seeking): a bimodal toy, hand-valued losses, gradients."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -28,8 +29,7 @@ class ToyGenerator(nn.Module):
     def __init__(self, emb_dim=4, noise_dim=4):
         super().__init__()
         self.noise_dim = noise_dim
-        self.net = nn.Sequential(nn.Linear(emb_dim + noise_dim, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
-                                 nn.Linear(64, 3 * SIZE * SIZE), nn.Tanh())
+        self.net = nn.Sequential(nn.Linear(emb_dim + noise_dim, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 3 * SIZE * SIZE), nn.Tanh())
 
     def noise(self, n, like):
         return torch.randn(n, self.noise_dim, device=like.device, dtype=like.dtype)
@@ -53,11 +53,8 @@ class ToyDiscriminator(nn.Module):
 def toy_config(**overrides) -> GanConfig:
     """The commit levers (hinge loss, pixel MSE pooled by 8) at the demo's loss weights, D after every G step,
     no augmentation (toy images are 16 px)."""
-    p = {"lambda_adv": DEFAULT["lambda_adv"], "lambda_pixel": DEFAULT["lambda_pixel"], "loss": "hinge",
-         "pixel_scale": 8, "pixel_best_of": 1, **overrides}
-    return GanConfig(lambda_adv=p["lambda_adv"], lambda_pixel=p["lambda_pixel"], loss=p["loss"],
-                     pixel_scale=p["pixel_scale"], pixel_best_of=p["pixel_best_of"], adv_average="batch",
-                     d_every=1, d_unit="iteration")
+    levers = {"loss": "hinge", "pixel_scale": 8, "pixel_best_of": 1, "adv_average": "batch", "d_every": 1, "d_unit": "iteration"}
+    return GanConfig(**{"lambda_adv": DEFAULT["lambda_adv"], "lambda_pixel": DEFAULT["lambda_pixel"], **levers, **overrides})
 
 
 def distances_after_training(cfg: GanConfig, steps: int = 600, seed: int = 0):
@@ -104,8 +101,8 @@ def test_best_of_k_pixel_loss_alone_commits_to_a_mode():
 
 
 def test_best_of_pixel_mse_takes_each_images_nearest_draw():
-    real = torch.stack([torch.zeros(3, 2, 2), torch.ones(3, 2, 2)])      # two images: 0 and 1
-    draws = torch.stack([torch.full((3, 2, 2), v) for v in (0.5, 0.9, 0.0, 0.2)])   # draw-major: 2 draws x 2 images
+    real = torch.stack([torch.zeros(3, 2, 2), torch.ones(3, 2, 2)])  # two images: 0 and 1
+    draws = torch.stack([torch.full((3, 2, 2), v) for v in (0.5, 0.9, 0.0, 0.2)])  # draw-major: 2 draws x 2 images
     # image 0: draws 0.5 and 0.0 -> 0.0 (error 0); image 1: draws 0.9 and 0.2 -> 0.9 (error 0.01)
     assert best_of_pixel_mse(draws, real).item() == pytest.approx(0.005)
     assert best_of_pixel_mse(draws[:2], real).item() == pytest.approx(pixel_mse(draws[:2], real).item())
@@ -117,7 +114,7 @@ def test_best_of_pixel_mse_takes_each_images_nearest_draw():
 
 def test_pixel_mse_pools_before_comparing():
     fake, real = torch.zeros(1, 3, 96, 96), torch.zeros(1, 3, 96, 96)
-    real[..., ::2] = 1.0                    # columns alternate 1, 0: mean 0.5 in every 8x8 block
+    real[..., ::2] = 1.0  # columns alternate 1, 0: mean 0.5 in every 8x8 block
     assert pixel_mse(fake, real, 1).item() == pytest.approx(0.5)
     assert pixel_mse(fake, real, 8).item() == pytest.approx(0.25)
     with pytest.raises(ValueError, match="pixel_scale"):
@@ -143,7 +140,7 @@ def test_hinge_losses_by_hand():
 
 
 def test_r1_penalty_is_the_squared_gradient_at_the_real_images():
-    class Linear(nn.Module):       # score = <w, image>: gradient w everywhere, R1 = |w|^2
+    class Linear(nn.Module):  # score = <w, image>: gradient w everywhere, R1 = |w|^2
         def __init__(self):
             super().__init__()
             self.w = nn.Parameter(torch.full((3 * SIZE * SIZE,), 0.1))
@@ -153,8 +150,7 @@ def test_r1_penalty_is_the_squared_gradient_at_the_real_images():
 
     G, D = ToyGenerator(), Linear()
     emb, real = torch.ones(4, 4), torch.rand(4, 3, SIZE, SIZE)
-    logs = discriminator_step(G, D, torch.optim.SGD(D.parameters(), lr=0.0), emb, real,
-                              GanConfig(loss="hinge", r1=10.0))
+    logs = discriminator_step(G, D, torch.optim.SGD(D.parameters(), lr=0.0), emb, real, GanConfig(loss="hinge", r1=10.0))
     assert logs["d_r1"] == pytest.approx(0.01 * 3 * SIZE * SIZE, rel=1e-5)
 
 
@@ -162,15 +158,15 @@ def test_noise_changes_the_image_and_is_part_of_the_checkpoint():
     torch.manual_seed(0)
     G = build_generator("dense", 32, 0.0625, output_bn=False, upsample="resize", noise_dim=8).eval()
     from s2i_models import set_inference_dropout
+
     set_inference_dropout(G, False)
     emb = torch.randn(2, 32)
     z = torch.randn(2, 8)
     assert torch.equal(G(emb, z), G(emb, z))
-    assert (G(emb, z) - G(emb, -z)).abs().mean() > 0.05 * G(emb, z).abs().mean()   # untrained: tiny outputs
+    assert (G(emb, z) - G(emb, -z)).abs().mean() > 0.05 * G(emb, z).abs().mean()  # untrained: tiny outputs
     with pytest.raises(ValueError, match="noise"):
         G(emb, torch.randn(2, 5))
-    rebuilt = generator_for({"emb_dim": 32, "width": 0.0625,
-                             "extra": {"generator": "dense", "output_bn": False, "upsample": "resize", "noise_dim": 8}})
+    rebuilt = generator_for({"emb_dim": 32, "width": 0.0625, "extra": {"generator": "dense", "output_bn": False, "upsample": "resize", "noise_dim": 8}})
     rebuilt.load_state_dict(G.state_dict())
     assert rebuilt.noise_dim == 8
     with pytest.raises(ValueError, match="no noise"):
@@ -194,11 +190,10 @@ def test_spectral_discriminator_scores_each_image_alone_and_learns():
     D = Discriminator(32, 0.0625, dropout=0.0, projection=True, norm="spectral").train()
     images, emb = torch.rand(4, 3, 96, 96) * 2 - 1, torch.randn(4, 32)
     together = D(images, emb)
-    alone = torch.cat([D(images[i:i + 1], emb[i:i + 1]) for i in range(4)])
-    assert torch.allclose(together, alone, atol=1e-5)          # no BatchNorm across the batch
+    alone = torch.cat([D(images[i : i + 1], emb[i : i + 1]) for i in range(4)])
+    assert torch.allclose(together, alone, atol=1e-5)  # no BatchNorm across the batch
     together.sum().backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for n, p in D.named_parameters()
-               if "project" not in n)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for n, p in D.named_parameters() if "project" not in n)
     with pytest.raises(ValueError, match="norm"):
         Discriminator(32, 0.0625, norm="layer")
 
@@ -207,8 +202,7 @@ def test_diffaugment_shifts_and_cuts_and_lets_the_gradient_through():
     torch.manual_seed(0)
     x = torch.rand(6, 3, 96, 96, requires_grad=True)
     shifted = translation(x)
-    rows_match = [any(torch.equal(shifted[i, :, 20:70, 20:70], x[i, :, 20 + dy:70 + dy, 20 + dx:70 + dx])
-                      for dy in range(-12, 13) for dx in range(-12, 13)) for i in range(6)]
+    rows_match = [any(torch.equal(shifted[i, :, 20:70, 20:70], x[i, :, 20 + dy : 70 + dy, 20 + dx : 70 + dx]) for dy in range(-12, 13) for dx in range(-12, 13)) for i in range(6)]
     assert all(rows_match)
     cut = cutout(x.detach())
     zero_share = (cut == 0).float().mean((1, 2, 3))

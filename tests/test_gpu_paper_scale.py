@@ -1,5 +1,6 @@
 """benchmarks/gpu_paper_scale.py in its --smoke configuration on the CPU: one JSON file, its figures consistent
 with each other and with the stages' params. (The paper-scale figures need a GPU: benchmarks/gpu_loan.sh.)"""
+
 import importlib.util
 import json
 import re
@@ -46,7 +47,7 @@ def paper_values(section: str) -> dict:
 def test_the_paper_lever_set_holds_the_papers_value_of_every_lever_params_yaml_documents():
     loops = load("paper_scale_loops")
     documented = paper_values("translator")
-    scale = {"width", "epochs", "batch_size"}   # the benchmark sets these itself
+    scale = {"width", "epochs", "batch_size"}  # the benchmark sets these itself
     assert documented.pop("d_unit") == "ambiguous" and loops.PAPER_TRANSLATOR["d_unit"] == GanConfig().d_unit
     levers = {k: v for k, v in documented.items() if k not in scale}
     assert {k: loops.PAPER_TRANSLATOR[k] for k in levers} == levers
@@ -60,10 +61,9 @@ def test_the_paper_lever_set_holds_the_papers_value_of_every_lever_params_yaml_d
 def test_smoke_run_writes_one_consistent_json_with_two_process_scaling(capsys, tmp_path, monkeypatch, one_thread):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("S2I_COMMIT", "0123abc")
-    monkeypatch.chdir(tmp_path)   # no data/shards here: the benchmark writes synthetic ones
+    monkeypatch.chdir(tmp_path)  # no data/shards here: the benchmark writes synthetic ones
     bench = load("gpu_paper_scale")
-    bench.main(["--smoke", "--device", "cpu", "--nproc", "2", "--budget-s", "240", "--out", "figures.json",
-                "--variants", "plain", "compiled_blocks"])
+    bench.main(["--smoke", "--device", "cpu", "--nproc", "2", "--budget-s", "240", "--out", "figures.json", "--variants", "plain", "compiled_blocks"])
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert len(lines) == 1
     figures = json.loads(lines[0])
@@ -73,11 +73,11 @@ def test_smoke_run_writes_one_consistent_json_with_two_process_scaling(capsys, t
     steps = 48_945 // bench.SMOKE["batch"]
     for lever_set in ("demo", "paper"):
         extras = figures["epoch_extras"][lever_set]
-        assert ("bn_recompute_s" in extras) == (lever_set == "demo")   # params.yaml's bn_recompute; the paper's off
+        assert ("bn_recompute_s" in extras) == (lever_set == "demo")  # params.yaml's bn_recompute; the paper's off
         assert extras["total_s"] == pytest.approx(sum(v for k, v in extras.items() if k != "total_s"))
         for precision in ("fp32", "bf16"):
             gan = figures["gan"][lever_set][precision]
-            d_pass = steps * gan["d_pass_iteration_s"] / 5 if lever_set == "paper" else 0.0   # paper: D every 5th epoch
+            d_pass = steps * gan["d_pass_iteration_s"] / 5 if lever_set == "paper" else 0.0  # paper: D every 5th epoch
             assert ("d_pass_iteration_s" in gan) == (lever_set == "paper")
             assert gan["steps_epoch_s"] == pytest.approx(steps * gan["iteration_s"] + d_pass)
             assert gan["epoch_s"] == pytest.approx(gan["steps_epoch_s"] + extras["total_s"])
@@ -93,19 +93,17 @@ def test_smoke_run_writes_one_consistent_json_with_two_process_scaling(capsys, t
         verdict, bf16 = figures["verdict"][lever_set], figures["gan"][lever_set]["bf16"]["epoch_s"]
         assert verdict["gan_bf16_epoch_s"] == bf16 and verdict["gan_bf16_meets_goal"] == (bf16 <= 10.0)
         assert verdict["fp32_over_bf16"] == pytest.approx(figures["gan"][lever_set]["fp32"]["epoch_s"] / bf16)
-    assert set(figures["gan"]["demo"]["bf16"]["warmup_losses"]) >= {"g_loss", "d_loss"}   # D every iteration
+    assert set(figures["gan"]["demo"]["bf16"]["warmup_losses"]) >= {"g_loss", "d_loss"}  # D every iteration
     variants = figures["gan_variants"]["demo.bf16"]
-    assert variants["plain"]["same_as"] == "gan.demo.bf16"   # the stages' levers on a CPU
+    assert variants["plain"]["same_as"] == "gan.demo.bf16"  # the stages' levers on a CPU
     compiled = variants["compiled_blocks"]
     assert compiled["compiled_blocks"] == {"blocks": 0, "fell_back_to_eager": "not compiled on cpu"}
     assert compiled["warmup_losses"] == variants["plain"]["warmup_losses"] and compiled["warmup_losses_vs_plain"] == 0
     loaders = figures["loaders"]
-    assert loaders["mel_stream_loader_over_step"] == pytest.approx(
-        loaders["mel_stream_loader_samples_per_s"] / figures["autoencoder"]["demo"]["fp32"]["samples_per_s"])
+    assert loaders["mel_stream_loader_over_step"] == pytest.approx(loaders["mel_stream_loader_samples_per_s"] / figures["autoencoder"]["demo"]["fp32"]["samples_per_s"])
     scaling = figures["scaling"]
     assert scaling["per_rank_batch"] == bench.SMOKE["batch"] // 2
-    assert scaling["efficiency"] == pytest.approx(
-        figures["gan"]["demo"]["bf16"]["iteration_s"] / (2 * scaling["iteration_s"]))
+    assert scaling["efficiency"] == pytest.approx(figures["gan"]["demo"]["bf16"]["iteration_s"] / (2 * scaling["iteration_s"]))
 
 
 def test_nproc_must_divide_the_global_batch(capsys):

@@ -1,4 +1,5 @@
 """`s2i label` driven in headless Chromium (Debian's chromium, through Playwright: the `browser` fixture)."""
+
 import json
 import threading
 import time
@@ -14,9 +15,7 @@ from pipeline.evaluation import labelsets
 def tiny_pool(n=6):
     rng = np.random.default_rng(0)
     classes = ["Baby cry", "Dog", "Rail transport", "Fireworks", "Water flowing", "Dog"][:n]
-    records = pd.DataFrame({"image_id": [f"img{i:04d}abcdef01" for i in range(n)],
-                            "snapshot": [f"generator_{5 * (i % 2 + 1):05d}.pt" for i in range(n)],
-                            "class_name": classes})
+    records = pd.DataFrame({"image_id": [f"img{i:04d}abcdef01" for i in range(n)], "snapshot": [f"generator_{5 * (i % 2 + 1):05d}.pt" for i in range(n)], "class_name": classes})
     return records, rng.integers(0, 256, (n, 96, 96, 3), dtype=np.uint8)
 
 
@@ -35,8 +34,8 @@ def server(tmp_path):
 def current_image(page):
     """The id of the image on screen once it has loaded."""
     return page.wait_for_function(
-        "document.body.dataset.imageId && document.getElementById('image').complete "
-        "&& document.getElementById('image').naturalWidth === 96 && document.body.dataset.imageId").json_value()
+        "document.body.dataset.imageId && document.getElementById('image').complete && document.getElementById('image').naturalWidth === 96 && document.body.dataset.imageId"
+    ).json_value()
 
 
 def next_image(page, previous):
@@ -61,7 +60,7 @@ def test_keys_clicks_undo_and_resume_in_chromium(server, browser):
     page = browser.new_page(viewport={"width": 900, "height": 800})
     page.goto(f"http://{host}:{port}/")
     shown = [current_image(page)]
-    assert "generator" not in page.inner_text("body")        # blind to model and epoch
+    assert "generator" not in page.inner_text("body")  # blind to model and epoch
     classes = dict(zip(session.records["image_id"], session.records["class_name"]))
     assert page.text_content("#class") == f"Sound: {classes[shown[0]]}"
 
@@ -74,7 +73,7 @@ def test_keys_clicks_undo_and_resume_in_chromium(server, browser):
     page.keyboard.press("s")
     wait_rows(csv_path, 3)
     next_image(page, shown[-1])
-    page.keyboard.press("u")                                # undo the skip: that image comes back
+    page.keyboard.press("u")  # undo the skip: that image comes back
     wait_rows(csv_path, 2)
     page.wait_for_function(f"document.body.dataset.imageId === '{shown[-1]}'")
     page.click("#informative")
@@ -103,14 +102,11 @@ def test_server_rejects_bad_input(server):
     base = "http://127.0.0.1:%d" % srv.server_address[1]
 
     def post(path, body):
-        req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"})
         return urllib.request.urlopen(req, timeout=5)
 
     first = session.next_item()["image_id"]
-    for body in ({"image_id": "../../etc/passwd", "label": "informative"},
-                 {"image_id": first, "label": "maybe"},
-                 {"image_id": "unknown0000000000", "label": "skip"}):
+    for body in ({"image_id": "../../etc/passwd", "label": "informative"}, {"image_id": first, "label": "maybe"}, {"image_id": "unknown0000000000", "label": "skip"}):
         with pytest.raises(urllib.error.HTTPError) as err:
             post("/label", body)
         assert err.value.code == 400

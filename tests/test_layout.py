@@ -1,5 +1,6 @@
 """The layout: pipeline/stages holds exactly the DAG, each stage's deps cover the code it imports,
 libraries never import a stage or a command, and each package says what it holds and may import."""
+
 import ast
 from pathlib import Path
 
@@ -7,8 +8,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINE = REPO / "pipeline"
-LIBRARIES = sorted(p.name for p in PIPELINE.iterdir()
-                   if (p / "__init__.py").exists() and p.name not in ("stages", "commands"))
+LIBRARIES = sorted(p.name for p in PIPELINE.iterdir() if (p / "__init__.py").exists() and p.name not in ("stages", "commands"))
 
 
 def module_file(module: str) -> Path | None:
@@ -28,7 +28,7 @@ def pipeline_imports(path: Path) -> set[Path]:
         if isinstance(node, ast.ImportFrom):
             base = (node.module or "").split(".") if node.module else []
             if node.level:
-                base = list(package[:len(package) - node.level + 1]) + base
+                base = list(package[: len(package) - node.level + 1]) + base
             if not base or base[0] != "pipeline":
                 continue
             for i in range(1, len(base) + 1):
@@ -68,10 +68,8 @@ def test_stages_folder_lists_exactly_the_dag():
 def test_each_stage_lists_the_code_it_imports():
     for name, stage in dvc_stages().items():
         deps = [REPO / d for d in stage["deps"]]
-        needed = {p for p in closure(PIPELINE / "stages" / f"{name}.py")
-                  if not (p.name == "__init__.py" and is_docstring_only(p))}
-        missing = [str(p.relative_to(REPO)) for p in needed
-                   if not any(p == d or d in p.parents for d in deps)]
+        needed = {p for p in closure(PIPELINE / "stages" / f"{name}.py") if not (p.name == "__init__.py" and is_docstring_only(p))}
+        missing = [str(p.relative_to(REPO)) for p in needed if not any(p == d or d in p.parents for d in deps)]
         assert not missing, f"stage {name}: deps lack {sorted(missing)}"
 
 
@@ -79,8 +77,7 @@ def stage_code_deps_without_use(stage: dict, stage_file: Path) -> list[str]:
     """The pipeline files and folders among a stage's deps that neither the stage nor its cmd's runner imports."""
     runners = [module_file(word) for word in stage["cmd"].split() if word.startswith("pipeline.")]
     used = set().union(*(closure(f) for f in [stage_file, *runners] if f is not None))
-    return [d for d in stage["deps"] if d.startswith("pipeline")
-            and not any(REPO / d == p or REPO / d in p.parents for p in used)]
+    return [d for d in stage["deps"] if d.startswith("pipeline") and not any(REPO / d == p or REPO / d in p.parents for p in used)]
 
 
 def test_each_stage_lists_only_code_it_runs():

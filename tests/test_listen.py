@@ -4,6 +4,7 @@ The server runs as a user starts it (`python -m pipeline.commands.cli listen`) w
 model. Each browser test ends with a screenshot of what it checked (the README's come from
 docs/listen_screenshots.py, with the trained demo model and demo clips).
 """
+
 from __future__ import annotations
 
 import base64
@@ -43,8 +44,9 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(model_dir, tmp_path_factory):
-    listen = ListenProcess(model_dir, tmp_path_factory.mktemp("listen") / "tmp", "--max-upload-mb", str(MAX_UPLOAD_MB),
-                           "--max-file-minutes", str(MAX_FILE_MINUTES), "--max-clients", str(MAX_CLIENTS))
+    listen = ListenProcess(
+        model_dir, tmp_path_factory.mktemp("listen") / "tmp", "--max-upload-mb", str(MAX_UPLOAD_MB), "--max-file-minutes", str(MAX_FILE_MINUTES), "--max-clients", str(MAX_CLIENTS)
+    )
     yield listen
     work_dirs = list(listen.tmp_dir.iterdir())
     assert listen.stop() == 0
@@ -59,7 +61,7 @@ def media(tmp_path_factory):
     sound = np.concatenate([tone_and_noise(3.0, 48000), np.zeros(3 * 48000, np.float32)])
     (root / "notes.mp4").write_text("shopping list: milk, bread\n")  # named like a video, it is not one
     return {
-        "microphone": write_wav(root / "microphone.wav", sound, 48000),   # 3 s of sound, 3 s of silence, looped
+        "microphone": write_wav(root / "microphone.wav", sound, 48000),  # 3 s of sound, 3 s of silence, looped
         "mp4": encode(root / "street.mp4", 3.0, video=True),
         "video_only": encode(root / "mute.mp4", 2.0, video=True, audio=False),
         "long": write_wav(root / "long.wav", tone_and_noise(40.0, 8000), 8000),
@@ -80,36 +82,34 @@ def answers(page) -> list[dict]:
 
 
 def test_live_microphone_shows_an_image_every_second(server, launch_chromium, media, tmp_path):
-    browser = launch_chromium("--use-fake-device-for-media-stream",
-                              f"--use-file-for-fake-audio-capture={media['microphone']}")
+    browser = launch_chromium("--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={media['microphone']}")
     page = browser.new_context(permissions=["microphone"], viewport={"width": 1000, "height": 1300}).new_page()
     page.goto(server.url)
-    page.keyboard.press("Tab")                         # keyboard only: the first stop is the one button
+    page.keyboard.press("Tab")  # keyboard only: the first stop is the one button
     assert page.evaluate("document.activeElement.id") == "listen"
     page.keyboard.press("Enter")
     assert page.get_attribute("#listen", "aria-pressed") == "true"
     page.wait_for_function("() => +document.getElementById('level').getAttribute('aria-valuenow') > 40")  # sound heard
     strip_sizes = []
     page.wait_for_function("() => window.s2i.answers.filter(a => a.kind === 'window' && !a.quiet).length >= 1")
-    for _ in range(3):                                 # the strip grows by one each second
+    for _ in range(3):  # the strip grows by one each second
         strip_sizes.append(page.locator("#strip li").count())
         page.wait_for_function(f"() => document.querySelectorAll('#strip li').length > {strip_sizes[-1]}", timeout=5000)
-    page.wait_for_function("() => window.s2i.answers.some(a => a.quiet) && "
-                           "window.s2i.answers.filter(a => a.kind === 'window' && !a.quiet).length >= 3", timeout=15000)
+    page.wait_for_function("() => window.s2i.answers.some(a => a.quiet) && window.s2i.answers.filter(a => a.kind === 'window' && !a.quiet).length >= 3", timeout=15000)
     page.wait_for_function("() => !window.s2i.answers[window.s2i.answers.length - 1].quiet", timeout=10000)
     got = answers(page)
-    assert [a["seq"] for a in got] == list(range(1, len(got) + 1))          # every window answered, in order
-    assert all(a["kind"] == "window" for a in got)                          # none skipped
-    assert page.evaluate("window.s2i.windowsSent") - len(got) <= 1          # at most the one in flight
+    assert [a["seq"] for a in got] == list(range(1, len(got) + 1))  # every window answered, in order
+    assert all(a["kind"] == "window" for a in got)  # none skipped
+    assert page.evaluate("window.s2i.windowsSent") - len(got) <= 1  # at most the one in flight
     gaps = np.diff([a["arrived"] for a in got]) / 1000
-    assert 0.8 < statistics.median(gaps) < 1.2, gaps                         # one per second
+    assert 0.8 < statistics.median(gaps) < 1.2, gaps  # one per second
     assert strip_sizes[1] == strip_sizes[0] + 1 and strip_sizes[2] == strip_sizes[1] + 1
     newest = page.locator("#newest")
     assert newest.is_visible() and page.evaluate("document.getElementById('newest').naturalWidth") == 96
-    assert newest.bounding_box()["width"] >= 300                            # large
+    assert newest.bounding_box()["width"] >= 300  # large
     assert "Picture imagined from the sound at" in newest.get_attribute("alt")
     assert page.locator("#spread").is_visible()
-    assert page.locator("#strip li .tile", has_text="quiet").count() >= 1   # silence: the calm quiet tile
+    assert page.locator("#strip li .tile", has_text="quiet").count() >= 1  # silence: the calm quiet tile
     screenshot(page, tmp_path, "listen_live.png")
 
     page.wait_for_function("() => window.s2i.answers[window.s2i.answers.length - 1].quiet", timeout=10000)
@@ -117,18 +117,18 @@ def test_live_microphone_shows_an_image_every_second(server, launch_chromium, me
     assert not page.locator("#spread-figure").is_visible()
     assert page.inner_text("#quiet").startswith("Quiet")
 
-    page.keyboard.press("Space")                        # the same button stops
+    page.keyboard.press("Space")  # the same button stops
     assert page.get_attribute("#listen", "aria-pressed") == "false"
     assert page.inner_text("#status").startswith("Stopped")
     deadline = time.monotonic() + 10
     while server.status()["live_clients"] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert server.status()["live_clients"] == 0
-    assert page.evaluate("document.querySelectorAll('audio, video').length") == 0   # no sound is ever played
+    assert page.evaluate("document.querySelectorAll('audio, video').length") == 0  # no sound is ever played
 
 
 def test_refused_microphone_is_said_plainly(server, launch_chromium):
-    browser = launch_chromium("--use-fake-device-for-media-stream")     # no permission given: headless refuses
+    browser = launch_chromium("--use-fake-device-for-media-stream")  # no permission given: headless refuses
     page = browser.new_page()
     page.goto(server.url)
     page.click("#listen")
@@ -148,17 +148,15 @@ def test_video_file_gives_a_timeline_with_its_frames(server, browser, media, tmp
     assert [rows.nth(i).locator(".time").inner_text() for i in range(3)] == ["0:00–0:01", "0:01–0:02", "0:02–0:03"]
     for i in range(3):
         pictures = rows.nth(i).locator("img")
-        assert [pictures.nth(k).get_attribute("alt").split(" at ")[0] for k in range(pictures.count())] == \
-            ["Video frame", "Imagined from the sound", "Spread"]
-        assert page.evaluate("(row) => [...row.querySelectorAll('img')].every(i => i.complete && i.naturalWidth === 96)",
-                             rows.nth(i).element_handle())
+        assert [pictures.nth(k).get_attribute("alt").split(" at ")[0] for k in range(pictures.count())] == ["Video frame", "Imagined from the sound", "Spread"]
+        assert page.evaluate("(row) => [...row.querySelectorAll('img')].every(i => i.complete && i.naturalWidth === 96)", rows.nth(i).element_handle())
     # the frame beside each image is the video's own frame at the window's centre (testsrc moves)
     frames = page.evaluate("[...document.querySelectorAll('#timeline li figure:first-of-type img')].map(i => i.src)")
     assert len(set(frames)) == 3
     assert page.locator("#file-error").is_hidden()
     screenshot(page, tmp_path, "listen_file.png")
 
-    page.set_viewport_size({"width": 390, "height": 844})                  # a phone
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert page.locator("#listen").bounding_box()["width"] >= 300
 
@@ -181,8 +179,7 @@ def post(url: str, body, headers: dict | None = None) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     try:
         try:
-            conn.request("POST", parts.path, body=body, headers=headers,
-                         encode_chunked=headers.get("Transfer-Encoding") == "chunked")
+            conn.request("POST", parts.path, body=body, headers=headers, encode_chunked=headers.get("Transfer-Encoding") == "chunked")
         except (BrokenPipeError, ConnectionResetError):
             pass
         reply = conn.getresponse()
@@ -194,24 +191,22 @@ def post(url: str, body, headers: dict | None = None) -> tuple[int, bytes]:
 def test_uploads_are_judged_by_content_and_size(server, media):
     url = server.url + "api/file"
     too_big = os.urandom(MAX_UPLOAD_MB * 2**20 + 1)
-    for headers, body in (({}, too_big), ({"Transfer-Encoding": "chunked"}, iter([too_big[:2**20], too_big[2**20:]]))):
+    for headers, body in (({}, too_big), ({"Transfer-Encoding": "chunked"}, iter([too_big[: 2**20], too_big[2**20 :]]))):
         code, text = post(url, body, headers)
         assert code == 413 and json.loads(text) == {"error": f"The file is larger than the {MAX_UPLOAD_MB} MB this server accepts."}
     assert post(url, media["video_only"].read_bytes()) == (400, b'{"error":"This file has no sound in it."}')
     assert post(url, b"") == (400, b'{"error":"The file is empty."}')
     code, text = post(url, media["long"].read_bytes())
-    assert code == 400 and json.loads(text)["error"] == \
-        f"The sound is 0.7 minutes long; this server takes files up to {MAX_FILE_MINUTES:g} minutes."
+    assert code == 400 and json.loads(text)["error"] == f"The sound is 0.7 minutes long; this server takes files up to {MAX_FILE_MINUTES:g} minutes."
     # the content decides, not the name or the type the client claims
     code, text = post(url, media["mp4"].read_bytes(), {"Content-Type": "text/plain"})
     lines = [json.loads(line) for line in text.decode().splitlines()]
-    assert code == 200 and lines[0] == {"kind": "info", "windows": 3, "duration_s": lines[0]["duration_s"],
-                                        "video": True, "padded": False}
+    assert code == 200 and lines[0] == {"kind": "info", "windows": 3, "duration_s": lines[0]["duration_s"], "video": True, "padded": False}
     assert [w["index"] for w in lines[1:-1]] == [0, 1, 2] and lines[-1] == {"kind": "done"}
     for window in lines[1:-1]:
         for key in ("image", "spread", "frame"):
             assert data_image(window[key]).size == (96, 96)
-    assert not [p for d in server.tmp_dir.glob("s2i-listen-*") for p in d.iterdir()]   # uploads removed
+    assert not [p for d in server.tmp_dir.glob("s2i-listen-*") for p in d.iterdir()]  # uploads removed
     status = server.status()
     assert status["file_jobs"] == 0 and status["files_refused"] >= 5
 
@@ -231,8 +226,7 @@ def test_busy_file_slots_and_abandoned_uploads(server):
     deadline = time.monotonic() + 10
     while server.status()["file_jobs"] < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert post(server.url + "api/file", b"RIFF") == \
-        (503, b'{"error":"The server is busy with other files; please try again in a minute."}')
+    assert post(server.url + "api/file", b"RIFF") == (503, b'{"error":"The server is busy with other files; please try again in a minute."}')
     assert len([p for d in server.tmp_dir.glob("s2i-listen-*") for p in d.iterdir()]) == 2
     for conn in stalled:
         conn.sock.shutdown(socket.SHUT_RDWR)
@@ -265,19 +259,18 @@ def test_live_protocol_one_answer_per_window(server):
         for chunk in (sound[:SAMPLE_RATE], np.zeros(SAMPLE_RATE, np.float32), sound[SAMPLE_RATE:]):
             ws.send(window_bytes(chunk))
         replies = sorted((receive(ws) for _ in range(3)), key=lambda r: r["seq"])
-        assert [(r["seq"], r["kind"], r["quiet"]) for r in replies] == [(1, "window", False), (2, "window", True),
-                                                                          (3, "window", False)]
+        assert [(r["seq"], r["kind"], r["quiet"]) for r in replies] == [(1, "window", False), (2, "window", True), (3, "window", False)]
         for reply in (replies[0], replies[2]):
             image = data_image(reply["image"])
             assert image.size == (96, 96) and image.mode == "RGB"
-            assert reply["spread_mean"] > 0                    # 4 samples differ (dropout stays on)
+            assert reply["spread_mean"] > 0  # 4 samples differ (dropout stays on)
         assert replies[1]["level_db"] == -120.0 and "image" not in replies[1]
 
 
-@pytest.mark.parametrize("message, code, error", [
-    (b"\0" * 1000, 1003, "Each message must hold one window of 16000 16-bit samples."),
-    ("hello", 1003, "Each message must hold one window of 16000 16-bit samples."),
-])
+@pytest.mark.parametrize(
+    "message, code, error",
+    [(b"\0" * 1000, 1003, "Each message must hold one window of 16000 16-bit samples."), ("hello", 1003, "Each message must hold one window of 16000 16-bit samples.")],
+)
 def test_live_refuses_malformed_windows(server, message, code, error):
     with connect(server.ws_url) as ws:
         receive(ws)
@@ -289,7 +282,7 @@ def test_live_refuses_malformed_windows(server, message, code, error):
 
 
 def test_live_limits_size_rate_clients_and_origin(server):
-    with connect(server.ws_url) as ws:                  # larger than any window: uvicorn closes at once
+    with connect(server.ws_url) as ws:  # larger than any window: uvicorn closes at once
         receive(ws)
         ws.send(b"\0" * 100_000)
         with pytest.raises(ConnectionClosed) as closed:
@@ -301,23 +294,22 @@ def test_live_limits_size_rate_clients_and_origin(server):
         try:
             for _ in range(20):
                 ws.send(window_bytes(np.zeros(SAMPLE_RATE, np.float32)))
-        except ConnectionClosed:                        # the server may close before all 20 are out
+        except ConnectionClosed:  # the server may close before all 20 are out
             pass
         with pytest.raises(ConnectionClosed) as closed:
-            while True:                                 # what came before the close is still read
+            while True:  # what came before the close is still read
                 kinds.append(receive(ws)["kind"])
-        burst = 4                                       # Limits.burst_windows: each of them is answered first
+        burst = 4  # Limits.burst_windows: each of them is answered first
         assert closed.value.rcvd.code == 1008 and kinds[-1] == "error" and burst <= len(kinds) - 1 <= burst + 1
         assert set(kinds[:-1]) <= {"window", "skipped"} and kinds.count("window") >= 3
-    with pytest.raises(InvalidStatus) as refused:       # another site's page may not use the server
+    with pytest.raises(InvalidStatus) as refused:  # another site's page may not use the server
         connect(server.ws_url, origin="http://evil.example")
     assert refused.value.response.status_code == 403
     with ExitStack() as stack:
         for _ in range(MAX_CLIENTS):
             assert receive(stack.enter_context(connect(server.ws_url)))["kind"] == "ready"
         with connect(server.ws_url) as extra:
-            assert receive(extra) == {"kind": "error", "message": "The server is busy with other listeners; "
-                                                                  "please try again in a minute."}
+            assert receive(extra) == {"kind": "error", "message": "The server is busy with other listeners; please try again in a minute."}
 
 
 def test_a_client_that_vanishes_frees_its_work(server):
@@ -326,8 +318,8 @@ def test_a_client_that_vanishes_frees_its_work(server):
         receive(ws)
         sound = tone_and_noise(3.0)
         for k in range(3):
-            ws.send(window_bytes(sound[k * SAMPLE_RATE:]))
-        ws.socket.shutdown(socket.SHUT_RDWR)            # gone without a closing handshake
+            ws.send(window_bytes(sound[k * SAMPLE_RATE :]))
+        ws.socket.shutdown(socket.SHUT_RDWR)  # gone without a closing handshake
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         status = server.status()
@@ -341,17 +333,36 @@ def test_a_client_that_vanishes_frees_its_work(server):
 def test_live_log_mel_is_the_one_translate_computes():
     """A window's log-Mel, given the previous window's tail, equals `s2i translate`'s slice of the recording."""
     sound = tone_and_noise(3.0, seed=4)
-    reference = clip_log_mel(sound)[:, 100:200]                 # translate's frames of the second window
-    mel = live_mel(sound[SAMPLE_RATE - CONTEXT_SAMPLES:SAMPLE_RATE], sound[SAMPLE_RATE:2 * SAMPLE_RATE])
+    reference = clip_log_mel(sound)[:, 100:200]  # translate's frames of the second window
+    mel = live_mel(sound[SAMPLE_RATE - CONTEXT_SAMPLES : SAMPLE_RATE], sound[SAMPLE_RATE : 2 * SAMPLE_RATE])
     assert mel.shape == (128, 100)
-    np.testing.assert_allclose(mel[:, :99], reference[:, :99], atol=1e-4)   # the last frame lacks the next window
+    np.testing.assert_allclose(mel[:, :99], reference[:, :99], atol=1e-4)  # the last frame lacks the next window
     assert np.abs(mel[:, 99] - reference[:, 99]).mean() < 1.0
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(folder / "key.pem"),
-                    "-out", str(folder / "cert.pem")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(folder / "key.pem"),
+            "-out",
+            str(folder / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return folder / "cert.pem", folder / "key.pem"
 
 
@@ -367,8 +378,9 @@ def test_https_and_bad_arguments(model_dir, tmp_path):
             assert b"Start listening" in page.read()
     finally:
         assert listen.stop() == 0
-    for args, message in ((["--certfile", str(cert)], "s2i listen: --certfile and --keyfile go together"),
-                          (["--model", str(tmp_path / "nothing")], f"s2i listen: {tmp_path / 'nothing'}/autoencoder/best.pt")):
-        done = subprocess.run([sys.executable, "-m", "pipeline.commands.cli", "listen", *args], cwd=REPO,
-                              capture_output=True, text=True, timeout=120)
+    for args, message in (
+        (["--certfile", str(cert)], "s2i listen: --certfile and --keyfile go together"),
+        (["--model", str(tmp_path / "nothing")], f"s2i listen: {tmp_path / 'nothing'}/autoencoder/best.pt"),
+    ):
+        done = subprocess.run([sys.executable, "-m", "pipeline.commands.cli", "listen", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and done.stderr.startswith(message) and len(done.stderr.splitlines()) == 1

@@ -1,4 +1,5 @@
 """The listen server's app and its model worker, in this process (issue 22): per-app limits, the RNG."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,14 +25,12 @@ def test_each_app_gets_its_own_default_limits(model):
     imaginer = Imaginer(model, samples=1)
     try:
         strict, other = make_app(imaginer), make_app(imaginer)
-        strict.state.limits.max_upload_bytes = 1024          # one server made strict after it was built
+        strict.state.limits.max_upload_bytes = 1024  # one server made strict after it was built
         strict.state.limits.quiet_dbfs = -20.0
         assert other.state.limits == Limits()
-        assert status_of(other)["limits"] == {"max_upload_bytes": Limits().max_upload_bytes,
-                                              "max_file_seconds": Limits().max_file_seconds,
-                                              "quiet_dbfs": Limits().quiet_dbfs}
+        assert status_of(other)["limits"] == {"max_upload_bytes": Limits().max_upload_bytes, "max_file_seconds": Limits().max_file_seconds, "quiet_dbfs": Limits().quiet_dbfs}
         assert status_of(strict)["limits"]["max_upload_bytes"] == 1024
-        assert make_app(imaginer).state.limits == Limits()   # and a later app starts from the defaults
+        assert make_app(imaginer).state.limits == Limits()  # and a later app starts from the defaults
         given = Limits(max_live_clients=2)
         assert make_app(imaginer, given).state.limits is given
     finally:

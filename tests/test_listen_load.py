@@ -4,6 +4,7 @@ Every window must get exactly one answer (nothing dropped silently), the windows
 different clients must share generator calls, and the server's memory must stay flat.
 Traffic goes only to 127.0.0.1; every loop is bounded in count and time.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,7 +19,7 @@ from listen_process import SAMPLE_RATE, ListenProcess, pcm16, tone_and_noise
 from test_translate import save_tiny_model
 
 CLIENTS, SECONDS = 8, 30
-QUIET_EVERY = 5          # every 5th window of a client is silence: the quiet path is loaded too
+QUIET_EVERY = 5  # every 5th window of a client is silence: the quiet path is loaded too
 MEMORY_GROWTH_LIMIT = 10 * 2**20
 
 
@@ -36,8 +37,7 @@ async def one_client(url: str, index: int, start_at: float, sound: np.ndarray) -
         receiver = asyncio.create_task(receive())
         for k in range(SECONDS):  # paced like a microphone: window k leaves at start + k + 1 seconds
             await asyncio.sleep(max(0.0, start_at + k + 1 - time.monotonic()))
-            window = np.zeros(SAMPLE_RATE, np.float32) if k % QUIET_EVERY == QUIET_EVERY - 1 else \
-                sound[(k % 10) * SAMPLE_RATE:(k % 10 + 1) * SAMPLE_RATE]
+            window = np.zeros(SAMPLE_RATE, np.float32) if k % QUIET_EVERY == QUIET_EVERY - 1 else sound[(k % 10) * SAMPLE_RATE : (k % 10 + 1) * SAMPLE_RATE]
             await ws.send(pcm16(window))
         await asyncio.wait_for(receiver, timeout=30)
     return replies
@@ -85,13 +85,15 @@ def test_eight_live_clients_for_thirty_seconds(tmp_path):
     assert status["windows_received"] == CLIENTS * SECONDS
     assert status["answered_image"] + status["answered_quiet"] == CLIENTS * SECONDS and status["answered_skipped"] == 0
     assert status["live_clients"] == 0 and status["queued_windows"] == 0
-    assert status["batches"] < status["answered_image"]          # windows of several clients shared generator calls
+    assert status["batches"] < status["answered_image"]  # windows of several clients shared generator calls
     assert elapsed < SECONDS + 15
     # memory: after the first 10 s (warm-up, buffers) the resident size stays level; a leak of one
     # window's data per client and second (about 0.8 MB/s here) would add some 15 MB in the 20 s watched
     settled = [rss for t, rss in memory if t - started >= 10]
     assert len(settled) >= 15
     growth = np.mean(settled[-5:]) - np.mean(settled[:5])
-    print(f"load: {len(kinds)} windows answered, {status['batches']} generator batches; server RSS (MB) each second: "
-          f"{[round(rss / 2**20) for _, rss in memory]}; growth after 10 s {growth / 2**20:.1f} MB")
+    print(
+        f"load: {len(kinds)} windows answered, {status['batches']} generator batches; server RSS (MB) each second: "
+        f"{[round(rss / 2**20) for _, rss in memory]}; growth after 10 s {growth / 2**20:.1f} MB"
+    )
     assert growth < MEMORY_GROWTH_LIMIT, f"memory grew by {growth / 2**20:.1f} MB"

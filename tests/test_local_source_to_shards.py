@@ -1,4 +1,5 @@
 """A non-demo source flows through the unchanged downstream stages: local VEGAS layout -> shards."""
+
 import json
 import shutil
 from pathlib import Path
@@ -42,7 +43,6 @@ def test_local_vegas_folder_reaches_the_shards(tmp_path, monkeypatch):
         for key, fields in iter_tar(tar):
             keys[key] = decode_sample(fields)
     assert keys and all(s["mel"].shape == (128, 100) for s in keys.values())
-    assert {s["meta"]["class_name"] for s in keys.values()} == {"Baby cry", "Dog", "Rail transport",
-                                                               "Fireworks", "Water flowing"}
+    assert {s["meta"]["class_name"] for s in keys.values()} == {"Baby cry", "Dog", "Rail transport", "Fireworks", "Water flowing"}
     summary = json.loads(Path("data/acquire.json").read_text())
     assert summary["source"] == "local" and summary["download"]["ok"] == 15

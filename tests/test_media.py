@@ -24,9 +24,7 @@ def test_decode_frames_square_96(media_factory):
     assert frames.shape[1:] == (96, 96, 3) and abs(len(frames) - 20) <= 1
 
 
-@pytest.mark.parametrize("make, code", [
-    (lambda f: f("silent.mp4", audio=False), "no_audio"),
-])
+@pytest.mark.parametrize("make, code", [(lambda f: f("silent.mp4", audio=False), "no_audio")])
 def test_no_audio_stream_is_an_error_with_reason(media_factory, make, code):
     path = make(media_factory)
     assert probe(path)["audio_streams"] == 0

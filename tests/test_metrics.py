@@ -1,4 +1,5 @@
 """Metric arithmetic against hand-computed values."""
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -20,7 +21,7 @@ def test_moving_average_dense_series():
 def test_moving_average_sparse_snapshots_uses_epochs_inside_the_window():
     # snapshots every 5 epochs; a 10-epoch window ending at e holds epochs e-5 and e
     ends, means = metrics.moving_average([5, 10, 15, 20], [0.1, 0.3, 0.2, 0.6], window=10)
-    assert list(ends) == [15, 20]                      # 10 would need epoch 1..10 -> starts before epoch 5
+    assert list(ends) == [15, 20]  # 10 would need epoch 1..10 -> starts before epoch 5
     assert means == pytest.approx([0.25, 0.4])
 
 
@@ -55,6 +56,7 @@ def test_bad_series_are_refused():
 
 class PassThrough(torch.nn.Module):
     """A feature module that hands torchmetrics the rows it is given: FD and KID of hand-made features."""
+
     num_features = 3
 
     def forward(self, rows):
@@ -76,7 +78,7 @@ def test_frechet_distance_matches_the_closed_form_of_the_sample_gaussians():
     reference = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * scipy.linalg.sqrtm(cov_a @ cov_b).real)
     judge = RealismJudge(PassThrough(), b)
     assert judge.frechet_distance(a) == pytest.approx(reference, rel=1e-6)
-    assert judge.frechet_distance(b) == pytest.approx(0.0, abs=1e-8)    # the real set against itself
+    assert judge.frechet_distance(b) == pytest.approx(0.0, abs=1e-8)  # the real set against itself
     assert judge.frechet_distance(a) == pytest.approx(reference, rel=1e-6)  # a reset forgets the previous set
 
 
@@ -85,13 +87,12 @@ def unbiased_mmd2(x, y):
     kernel = lambda u, v: (u @ v.T / x.shape[1] + 1) ** 3
     m, n = len(x), len(y)
     kxx, kyy = kernel(x, x), kernel(y, y)
-    return ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
-            - 2 * kernel(x, y).mean())
+    return (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kernel(x, y).mean()
 
 
 def test_kid_is_the_subset_average_of_the_unbiased_mmd_and_near_zero_for_one_distribution():
     a, b = gaussian_sets()
-    same, _ = gaussian_sets(seed=1)                     # a second draw from a's distribution
+    same, _ = gaussian_sets(seed=1)  # a second draw from a's distribution
     judge = RealismJudge(PassThrough(), a, seed=0)
     shifted_mean, shifted_std = judge.kernel_distance(b)
     # over all subsets the average of the subset estimates is the whole-set estimate; 100 draws land within
@@ -100,7 +101,7 @@ def test_kid_is_the_subset_average_of_the_unbiased_mmd_and_near_zero_for_one_dis
     same_mean, same_std = judge.kernel_distance(same)
     assert abs(same_mean) < 4 * same_std / np.sqrt(KID_SUBSETS) + 1e-3
     assert shifted_mean > 20 * max(abs(same_mean), same_std / np.sqrt(KID_SUBSETS))
-    assert abs(judge.kernel_distance(a)[0]) < 0.1 * shifted_mean    # identical sets
+    assert abs(judge.kernel_distance(a)[0]) < 0.1 * shifted_mean  # identical sets
     assert judge.kernel_distance(b) == (shifted_mean, shifted_std)  # seeded subsets
 
 
@@ -136,8 +137,8 @@ def test_classifier_features_are_the_judges_features_and_need_no_dummy_forward()
     assert out.dtype == torch.float64 and out.shape == (6, module.num_features)
     assert out.numpy() == pytest.approx(features(net, images).astype(np.float64))
     with pytest.raises(ValueError, match="expected uint8 images N x 96 x 96 x 3"):
-        module(torch.zeros(1, 3, 299, 299, dtype=torch.uint8))     # torchmetrics' probe without num_features
-    judge = RealismJudge(module, images)                           # so building the metrics probes nothing
+        module(torch.zeros(1, 3, 299, 299, dtype=torch.uint8))  # torchmetrics' probe without num_features
+    judge = RealismJudge(module, images)  # so building the metrics probes nothing
     module.train()
     assert not net.training
     assert judge.frechet_distance(images) == pytest.approx(0.0, abs=1e-6)
@@ -162,9 +163,9 @@ def test_retrieval_and_memorisation():
 
 
 def test_diversity_is_the_mean_pairwise_absolute_difference():
-    samples = np.zeros((3, 2, 4))           # 3 samples of 2 sounds
-    samples[1, 0] = 1.0                     # sound 0: pairs (0,1)=1, (0,2)=0, (1,2)=1
-    samples[2, 1] = 0.5                     # sound 1: pairs 0, 0.5, 0.5
+    samples = np.zeros((3, 2, 4))  # 3 samples of 2 sounds
+    samples[1, 0] = 1.0  # sound 0: pairs (0,1)=1, (0,2)=0, (1,2)=1
+    samples[2, 1] = 0.5  # sound 1: pairs 0, 0.5, 0.5
     assert metrics.diversity(samples) == pytest.approx((2 / 3 + 1 / 3) / 2)
     with pytest.raises(ValueError, match="at least 2 samples"):
         metrics.diversity(np.zeros((1, 2, 4)))
@@ -189,8 +190,7 @@ def test_balanced_sets_split_by_source_video_and_draw_evenly_from_snapshots():
     #   vc 24-41 (24 .. 40: 5 / 13), vd 42-59 (44 .. 56: 4 / 14); 15 informative, 45 not in all.
     # per_class 20 -> 10 per label, 2 of them test. Test {va} gives min(2, 4, 2) = 2 on the test side and
     # min(8, 41, 13) = 8 on the train side, like any other single video, but is the smallest (6 images).
-    dog = pd.DataFrame({"class_index": 1, "epoch": [5, 10, 15] * 20,
-                        "source_video": ["va"] * 6 + ["vb"] * 18 + ["vc"] * 18 + ["vd"] * 18})
+    dog = pd.DataFrame({"class_index": 1, "epoch": [5, 10, 15] * 20, "source_video": ["va"] * 6 + ["vb"] * 18 + ["vc"] * 18 + ["vd"] * 18})
     dog_labels = [1 if i % 4 == 0 else 0 for i in range(60)]
     # Rail transport: both labels, but all from one video; Fireworks: vf only informative, vg only not
     rail = pd.DataFrame({"class_index": 2, "epoch": 5, "source_video": ["ve"] * 6})
@@ -203,7 +203,7 @@ def test_balanced_sets_split_by_source_video_and_draw_evenly_from_snapshots():
 
     d = sets["Dog"]
     assert d.reason is None and d.test_videos == ["va"]
-    assert {0, 4} < set(d.test) <= set(range(6)) and len(d.test) == 4   # va's two informative images and 2 others
+    assert {0, 4} < set(d.test) <= set(range(6)) and len(d.test) == 4  # va's two informative images and 2 others
     assert set(records["source_video"][d.train]) == {"vb", "vc", "vd"}
     assert (labels[d.train] == 1).sum() == (labels[d.train] == 0).sum() == 8
     assert (labels[d.test] == 1).sum() == (labels[d.test] == 0).sum() == 2
@@ -213,10 +213,8 @@ def test_balanced_sets_split_by_source_video_and_draw_evenly_from_snapshots():
         assert sorted(np.unique(epochs[rows], return_counts=True)[1]) == [2, 3, 3]
 
     assert sets["Baby cry"].reason == "0 informative and 0 not-informative labelled images"
-    assert sets["Rail transport"].reason == ("all labelled images come from one source video (ve); "
-                                             "a split by video needs two")
-    assert sets["Fireworks"].reason == ("no split by source video has both labels on both sides "
-                                        "(informative/not per video: vf: 3/0, vg: 0/3)")
+    assert sets["Rail transport"].reason == ("all labelled images come from one source video (ve); a split by video needs two")
+    assert sets["Fireworks"].reason == ("no split by source video has both labels on both sides (informative/not per video: vf: 3/0, vg: 0/3)")
     assert sets["Water flowing"].reason == "2 informative and 0 not-informative labelled images"
     for name in ("Baby cry", "Rail transport", "Fireworks", "Water flowing"):
         assert len(sets[name].train) == len(sets[name].test) == 0 and sets[name].test_videos == []
@@ -263,10 +261,12 @@ def test_ridge_translator_is_the_closed_form_with_alpha_chosen_on_val():
 
     rng = np.random.default_rng(0)
     mixing = rng.normal(0, 1, (6, 4 * 4 * 3))
-    def world(n):     # pixels linear in the embedding, plus noise, inside [0, 255]
+
+    def world(n):  # pixels linear in the embedding, plus noise, inside [0, 255]
         emb = rng.normal(0, 1, (n, 6))
         images = np.clip(np.round(127.5 + 12 * (emb @ mixing) + rng.normal(0, 3, (n, 48))), 0, 255)
         return emb, images.astype(np.uint8).reshape(n, 4, 4, 3)
+
     (train_emb, train_images), (val_emb, val_images) = world(200), world(50)
     ridge = fit_ridge(train_emb, train_images, val_emb, val_images, relative_alphas=(1e-3, 1e3))
     # small noise: the small alpha must win; then W = (Xc^T Xc + alpha I)^-1 Xc^T Yc
@@ -279,7 +279,7 @@ def test_ridge_translator_is_the_closed_form_with_alpha_chosen_on_val():
     assert ridge.weights == pytest.approx(expected, abs=1e-6)
     out = ridge.translate(val_emb)
     assert out.shape == val_images.shape and out.dtype == np.uint8
-    assert np.abs(out.astype(int) - val_images).mean() < 4      # about the noise level
+    assert np.abs(out.astype(int) - val_images).mean() < 4  # about the noise level
 
 
 def test_snapshot_epochs_let_the_correction_fire_with_the_papers_schedule():
@@ -292,5 +292,4 @@ def test_snapshot_epochs_let_the_correction_fire_with_the_papers_schedule():
     assert schedule.snapshot_epochs(12, snapshot_every=4, d_every=6, d_unit="epoch") == [4, 8, 12]
     # D every iteration (the demo default): no epoch follows a pass, the snapshots stay regular
     assert schedule.snapshot_epochs(12, snapshot_every=5, d_every=1, d_unit="iteration") == [5, 10, 12]
-    assert schedule.translator_snapshots({"epochs": 12, "snapshot_every": 5, "d_every": 1, "d_unit": "iteration"}) \
-        == [5, 10, 12]
+    assert schedule.translator_snapshots({"epochs": 12, "snapshot_every": 5, "d_every": 1, "d_unit": "iteration"}) == [5, 10, 12]

@@ -1,18 +1,12 @@
 """Shapes, parameter counts and init of the S2I networks against the spec's tables."""
+
 import math
 
 import pytest
 import torch
 from torch import nn
 
-from s2i_models import (
-    AudioAutoencoder,
-    DenseGenerator,
-    Discriminator,
-    InformativityClassifier,
-    SequentialGenerator,
-    set_inference_dropout,
-)
+from s2i_models import AudioAutoencoder, DenseGenerator, Discriminator, InformativityClassifier, SequentialGenerator, set_inference_dropout
 
 EMB_DIMS = [128, 256, 512, 1024, 2048]
 
@@ -30,6 +24,7 @@ def conv_bn(cin: int, cout: int, kh: int, kw: int | None = None) -> int:
 
 
 # ---- expected parameter counts, restated from /work/shared/spec/paper.md ----
+
 
 def expected_autoencoder(E: int) -> int:
     enc_out = [80, 176, 192, 224, 272, 304, 352, 416, 512, 512, 512, 512, E]
@@ -164,10 +159,10 @@ def test_width_scales_inner_channels_only():
     gen = on_meta(lambda: DenseGenerator(64, width=0.25))
     first = gen.net[0][0]
     assert (first.in_channels, first.out_channels) == (64, 128)
-    assert gen.net[1].layer3[0].in_channels == 256        # cat(x1, x2) of 128 + 128
+    assert gen.net[1].layer3[0].in_channels == 256  # cat(x1, x2) of 128 + 128
     assert gen.net[-1][0].out_channels == 3
     disc = on_meta(lambda: Discriminator(64, width=0.25))
-    assert disc.score[0].in_channels == 64 + 64 // 4   # 256 * 0.25 + E/4
+    assert disc.score[0].in_channels == 64 + 64 // 4  # 256 * 0.25 + E/4
     tiny = on_meta(lambda: AudioAutoencoder(32, width=0.01))
     assert min(m.out_channels for m in tiny.modules() if isinstance(m, nn.Conv2d)) == 1
     assert n_params(on_meta(lambda: DenseGenerator(64, width=0.5))) < n_params(on_meta(lambda: DenseGenerator(64)))
@@ -255,7 +250,7 @@ def checkerboard_share(images: torch.Tensor) -> float:
     x = images - images.mean(dim=(2, 3), keepdim=True)
     sign = torch.ones(images.shape[-2:])
     sign[0::2, 1::2] = sign[1::2, 0::2] = -1
-    return ((x * sign).mean(dim=(2, 3)) ** 2).sum().item() / (x ** 2).mean(dim=(2, 3)).sum().item()
+    return ((x * sign).mean(dim=(2, 3)) ** 2).sum().item() / (x**2).mean(dim=(2, 3)).sum().item()
 
 
 def test_resize_upsampling_replaces_the_doubling_transposed_convs_and_paints_no_checkerboard():
@@ -263,14 +258,12 @@ def test_resize_upsampling_replaces_the_doubling_transposed_convs_and_paints_no_
     emb = torch.randn(8, 64)
     paper, resize = DenseGenerator(64, 0.125, output_bn=False), DenseGenerator(64, 0.125, output_bn=False, upsample="resize")
     strided = [m for m in paper.modules() if isinstance(m, nn.ConvTranspose2d) and m.stride == (2, 2)]
-    assert len(strided) == 4 and not [m for m in resize.modules()
-                                      if isinstance(m, nn.ConvTranspose2d) and m.stride == (2, 2)]
+    assert len(strided) == 4 and not [m for m in resize.modules() if isinstance(m, nn.ConvTranspose2d) and m.stride == (2, 2)]
     assert sum(isinstance(m, nn.Upsample) for m in resize.modules()) == 4
     with torch.no_grad():
         out_paper, out_resize = paper.eval()(emb), resize.eval()(emb)
     assert out_resize.shape == out_paper.shape == (8, 3, 96, 96)
     # untrained, the k4 s2 transposed convs already print the 2x2 pattern; nearest x2 + k3 conv does not
-    assert checkerboard_share(out_paper) > 10 * checkerboard_share(out_resize), (
-        checkerboard_share(out_paper), checkerboard_share(out_resize))
+    assert checkerboard_share(out_paper) > 10 * checkerboard_share(out_resize), (checkerboard_share(out_paper), checkerboard_share(out_resize))
     with pytest.raises(ValueError, match="upsample must be one of"):
         DenseGenerator(64, 0.125, upsample="bilinear")

@@ -1,6 +1,7 @@
 """pipeline/core/paths.py and dvc.yaml name the same artifacts (issue 22): its STAGE_OUTPUTS are exactly
 dvc.yaml's outs, metrics and plots; every dvc.yaml dep that is an artifact (not code) is a constant there;
 and every other constant lies inside an output, holds one, or is such a dep."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -60,10 +61,8 @@ def test_a_dep_or_constant_paths_py_does_not_cover_is_reported():
     text = (REPO / "dvc.yaml").read_text()
     broken = text.replace("      - data/vegas_paper_split.csv\n", "      - data/vegas_split.csv\n")
     assert "dvc.yaml dep data/vegas_split.csv is not named in paths.py" in path_problems(broken, paths)
-    stray = SimpleNamespace(**{k: v for k, v in vars(paths).items() if not k.startswith("__")},
-                            STRAY=Path("data/nowhere.csv"))
-    assert path_problems(text, stray) == [
-        "paths.py names data/nowhere.csv: neither inside nor around a stage output, nor a dvc.yaml dep"]
+    stray = SimpleNamespace(**{k: v for k, v in vars(paths).items() if not k.startswith("__")}, STRAY=Path("data/nowhere.csv"))
+    assert path_problems(text, stray) == ["paths.py names data/nowhere.csv: neither inside nor around a stage output, nor a dvc.yaml dep"]
 
 
 def test_the_paper_split_dep_is_the_params_default():

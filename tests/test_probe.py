@@ -1,4 +1,5 @@
 """Ridge regression: the shared solver against numpy's least squares, and the linear class probe."""
+
 import numpy as np
 import pytest
 
@@ -20,17 +21,16 @@ def test_ridge_picks_the_alpha_with_the_lowest_validation_loss(rng):
     norms = {}
     for relative in (0.0, 10.0, 1000.0):
         norms[relative] = np.linalg.norm(select_ridge(x, y, x, lambda p: 0.0, relative_alphas=(relative,)).weights)
-    assert norms[0.0] > norms[10.0] > norms[1000.0]                   # the penalty shrinks the weights
+    assert norms[0.0] > norms[10.0] > norms[1000.0]  # the penalty shrinks the weights
     # A validation loss that rewards small weights picks the largest alpha of the grid.
-    chosen = select_ridge(x, y, x, lambda predicted: float(np.abs(predicted - y.mean()).sum()),
-                          relative_alphas=(0.0, 10.0, 1000.0))
+    chosen = select_ridge(x, y, x, lambda predicted: float(np.abs(predicted - y.mean()).sum()), relative_alphas=(0.0, 10.0, 1000.0))
     assert chosen.alpha == pytest.approx(1000.0 * np.linalg.eigvalsh((x - x.mean(0)).T @ (x - x.mean(0))).mean())
 
 
 def split(rng, n, classes, shuffle=False):
     y = np.arange(n) % classes
     x = rng.normal(size=(n, 16))
-    x[np.arange(n), y] += 4.0                    # class c lifts feature c
+    x[np.arange(n), y] += 4.0  # class c lifts feature c
     return x, (rng.permutation(y) if shuffle else y)
 
 

@@ -1,5 +1,6 @@
 """Library functions draw from random streams of their own: calling one leaves the process's torch RNG as it
 was, and its output is still the same for a seed, the same as when it reseeded the process (issue 22)."""
+
 from __future__ import annotations
 
 import random
@@ -30,8 +31,7 @@ def model(tmp_path_factory):
 def global_states() -> tuple:
     """The process's torch, Python and NumPy global generator states, comparable with ==."""
     name, keys, pos, has_gauss, cached = np.random.get_state()
-    return (tuple(torch.get_rng_state().tolist()), random.getstate(),
-            (name, tuple(keys.tolist()), pos, has_gauss, cached))
+    return (tuple(torch.get_rng_state().tolist()), random.getstate(), (name, tuple(keys.tolist()), pos, has_gauss, cached))
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_a_stream_continues_across_blocks_and_leaves_the_caller_alone(caller_str
     stream = RandomStream(7)
     with stream:
         first = torch.rand(3)
-    between = torch.rand(2)                  # the caller draws between the stream's blocks
+    between = torch.rand(2)  # the caller draws between the stream's blocks
     with stream:
         second = torch.rand(3)
     assert torch.equal(torch.cat([first, second]), as_if_reseeded(7, lambda: torch.rand(6)))
@@ -73,15 +73,14 @@ def test_labelsets_translate(model, caller_stream):
     images = labelsets.translate(G, emb, seed=3)
     assert caller_stream()
     assert np.array_equal(images, labelsets.translate(G, emb, seed=3))
-    assert not np.array_equal(images, labelsets.translate(G, emb, seed=4))   # dropout draws: the seed matters
+    assert not np.array_equal(images, labelsets.translate(G, emb, seed=4))  # dropout draws: the seed matters
     expected = as_if_reseeded(3, lambda: tensor_to_image(G(torch.from_numpy(emb))))
     assert np.array_equal(images, expected)
 
 
 def test_report_truth_vs_translation_figure(model, caller_stream):
     rng = np.random.default_rng(1)
-    test = SplitArrays(keys=[f"k{i}" for i in range(10)], class_index=np.arange(10) % 5,
-                       images=rng.integers(0, 256, (10, 96, 96, 3), dtype=np.uint8))
+    test = SplitArrays(keys=[f"k{i}" for i in range(10)], class_index=np.arange(10) % 5, images=rng.integers(0, 256, (10, 96, 96, 3), dtype=np.uint8))
     emb = embeddings(10)
     figure = report.fig16_truth_vs_translation(model.generator, test, emb, seed=2)
     assert caller_stream()
@@ -96,8 +95,7 @@ def test_classifiers_train_from_their_own_stream(tmp_path, caller_stream):
     assert caller_stream()
     second = classifiers.train_class_match(p, tmp_path / "b", tmp_path / "data/shards")
     assert first == second
-    weights = [torch.load(tmp_path / run / "class_match.pt", weights_only=True)["models"]["classifier"]
-               for run in ("a", "b")]
+    weights = [torch.load(tmp_path / run / "class_match.pt", weights_only=True)["models"]["classifier"] for run in ("a", "b")]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
@@ -124,8 +122,7 @@ def test_translate_file_draws_from_its_own_stream(model, tmp_path, caller_stream
 
 
 def trained_weights(path) -> dict[str, torch.Tensor]:
-    return {f"{name}.{key}": value for name, state in torch.load(path, weights_only=True)["models"].items()
-            for key, value in state.items()}
+    return {f"{name}.{key}": value for name, state in torch.load(path, weights_only=True)["models"].items() for key, value in state.items()}
 
 
 def test_training_runs_draw_from_their_own_stream(tmp_path, monkeypatch, caller_stream):
@@ -138,13 +135,11 @@ def test_training_runs_draw_from_their_own_stream(tmp_path, monkeypatch, caller_
         root = embeddings_workspace(tmp_path / name)
         monkeypatch.chdir(root)
         out = root / "models/translator"
-        folders = dict(out_dir=out, live_dir=root / "live", emb_dir=root / "data/embeddings",
-                       shard_dir=root / "data/shards")
+        folders = dict(out_dir=out, live_dir=root / "live", emb_dir=root / "data/embeddings", shard_dir=root / "data/shards")
         translator.train(p, **folders)
-        translator.train({**p, "epochs": 2}, **folders)      # resumes from last.pt
+        translator.train({**p, "epochs": 2}, **folders)  # resumes from last.pt
         autoencoder.train(16, {**AE_PARAMS, "epochs": 1})
-        runs.append({f: trained_weights(root / "models" / f) for f in
-                     ("translator/generator.pt", "translator/discriminator.pt", "autoencoder/best.pt")})
+        runs.append({f: trained_weights(root / "models" / f) for f in ("translator/generator.pt", "translator/discriminator.pt", "autoencoder/best.pt")})
         assert set(torch.load(out / "last.pt", weights_only=True)["rng"]) <= {"torch", "cuda"}
     assert caller_stream()
     for f, weights in runs[0].items():

@@ -14,16 +14,24 @@ def clip_table(videos_per_class=20, clips_per_video=2, seed=0):
         for v in range(videos_per_class):
             for k in range(clips_per_video):
                 start = float(rng.integers(0, 3))
-                rows.append(dict(clip_id=f"{code}_v{v:03d}_{k}", source_video=f"{code}_v{v:03d}",
-                                 vegas_video=f"video_{v:05d}", class_name=name, class_code=code,
-                                 event_start=start, event_end=start + float(rng.integers(1, 8)) + 0.5,
-                                 duration=10.0, path=f"x/{code}_{v}_{k}.mp4", status="ok"))
+                rows.append(
+                    dict(
+                        clip_id=f"{code}_v{v:03d}_{k}",
+                        source_video=f"{code}_v{v:03d}",
+                        vegas_video=f"video_{v:05d}",
+                        class_name=name,
+                        class_code=code,
+                        event_start=start,
+                        event_end=start + float(rng.integers(1, 8)) + 0.5,
+                        duration=10.0,
+                        path=f"x/{code}_{v}_{k}.mp4",
+                        status="ok",
+                    )
+                )
     return pd.DataFrame(rows)
 
 
-PARAMS = {"seconds": 1.0, "balance": True,
-          "split": {"method": "random", "ratios": {"train": 0.8, "val": 0.09, "test": 0.11}, "seed": 0,
-                    "paper_csv": "data/vegas_paper_split.csv"}}
+PARAMS = {"seconds": 1.0, "balance": True, "split": {"method": "random", "ratios": {"train": 0.8, "val": 0.09, "test": 0.11}, "seed": 0, "paper_csv": "data/vegas_paper_split.csv"}}
 
 
 def test_cut_segments_stay_inside_span():

@@ -1,5 +1,4 @@
 """The shards stage's central frame is the frame on screen at the segment's centre (issue 11)."""
-import subprocess
 
 import numpy as np
 import pandas as pd
@@ -8,8 +7,10 @@ import yaml
 from conftest import REPO
 from pipeline.core.tables import SEGMENT_COLUMNS, write_table
 from pipeline.dataset.wds import decode_sample, iter_tar
-from pipeline.media.decode import decode_frames, ffmpeg_exe
+from pipeline.media.decode import decode_frames
 from pipeline.stages import shards
+
+from encode import AAC, H264, ffmpeg, lavfi
 
 FPS = 30
 STEP = 3  # luma of frame N is 16 + 3 N: the picture says which frame it is
@@ -17,17 +18,25 @@ STEP = 3  # luma of frame N is 16 + 3 N: the picture says which frame it is
 
 def test_central_frame_is_on_screen_at_the_centre(tmp_path, monkeypatch):
     clip = tmp_path / "numbered.mp4"
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-nostdin",
-                    "-f", "lavfi", "-i", f"nullsrc=s=64x64:r={FPS}:d=2.5,geq=lum='16+{STEP}*N':cb=128:cr=128",
-                    "-f", "lavfi", "-i", "sine=frequency=440:duration=2.5",
-                    "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p", "-threads", "1", "-c:a", "aac",
-                    str(clip)], check=True)
+    ffmpeg(*lavfi(f"nullsrc=s=64x64:r={FPS}:d=2.5,geq=lum='16+{STEP}*N':cb=128:cr=128", "sine=frequency=440:duration=2.5"), *H264, "-qp", "0", *AAC, clip)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["shards"]["workers"] = 1
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    segments = pd.DataFrame([{"segment_id": f"numbered_{1000 * s:06d}", "clip_id": "numbered",
-                              "source_video": "numbered", "class_name": "Dog", "class_index": 1,
-                              "start": float(s), "split": "test", "path": str(clip)} for s in (0, 1)])
+    segments = pd.DataFrame(
+        [
+            {
+                "segment_id": f"numbered_{1000 * s:06d}",
+                "clip_id": "numbered",
+                "source_video": "numbered",
+                "class_name": "Dog",
+                "class_index": 1,
+                "start": float(s),
+                "split": "test",
+                "path": str(clip),
+            }
+            for s in (0, 1)
+        ]
+    )
     write_table(segments, tmp_path / "data/segments/index.parquet", SEGMENT_COLUMNS)
     monkeypatch.chdir(tmp_path)
     shards.main()

@@ -1,4 +1,5 @@
 """The vegas_archive source: resumable download, checksum, safe extraction of five classes."""
+
 import hashlib
 import io
 import struct
@@ -26,11 +27,11 @@ def vegas_zip(tmp_path_factory):
         for i, name in enumerate(FOLDERS):
             zf.writestr(f"VEGAS/{name}/video/video_{i:05d}.mp4", good)
         zf.writestr("VEGAS/dog/video/video_00099.mp4", silent)
-        zf.writestr("VEGAS/drum/video/video_00000.mp4", good)              # another class
-        zf.writestr("VEGAS/dog/../../../evil/video_00007.mp4", good)      # path traversal
+        zf.writestr("VEGAS/drum/video/video_00000.mp4", good)  # another class
+        zf.writestr("VEGAS/dog/../../../evil/video_00007.mp4", good)  # path traversal
         link = zipfile.ZipInfo("VEGAS/dog/video/video_00008.mp4")
-        link.external_attr = (0o120777 << 16)
-        zf.writestr(link, "/etc/passwd")                                   # symlink
+        link.external_attr = 0o120777 << 16
+        zf.writestr(link, "/etc/passwd")  # symlink
         zf.writestr("VEGAS/dog/readme.txt", "not a video")
     return buf.getvalue()
 
@@ -40,13 +41,12 @@ def test_download_resumes_extracts_five_classes_and_refuses_unsafe_members(vegas
     raw = Path("work/data/raw")
     with Loopback() as web:
         url = web.add("/VEGAS.zip", vegas_zip, content_type="application/zip", cut_at=len(vegas_zip) // 3, cuts=1)
-        cfg = {"url": url, "sha256": hashlib.sha256(vegas_zip).hexdigest(), "size": len(vegas_zip),
-               "timeout": 2, "retries": 2, "backoff": 0.05}
+        cfg = {"url": url, "sha256": hashlib.sha256(vegas_zip).hexdigest(), "size": len(vegas_zip), "timeout": 2, "retries": 2, "backoff": 0.05}
         rows = archive.fetch(cfg, raw, workers=2, retry_failed=False)
         log = web.requests("/VEGAS.zip")
-        assert [r for _, r, _, _ in log] == ["", f"bytes={len(vegas_zip) // 3}-"]   # Range resume
+        assert [r for _, r, _, _ in log] == ["", f"bytes={len(vegas_zip) // 3}-"]  # Range resume
         again = archive.fetch(cfg, raw, workers=2, retry_failed=False)
-        assert len(web.requests("/VEGAS.zip")) == 2                                 # nothing fetched again
+        assert len(web.requests("/VEGAS.zip")) == 2  # nothing fetched again
     pd.testing.assert_frame_equal(rows, again)
     ledger = pd.read_parquet(raw / "ledger.parquet").set_index("item")
     zip_row = ledger.loc["archive:VEGAS.zip"]
@@ -87,8 +87,7 @@ def test_checksum_mismatch_is_recorded_and_not_extracted(vegas_zip, tmp_path, mo
 
 def test_unknown_archive_name_is_refused(tmp_path):
     with pytest.raises(SettingError, match="^params.yaml data.vegas_archive: unsafe archive file name '../up.zip'$"):
-        archive.fetch({"url": "http://127.0.0.1:9/x", "filename": "../up.zip"}, tmp_path, workers=1,
-                      retry_failed=False)
+        archive.fetch({"url": "http://127.0.0.1:9/x", "filename": "../up.zip"}, tmp_path, workers=1, retry_failed=False)
 
 
 def with_compression_method(zip_bytes: bytes, member: str, method: int) -> bytes:
@@ -96,9 +95,9 @@ def with_compression_method(zip_bytes: bytes, member: str, method: int) -> bytes
     data, name = bytearray(zip_bytes), member.encode()
     at = data.find(b"PK\x01\x02")
     while at != -1:
-        length = struct.unpack("<H", data[at + 28:at + 30])[0]
-        if data[at + 46:at + 46 + length] == name:
-            data[at + 10:at + 12] = struct.pack("<H", method)
+        length = struct.unpack("<H", data[at + 28 : at + 30])[0]
+        if data[at + 46 : at + 46 + length] == name:
+            data[at + 10 : at + 12] = struct.pack("<H", method)
         at = data.find(b"PK\x01\x02", at + 4)
     return bytes(data)
 
@@ -119,7 +118,6 @@ def test_a_member_zipfile_cannot_read_is_recorded_and_the_others_are_extracted(v
     ledger = pd.read_parquet("raw/ledger.parquet").set_index("item")
     failed = ledger.loc["c002_video_00001"]
     assert failed["status"] == "unexpected_error" and failed["path"] == ""
-    assert failed["message"] == ("raw/downloads/VEGAS.zip:VEGAS/dog/video/video_00001.mp4: NotImplementedError: "
-                                 "That compression method is not supported")
+    assert failed["message"] == ("raw/downloads/VEGAS.zip:VEGAS/dog/video/video_00001.mp4: NotImplementedError: That compression method is not supported")
     assert ledger.loc["c004_video_00002", "status"] == "ok"
     assert not any(Path("raw/.partial").iterdir())

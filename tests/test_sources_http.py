@@ -1,4 +1,5 @@
 """The resumable downloader against the loopback server."""
+
 import time
 
 import pytest
@@ -7,7 +8,7 @@ from loopback import Loopback
 from pipeline.sources.common import FetchError
 from pipeline.sources.http import RateLimiter, download, retry_after_seconds
 
-DATA = bytes(range(256)) * 400   # 102,400 bytes
+DATA = bytes(range(256)) * 400  # 102,400 bytes
 
 
 def fetch(url, part, **kw):
@@ -42,13 +43,16 @@ def test_complete_partial_file_gets_416_and_is_done(tmp_path):
     assert size == len(DATA) and part.read_bytes() == DATA
 
 
-@pytest.mark.parametrize("behaviour, status, attempts", [
-    ({"status": 404}, "unavailable", 1),
-    ({"stall": True}, "timeout", 3),
-    ({"stall_before_headers": True}, "timeout", 3),
-    ({"cut_at": 1000}, "truncated", 4),          # the first cut makes progress, then 3 fail
-    ({"busy": 10, "retry_after": 0.1}, "rate_limited", 3),
-])
+@pytest.mark.parametrize(
+    "behaviour, status, attempts",
+    [
+        ({"status": 404}, "unavailable", 1),
+        ({"stall": True}, "timeout", 3),
+        ({"stall_before_headers": True}, "timeout", 3),
+        ({"cut_at": 1000}, "truncated", 4),  # the first cut makes progress, then 3 fail
+        ({"busy": 10, "retry_after": 0.1}, "rate_limited", 3),
+    ],
+)
 def test_failures_end_with_their_status(tmp_path, behaviour, status, attempts):
     with Loopback() as web:
         url = web.add("/f.bin", DATA, **behaviour)

@@ -1,4 +1,5 @@
 """The local source: a VEGAS-layout folder, or a folder plus CSV."""
+
 from pathlib import Path
 
 import pandas as pd
@@ -27,21 +28,17 @@ def test_vegas_layout(videos, tmp_path, monkeypatch):
     assert sorted(rows["clip_id"]) == ["c002_video_00003", "c004_video_00010"]
     row = rows.set_index("clip_id").loc["c004_video_00010"]
     assert row["vegas_video"] == "video_00010" and row["source_video"] == "c004_video_00010"
-    assert abs(row["event_end"] - 2.0) < 0.1 and Path(row["path"]).read_bytes() == \
-        (videos / "fireworks/video_00010.mp4").read_bytes()
+    assert abs(row["event_end"] - 2.0) < 0.1 and Path(row["path"]).read_bytes() == (videos / "fireworks/video_00010.mp4").read_bytes()
     ledger = pd.read_parquet("raw/ledger.parquet").set_index("item")
     assert ledger.loc["c004_video_00011", "status"] == "corrupt"
-    assert (videos / "fireworks/video_00010.mp4").exists()            # the user's copy stays
+    assert (videos / "fireworks/video_00010.mp4").exists()  # the user's copy stays
 
 
 def test_csv_with_times_and_a_path_outside_the_folder(videos, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "outside.mp4").write_bytes(b"x")
     csv = tmp_path / "clips.csv"
-    csv.write_text("file,class,event_start,event_end\n"
-                   "Dog/video/video_00003.mp4,Dog,0.5,2.5\n"
-                   "../outside.mp4,Dog,0,1\n"
-                   "drum/video_00001.mp4,Drum,0,1\n")
+    csv.write_text("file,class,event_start,event_end\nDog/video/video_00003.mp4,Dog,0.5,2.5\n../outside.mp4,Dog,0,1\ndrum/video_00001.mp4,Drum,0,1\n")
     rows = local.fetch({"folder": str(videos), "csv": str(csv)}, Path("raw"), workers=1, retry_failed=False)
     assert list(rows["clip_id"]) == ["c002_video_00003"]
     assert (rows["event_start"][0], rows["event_end"][0]) == (0.5, 2.5)
@@ -57,8 +54,7 @@ def test_missing_folder_is_a_clear_error(tmp_path):
 
 def test_missing_or_incomplete_csv_is_a_clear_error(videos, tmp_path):
     with pytest.raises(SettingError, match="^params.yaml data.local.csv: .*/none.csv: no such file$"):
-        local.fetch({"folder": str(videos), "csv": str(tmp_path / "none.csv")}, tmp_path / "raw", workers=1,
-                    retry_failed=False)
+        local.fetch({"folder": str(videos), "csv": str(tmp_path / "none.csv")}, tmp_path / "raw", workers=1, retry_failed=False)
     listing = tmp_path / "clips.csv"
     listing.write_text("path,label\nDog/video/video_00003.mp4,Dog\n")
     with pytest.raises(InputFileError, match=r"clips.csv: lacks columns \['class', 'file'\]$"):

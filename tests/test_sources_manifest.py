@@ -1,4 +1,5 @@
 """AudioSet segment CSVs -> manifest, and reading manifests with bad lines."""
+
 import os
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def test_build_then_read_round_trip_with_cap(tmp_path):
     path.write_text(AUDIOSET)
     out = tmp_path / "m" / "manifest.csv"
     kept, _ = build_manifest([path, path], out, max_per_class=1)
-    assert len(kept) == 4                                       # repeats of the second file dropped
+    assert len(kept) == 4  # repeats of the second file dropped
     clips, bad = read_manifest(out)
     assert bad == [] and [c.clip_id for c in clips] == [c.clip_id for c in kept]
     assert clips[0].clip_id == "yt_--PJHxphWEs_30000"
@@ -50,18 +51,19 @@ def test_build_then_read_round_trip_with_cap(tmp_path):
 
 def test_manifest_bad_lines_are_rejected_with_line_numbers(tmp_path):
     path = tmp_path / "manifest.csv"
-    path.write_text("youtube_id,start,end,class,vegas_video\n"
-                    "abcdefghijk,0,10,Dog,\n"
-                    "abc;rm -rf,0,10,Dog,\n"
-                    "abcdefghij2,5,1,Dog,\n"
-                    "abcdefghij3,0,10,Cat,\n"
-                    "abcdefghij4,0,10,c003,video_00012\n"
-                    "abcdefghijk,0,10,Dog,\n")
+    path.write_text(
+        "youtube_id,start,end,class,vegas_video\n"
+        "abcdefghijk,0,10,Dog,\n"
+        "abc;rm -rf,0,10,Dog,\n"
+        "abcdefghij2,5,1,Dog,\n"
+        "abcdefghij3,0,10,Cat,\n"
+        "abcdefghij4,0,10,c003,video_00012\n"
+        "abcdefghijk,0,10,Dog,\n"
+    )
     clips, bad = read_manifest(path)
     assert [c.youtube_id for c in clips] == ["abcdefghijk", "abcdefghij4"]
     assert clips[1].class_name == "Rail transport" and clips[1].vegas_video == "video_00012"
-    assert [(b.line, b.reason) for b in bad] == [(3, "invalid_id"), (4, "invalid_line"),
-                                                 (5, "invalid_line"), (7, "duplicate")]
+    assert [(b.line, b.reason) for b in bad] == [(3, "invalid_id"), (4, "invalid_line"), (5, "invalid_line"), (7, "duplicate")]
     assert all(f"line {b.line}" in b.message for b in bad)
 
 
@@ -88,9 +90,14 @@ def test_s2i_manifest_command_writes_the_manifest_and_reports_rejects(tmp_path, 
 
 
 def test_s2i_manifest_names_a_missing_input_in_one_line_and_exits_2(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "pipeline.commands.cli", "manifest", str(tmp_path / "none.csv"),
-                           "--out", str(tmp_path / "youtube.csv")], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.commands.cli", "manifest", str(tmp_path / "none.csv"), "--out", str(tmp_path / "youtube.csv")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
     assert done.returncode == 2
     assert done.stderr.splitlines() == [f"s2i manifest: {tmp_path / 'none.csv'}: AudioSet segment CSV not found"]
     assert not (tmp_path / "youtube.csv").exists()

@@ -1,4 +1,5 @@
 """The youtube source against a loopback server: yt-dlp's generic extractor on direct media URLs."""
+
 import os
 import signal
 import subprocess
@@ -17,8 +18,13 @@ from pipeline.sources.ledger import TIMING_COLUMNS, Ledger, summarize
 
 GOOD = ["goodAAAAAA1", "good-BBBB_2"]
 EXPECTED = {
-    "goodAAAAAA1": "ok", "good-BBBB_2": "ok", "gone0000404": "unavailable", "busy0000429": "ok",
-    "stall000001": "timeout", "trunc000001": "truncated", "noaudio0001": "no_audio",
+    "goodAAAAAA1": "ok",
+    "good-BBBB_2": "ok",
+    "gone0000404": "unavailable",
+    "busy0000429": "ok",
+    "stall000001": "timeout",
+    "trunc000001": "truncated",
+    "noaudio0001": "no_audio",
     "corrupt0001": "corrupt",
 }
 CLASS_OF = {"goodAAAAAA1": "Dog", "good-BBBB_2": "c005"}
@@ -30,8 +36,7 @@ def media(tmp_path_factory):
     good = make_media(folder / "good.mp4").read_bytes()
     other = make_media(folder / "other.mp4", freq=880, fps=20).read_bytes()
     silent = make_media(folder / "silent.mp4", audio=False).read_bytes()
-    return {"good": good, "other": other, "silent": silent,
-            "corrupt": bytes((i * 7919 + 13) % 251 for i in range(20000))}
+    return {"good": good, "other": other, "silent": silent, "corrupt": bytes((i * 7919 + 13) % 251 for i in range(20000))}
 
 
 def serve(web: Loopback, media: dict) -> None:
@@ -47,14 +52,13 @@ def serve(web: Loopback, media: dict) -> None:
 def write_manifest(path: Path, ids) -> Path:
     lines = ["youtube_id,start,end,class"]
     lines += [f"{i},0.5,2.5,{CLASS_OF.get(i, 'Fireworks')}" for i in ids]
-    lines.insert(3, "bad id!!,0,1,Dog")   # line 4
+    lines.insert(3, "bad id!!,0,1,Dog")  # line 4
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def config(web: Loopback, manifest: Path, **extra) -> dict:
-    return {"manifest": str(manifest), "url_template": web.url("/v/{id}.mp4"), "timeout": 1,
-            "retries": 1, "backoff": 0.1, "max_wait": 2, "min_interval": 0, **extra}
+    return {"manifest": str(manifest), "url_template": web.url("/v/{id}.mp4"), "timeout": 1, "retries": 1, "backoff": 0.1, "max_wait": 2, "min_interval": 0, **extra}
 
 
 def test_every_failure_gets_its_status_and_good_clips_come_back(media, tmp_path, monkeypatch):
@@ -72,9 +76,9 @@ def test_every_failure_gets_its_status_and_good_clips_come_back(media, tmp_path,
     assert bad["status"] == "invalid_id" and "line 4" in bad["message"]
     assert "404" in ledger.loc["yt_gone0000404_500", "message"]
     assert ledger.loc["yt_busy0000429_500", "attempts"] == 2
-    assert busy[0][2] == 429 and busy[1][3] - busy[0][3] >= 0.9   # waited for Retry-After: 1
-    assert ledger.loc["yt_stall000001_500", "attempts"] == 2        # timeouts are retried
-    assert ledger.loc["yt_noaudio0001_500", "attempts"] == 1        # a file without audio is not
+    assert busy[0][2] == 429 and busy[1][3] - busy[0][3] >= 0.9  # waited for Retry-After: 1
+    assert ledger.loc["yt_stall000001_500", "attempts"] == 2  # timeouts are retried
+    assert ledger.loc["yt_noaudio0001_500", "attempts"] == 1  # a file without audio is not
     assert summarize(ledger.reset_index())["status"]["ok"] == 3
 
     assert sorted(rows["clip_id"]) == sorted(f"yt_{i}_500" for i in GOOD + ["busy0000429"])
@@ -86,7 +90,7 @@ def test_every_failure_gets_its_status_and_good_clips_come_back(media, tmp_path,
         path = Path(row["path"])
         assert path.parts[:3] == ("data", "raw", "clips") and path.is_file()
         facts = probe(path)
-        assert abs(facts["duration"] - 2.0) < 0.15          # only the annotated section
+        assert abs(facts["duration"] - 2.0) < 0.15  # only the annotated section
         assert facts["audio_streams"] == 1 and facts["video_streams"] == 1
         assert (row["event_start"], row["event_end"]) == (0.0, 2.0)
     assert not any((raw / ".partial").iterdir())
@@ -102,9 +106,9 @@ def test_rerun_skips_finished_and_retries_failed_only_when_asked(media, tmp_path
         youtube.fetch(cfg, raw, workers=1, retry_failed=False)
         first = len(web.log)
         again = youtube.fetch(cfg, raw, workers=1, retry_failed=False)
-        assert len(web.log) == first                        # nothing fetched again
+        assert len(web.log) == first  # nothing fetched again
         assert list(again["clip_id"]) == ["yt_goodAAAAAA1_500"]
-        web.add("/v/gone0000404.mp4", media["other"])        # the video came back
+        web.add("/v/gone0000404.mp4", media["other"])  # the video came back
         youtube.fetch(cfg, raw, workers=1, retry_failed=True)
         assert {p for p, *_ in web.log[first:]} == {"/v/gone0000404.mp4"}
     ledger = pd.read_parquet(raw / "ledger.parquet").set_index("item")
@@ -128,28 +132,27 @@ def test_kill_during_download_then_rerun_matches_an_uninterrupted_run(media, tmp
     manifest = write_manifest(tmp_path / "manifest.csv", ids)
     with Loopback() as web:
         serve(web, media)
-        web.add("/v/slowSLOW001.mp4", media["good"], rate=len(media["good"]) / 2)   # 2 s per read
+        web.add("/v/slowSLOW001.mp4", media["good"], rate=len(media["good"]) / 2)  # 2 s per read
         cfg = config(web, manifest, timeout=5)
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        proc = subprocess.Popen([sys.executable, "-c", FETCH_SCRIPT, json.dumps(cfg), "killed/raw"],
-                                env=env, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", FETCH_SCRIPT, json.dumps(cfg), "killed/raw"], env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:   # wait until the slow file is streaming
-                if len(web.requests("/v/slowSLOW001.mp4")) >= 2 and \
-                        any((Path("killed/raw/.partial") / "yt_slowSLOW001_500").glob("*.part")):
+            while time.monotonic() < deadline:  # wait until the slow file is streaming
+                if len(web.requests("/v/slowSLOW001.mp4")) >= 2 and any((Path("killed/raw/.partial") / "yt_slowSLOW001_500").glob("*.part")):
                     break
                 time.sleep(0.05)
             else:
                 pytest.fail("the slow download never started")
-            os.killpg(proc.pid, signal.SIGKILL)   # the fetch and its ffmpeg, like a kill -9 of dvc repro
+            os.killpg(proc.pid, signal.SIGKILL)  # the fetch and its ffmpeg, like a kill -9 of dvc repro
         finally:
             proc.wait(10)
         web.routes["/v/slowSLOW001.mp4"].rate = None
-        before = Ledger("killed/raw/ledger.parquet").table().set_index("item")   # the table and the killed run's journal
+        before = Ledger("killed/raw/ledger.parquet").table().set_index("item")  # the table and the killed run's journal
         assert before.loc["yt_goodAAAAAA1_500", "status"] == "ok"
-        assert "yt_slowSLOW001_500" not in before.index         # the item in flight left no row
+        assert "yt_slowSLOW001_500" not in before.index  # the item in flight left no row
         assert not (Path("killed/raw/clips/c004") / "yt_slowSLOW001_500.mp4").exists()
         kept = before.loc["yt_goodAAAAAA1_500", "updated"]
 
@@ -158,8 +161,7 @@ def test_kill_during_download_then_rerun_matches_an_uninterrupted_run(media, tmp
 
     killed = pd.read_parquet("killed/raw/ledger.parquet").drop(columns=TIMING_COLUMNS)
     clean = pd.read_parquet("clean/raw/ledger.parquet").drop(columns=TIMING_COLUMNS)
-    assert pd.read_parquet("killed/raw/ledger.parquet").set_index("item").loc[
-        "yt_goodAAAAAA1_500", "updated"] == kept                     # not downloaded twice
+    assert pd.read_parquet("killed/raw/ledger.parquet").set_index("item").loc["yt_goodAAAAAA1_500", "updated"] == kept  # not downloaded twice
     killed["path"] = killed["path"].str.replace("killed/", "", regex=False)
     clean["path"] = clean["path"].str.replace("clean/", "", regex=False)
     pd.testing.assert_frame_equal(killed, clean)

@@ -1,13 +1,13 @@
 """Speed levers (channels_last, compiled dense blocks) change how the steps run, not what they compute:
 each step with a lever against the plain step from the same weights, batch and RNG state."""
+
 import copy
 
 import pytest
 import torch
 from torch._dynamo.backends.registry import lookup_backend
 
-from s2i_models import (DenseGenerator, Discriminator, EpochMovingAverage, GanConfig, discriminator_step,
-                        generator_step, make_optimizer)
+from s2i_models import DenseGenerator, Discriminator, EpochMovingAverage, GanConfig, discriminator_step, generator_step, make_optimizer
 from s2i_models import compiled_blocks
 from s2i_models.generator import Block
 from s2i_models.speed_levers import SpeedLevers, as_input, compile_dense_blocks, place
@@ -15,11 +15,14 @@ from s2i_models.speed_levers import SpeedLevers, as_input, compile_dense_blocks,
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 E, WIDTH, BATCH = 32, 0.0625, 4
-PLAIN = SpeedLevers()   # frozen: one shared default is safe
-CONFIGS = {   # the paper's GAN; the demo defaults' levers (params.yaml) without the noise input's extra width
+PLAIN = SpeedLevers()  # frozen: one shared default is safe
+CONFIGS = {  # the paper's GAN; the demo defaults' levers (params.yaml) without the noise input's extra width
     "paper": (dict(), dict(), GanConfig()),
-    "demo": (dict(noise_dim=8, upsample="resize", output_bn=False), dict(projection=True, norm="spectral", dropout=0.25),
-             GanConfig(loss="hinge", pixel_scale=8, augment="translation,cutout", lambda_adv=0.3, adv_average="batch")),
+    "demo": (
+        dict(noise_dim=8, upsample="resize", output_bn=False),
+        dict(projection=True, norm="spectral", dropout=0.25),
+        GanConfig(loss="hinge", pixel_scale=8, augment="translation,cutout", lambda_adv=0.3, adv_average="batch"),
+    ),
 }
 
 
@@ -52,8 +55,7 @@ def one_step_each(name, cfg, levers=PLAIN, prepare=lambda G, D: None):
         emb, real = batch(levers)
         torch.manual_seed(2)
         if step == "G":
-            losses = generator_step(G, D, make_optimizer("generator", G.parameters()), emb, real,
-                                    EpochMovingAverage(cfg.adv_average), cfg)
+            losses = generator_step(G, D, make_optimizer("generator", G.parameters()), emb, real, EpochMovingAverage(cfg.adv_average), cfg)
         else:
             losses = discriminator_step(G, D, make_optimizer("discriminator", D.parameters()), emb, real, cfg)
         trained = G if step == "G" else D
@@ -78,8 +80,8 @@ def test_automatic_levers_are_channels_last_on_cuda_only_and_follow_the_environm
     assert SpeedLevers.automatic("cpu", env={}) == SpeedLevers()
     assert SpeedLevers.automatic("cuda", env={}) == SpeedLevers(channels_last=True)
     assert SpeedLevers.automatic("cuda", env={"S2I_COMPILE_BLOCKS": "1"}).compiled_blocks
-    assert not SpeedLevers.automatic("cuda", 2, env={"S2I_COMPILE_BLOCKS": "1"}).compiled_blocks   # one process only
-    assert not SpeedLevers.automatic("cpu", env={"S2I_COMPILE_BLOCKS": "1"}).compiled_blocks       # CUDA only
+    assert not SpeedLevers.automatic("cuda", 2, env={"S2I_COMPILE_BLOCKS": "1"}).compiled_blocks  # one process only
+    assert not SpeedLevers.automatic("cpu", env={"S2I_COMPILE_BLOCKS": "1"}).compiled_blocks  # CUDA only
     assert SpeedLevers.automatic("cpu", env={"S2I_CHANNELS_LAST": "1"}).channels_last
     assert not SpeedLevers.automatic("cuda", env={"S2I_CHANNELS_LAST": "0"}).channels_last
     with pytest.raises(ValueError, match="S2I_CHANNELS_LAST"):
@@ -92,14 +94,14 @@ def test_channels_last_steps_equal_the_plain_steps(name):
     levers = SpeedLevers(channels_last=True)
     G, D = (place(m, "cpu", levers) for m in networks(name))
     convs = [m.weight for m in [*G.modules(), *D.modules()] if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
-    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
-                         for w in convs if w.shape[-1] > 1 and w.shape[1] > 1)
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in convs if w.shape[-1] > 1 and w.shape[1] > 1)
     assert_same_steps(one_step_each(name, cfg), one_step_each(name, cfg, levers), rel=1e-5, tensor_rtol=1e-4)
 
 
 def test_compiled_blocks_stay_eager_on_the_cpu(monkeypatch):
     def no_compile(*args, **kwargs):
         raise AssertionError("torch.compile called on the CPU")
+
     monkeypatch.setattr(torch, "compile", no_compile)
     cfg = CONFIGS["demo"][2]
     marked = []
@@ -107,6 +109,7 @@ def test_compiled_blocks_stay_eager_on_the_cpu(monkeypatch):
     def compile_blocks(G, D):
         marked.append(compile_dense_blocks(G, "cpu", SpeedLevers(compiled_blocks=True)))
         assert all(b.compile_backend is None for b in G.modules() if isinstance(b, Block))
+
     assert_same_steps(one_step_each("demo", cfg), one_step_each("demo", cfg, prepare=compile_blocks), 0, 0)
     assert marked == [0, 0]
 
@@ -114,15 +117,17 @@ def test_compiled_blocks_stay_eager_on_the_cpu(monkeypatch):
 def test_compiled_blocks_equal_eager_blocks_and_only_compile_the_training_pass():
     graphs = []
 
-    def counting_aot_eager(gm, example_inputs):   # the graphs inductor would get, run by aot_eager
+    def counting_aot_eager(gm, example_inputs):  # the graphs inductor would get, run by aot_eager
         graphs.append(gm)
         return lookup_backend("aot_eager")(gm, example_inputs)
+
     cfg = CONFIGS["demo"][2]
     generators = []
 
     def compile_blocks(G, D):
         assert compile_dense_blocks(G, "cpu", SpeedLevers(compiled_blocks=True), backend=counting_aot_eager) == 6
         generators.append(G)
+
     compiled = one_step_each("demo", cfg, prepare=compile_blocks)
     # six blocks, each one graph (forward and backward); the D step's gradient-free pass of G ran eagerly
     assert len(graphs) == 6 and compiled_blocks.compiled_dense_block_forward(counting_aot_eager).failure is None
@@ -130,9 +135,9 @@ def test_compiled_blocks_equal_eager_blocks_and_only_compile_the_training_pass()
     assert_same_steps(one_step_each("demo", cfg), compiled, rel=1e-6, tensor_rtol=1e-6)
     G = generators[0]
     G.eval()(torch.zeros(2, E))
-    assert len(graphs) == 6   # evaluation passes run eagerly
+    assert len(graphs) == 6  # evaluation passes run eagerly
     blocks = [b for b in copy.deepcopy(G).modules() if isinstance(b, Block)]
-    assert len(blocks) == 6 and all(b.compile_backend is counting_aot_eager for b in blocks)   # a copy keeps it
+    assert len(blocks) == 6 and all(b.compile_backend is counting_aot_eager for b in blocks)  # a copy keeps it
 
 
 def test_a_failing_compile_falls_back_to_eager_once_and_computes_the_same():
@@ -141,9 +146,9 @@ def test_a_failing_compile_falls_back_to_eager_once_and_computes_the_same():
     def broken_backend(gm, example_inputs):
         attempts.append(gm)
         raise RuntimeError("no compiler here")
+
     cfg = CONFIGS["paper"][2]
     with pytest.warns(RuntimeWarning, match="(?s)fall back to eager.*no compiler here"):
-        fallen_back = one_step_each("paper", cfg, prepare=lambda G, D: compile_dense_blocks(
-            G, "cpu", SpeedLevers(compiled_blocks=True), backend=broken_backend))
+        fallen_back = one_step_each("paper", cfg, prepare=lambda G, D: compile_dense_blocks(G, "cpu", SpeedLevers(compiled_blocks=True), backend=broken_backend))
     assert len(attempts) == 1 and "no compiler here" in compiled_blocks.compiled_dense_block_forward(broken_backend).failure
     assert_same_steps(one_step_each("paper", cfg), fallen_back, 0, 0)

@@ -1,4 +1,5 @@
 """Stage files: checkpoint modes, damaged embeddings and labels files (issue 11)."""
+
 import os
 
 import numpy as np
@@ -16,8 +17,12 @@ from stage_fixtures import AE_PARAMS, DEFAULTS, TRANSLATOR_PARAMS, write_synthet
 def workspace(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     torch.set_num_threads(1)
-    params = {"emb_dim": 16, "autoencoder": {**AE_PARAMS, "epochs": 1}, "translator": TRANSLATOR_PARAMS,
-              "informativity": {**DEFAULTS["informativity"], "seed": 0}}   # params sections are strict (no key missing)
+    params = {
+        "emb_dim": 16,
+        "autoencoder": {**AE_PARAMS, "epochs": 1},
+        "translator": TRANSLATOR_PARAMS,
+        "informativity": {**DEFAULTS["informativity"], "seed": 0},
+    }  # params sections are strict (no key missing)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     return tmp_path
 
@@ -65,11 +70,14 @@ def test_damaged_embeddings_name_the_file_and_the_fix(workspace):
 ROW = "img0001abcdef01,generator_00005.pt,Dog,informative,tester,2026-01-01T00:00:00Z"
 
 
-@pytest.mark.parametrize("body, problem", [
-    ("\n" + ROW.replace("informative", "maybe") + "\n", "line 3: label 'maybe'"),
-    (ROW + ",extra\n", "line 2: more fields than the 6 of the header"),
-    ("\n\nimg0001abcdef01,generator_00005.pt,Dog\n", "line 4: fewer fields than the 6 of the header"),
-])
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        ("\n" + ROW.replace("informative", "maybe") + "\n", "line 3: label 'maybe'"),
+        (ROW + ",extra\n", "line 2: more fields than the 6 of the header"),
+        ("\n\nimg0001abcdef01,generator_00005.pt,Dog\n", "line 4: fewer fields than the 6 of the header"),
+    ],
+)
 def test_labels_csv_errors_give_the_real_line(body, problem, workspace, capsys):
     from pipeline.evaluation.labelsets import LABEL_COLUMNS
 

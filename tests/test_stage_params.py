@@ -1,6 +1,7 @@
 """Each stage reads exactly the params dvc.yaml declares for it (issue 22), through the typed sections of
 pipeline/core/settings.py: READS == dvc.yaml params per stage, reading an undeclared param raises, and
 params.yaml's sections are strict (unknown, missing or mistyped keys are errors naming the key)."""
+
 from __future__ import annotations
 
 import importlib
@@ -11,8 +12,7 @@ import yaml
 
 from pipeline.core.errors import SettingError
 from pipeline.core.params import load_params, parse_value
-from pipeline.core.settings import (SECTIONS, InformativityParams, PartialSection, StageParams, TranslatorParams,
-                                    UndeclaredParam, load_sections, read_names, stage_params)
+from pipeline.core.settings import SECTIONS, InformativityParams, PartialSection, StageParams, TranslatorParams, UndeclaredParam, load_sections, read_names, stage_params
 from pipeline.evaluation import labelsets
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +47,7 @@ def test_every_stage_reads_the_params_dvc_yaml_declares():
 def test_a_param_missing_from_a_stage_in_dvc_yaml_is_reported():
     text = (REPO / "dvc.yaml").read_text()
     line = "      - translator.d_unit\n"
-    assert text.count(line) == 2            # informativity's and evaluate's
+    assert text.count(line) == 2  # informativity's and evaluate's
     at = text.index("  evaluate:")
     broken = text[:at] + text[at:].replace(line, "", 1)
     assert reads_problems(broken) == ["stage evaluate reads translator.d_unit, which dvc.yaml does not declare"]
@@ -78,7 +78,7 @@ def assert_same(built, raw, where: str) -> None:
         assert list(built) == list(raw), where
         for key in raw:
             assert_same(built[key], raw[key], f"{where}.{key}")
-    else:   # the very value yaml gave: nothing converted
+    else:  # the very value yaml gave: nothing converted
         assert built == raw and type(built) is type(raw), where
 
 
@@ -103,7 +103,7 @@ def test_an_unknown_missing_or_mistyped_key_is_an_error_naming_it(tmp_path):
         TranslatorParams.from_params({**translator, "d_every": "5"}, "translator")
     with pytest.raises(SettingError, match=r"translator\.bf16 must be bool, got 1"):
         TranslatorParams.from_params({**translator, "bf16": 1}, "translator")
-    assert TranslatorParams.from_params({**translator, "lr": 1}, "translator").lr == 1   # an int is a number
+    assert TranslatorParams.from_params({**translator, "lr": 1}, "translator").lr == 1  # an int is a number
     info = raw["informativity"]
     with pytest.raises(SettingError, match=r"unknown param informativity\.class_match\.lr"):
         InformativityParams.from_params({**info, "class_match": {**info["class_match"], "lr": 0.1}}, "informativity")
@@ -113,8 +113,7 @@ def test_an_unknown_missing_or_mistyped_key_is_an_error_naming_it(tmp_path):
 
 
 def test_reading_an_undeclared_param_raises():
-    params = StageParams({"translator": {"epochs": 3, "lr": 0.1}, "evaluate": {"seed": 0}},
-                         ("translator.epochs", "evaluate"))
+    params = StageParams({"translator": {"epochs": 3, "lr": 0.1}, "evaluate": {"seed": 0}}, ("translator.epochs", "evaluate"))
     assert params.translator.epochs == 3 and params["evaluate"] == {"seed": 0}
     assert dict(params.translator) == {"epochs": 3}
     with pytest.raises(UndeclaredParam, match=r"translator\.lr is read"):
@@ -139,4 +138,4 @@ def test_a_float_without_a_dot_is_read_as_a_float(tmp_path):
     assert load_params(tmp_path / "params.yaml")["autoencoder"]["lr"] == 3e-4
     assert parse_value("5e-05") == 5e-05 and parse_value("1e4") == 10000.0
     assert parse_value("1.2.3") == "1.2.3" and parse_value("translation,cutout") == "translation,cutout"
-    assert yaml.safe_load("5e-05") == "5e-05"     # the stock loader is left as it was
+    assert yaml.safe_load("5e-05") == "5e-05"  # the stock loader is left as it was

@@ -1,11 +1,11 @@
 """The training steps read nothing back to the host, and the loops log the same epoch means as when
 every step's losses were read back one by one (`.item()` per step)."""
+
 import numpy as np
 import pytest
 import torch
 
-from s2i_models import (AudioAutoencoder, DenseGenerator, Discriminator, EpochMovingAverage, GanConfig,
-                        autoencoder_step, discriminator_step, generator_step, make_optimizer)
+from s2i_models import AudioAutoencoder, DenseGenerator, Discriminator, EpochMovingAverage, GanConfig, autoencoder_step, discriminator_step, generator_step, make_optimizer
 
 from host_reads import count_host_reads
 from stage_fixtures import AE_PARAMS, TRANSLATOR_PARAMS, embeddings_workspace, record_live, write_synthetic_shards
@@ -17,9 +17,11 @@ E, WIDTH, BATCH = 32, 0.0625, 4
 # DiffAugment, R1, mode seeking with noise, mismatched pairs, the epoch's moving average).
 CONFIGS = {
     "paper": (dict(), dict(), GanConfig()),
-    "levers": (dict(noise_dim=8, upsample="resize", output_bn=False), dict(projection=True, norm="spectral"),
-               GanConfig(loss="hinge", pixel_scale=8, augment="translation,cutout", r1=0.1, lambda_ms=0.1,
-                         d_mismatch=True, adv_average="epoch")),
+    "levers": (
+        dict(noise_dim=8, upsample="resize", output_bn=False),
+        dict(projection=True, norm="spectral"),
+        GanConfig(loss="hinge", pixel_scale=8, augment="translation,cutout", r1=0.1, lambda_ms=0.1, d_mismatch=True, adv_average="epoch"),
+    ),
 }
 
 
@@ -35,7 +37,7 @@ def test_gan_and_autoencoder_steps_read_nothing_back(monkeypatch, name):
     mel = torch.rand(2, 1, 128, 100) * 2 - 1
     reads = count_host_reads(monkeypatch)
     average = EpochMovingAverage(cfg.adv_average)
-    logs = [generator_step(G, D, opt_g, emb, real, average, cfg) for _ in range(2)]   # the 2nd adds to the mean
+    logs = [generator_step(G, D, opt_g, emb, real, average, cfg) for _ in range(2)]  # the 2nd adds to the mean
     logs += [discriminator_step(G, D, opt_d, emb, real, cfg), autoencoder_step(ae, opt_ae, mel)]
     monkeypatch.undo()
     assert reads == []
@@ -68,7 +70,7 @@ def test_moving_average_on_the_device_gives_the_old_values_and_gradients():
         results.append((torch.stack([o.detach() for o in outs]), torch.stack([leaf.grad for leaf in leaves])))
     (old_values, old_grads), (new_values, new_grads) = results
     assert torch.equal(new_values, old_values) and torch.equal(new_grads, old_grads)
-    assert not torch.equal(new_values, losses)   # the running mean, not the losses themselves
+    assert not torch.equal(new_values, losses)  # the running mean, not the losses themselves
 
 
 def recording_steps(monkeypatch, module, names):
@@ -82,6 +84,7 @@ def recording_steps(monkeypatch, module, names):
             losses = _step(*args, **kwargs)
             epochs[-1].append({k: float(v) for k, v in losses.items()})
             return losses
+
         monkeypatch.setattr(module, name, recorded)
     return epochs
 
@@ -99,16 +102,15 @@ def test_translator_logs_the_mean_of_every_steps_losses(tmp_path, monkeypatch, d
     monkeypatch.chdir(tmp_path)
     lives = record_live(monkeypatch)
     steps = recording_steps(monkeypatch, translator, ["generator_step", "discriminator_step"])
-    translator.train({**TRANSLATOR_PARAMS, "epochs": 2, "d_unit": d_unit, "d_every": d_every,
-                      "snapshot_every": 100},
-                     out_dir=tmp_path / "models/translator", live_dir=tmp_path / "live")
+    translator.train(
+        {**TRANSLATOR_PARAMS, "epochs": 2, "d_unit": d_unit, "d_every": d_every, "snapshot_every": 100}, out_dir=tmp_path / "models/translator", live_dir=tmp_path / "live"
+    )
     logged = lives[0].epochs()
     # the recorded steps, split into epochs by the number of G steps each epoch takes (40 pairs, batch 8)
     rows = [row for epoch in steps for row in epoch]
     g_steps = 40 // TRANSLATOR_PARAMS["batch_size"]
     d_pass = g_steps if d_unit == "epoch" else 0
-    per_epoch = [rows[:g_steps * (1 + (d_unit == "iteration"))],
-                 rows[g_steps * (1 + (d_unit == "iteration")):]]
+    per_epoch = [rows[: g_steps * (1 + (d_unit == "iteration"))], rows[g_steps * (1 + (d_unit == "iteration")) :]]
     assert len(rows) == 2 * g_steps * (1 + (d_unit == "iteration")) + d_pass
     assert len(logged) == 2
     for epoch, expected in zip(logged, (old_summary(per_epoch[0]), old_summary(per_epoch[1]))):
@@ -120,15 +122,16 @@ def test_translator_reads_back_per_epoch_not_per_step(tmp_path, monkeypatch):
     from pipeline.training import translator
 
     counts = {}
-    for batch_size in (8, 4):   # 5 and 10 steps an epoch
+    for batch_size in (8, 4):  # 5 and 10 steps an epoch
         root = tmp_path / f"batch{batch_size}"
         root.mkdir()
         embeddings_workspace(root)
         monkeypatch.chdir(root)
         record_live(monkeypatch)
         reads = count_host_reads(monkeypatch)
-        translator.train({**TRANSLATOR_PARAMS, "epochs": 2, "batch_size": batch_size, "d_unit": "iteration",
-                          "d_every": 1}, out_dir=root / "models/translator", live_dir=root / "live")
+        translator.train(
+            {**TRANSLATOR_PARAMS, "epochs": 2, "batch_size": batch_size, "d_unit": "iteration", "d_every": 1}, out_dir=root / "models/translator", live_dir=root / "live"
+        )
         monkeypatch.undo()
         counts[batch_size] = list(reads)
     assert counts[8] and len(counts[4]) == len(counts[8]), counts
@@ -145,5 +148,5 @@ def test_autoencoder_logs_the_mean_of_its_steps_losses(tmp_path, monkeypatch):
     rows = [row["ae_loss"] for row in steps[0]]
     per_epoch = len(rows) // AE_PARAMS["epochs"]
     logged = [epoch["mse"] for epoch in lives[0].epochs()]
-    expected = [sum(rows[i:i + per_epoch]) / per_epoch for i in range(0, len(rows), per_epoch)]
+    expected = [sum(rows[i : i + per_epoch]) / per_epoch for i in range(0, len(rows), per_epoch)]
     assert per_epoch == 40 // AE_PARAMS["batch_size"] and logged == pytest.approx(expected, rel=1e-12)

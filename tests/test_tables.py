@@ -1,4 +1,5 @@
 """pipeline.core.tables: atomic writes take the umask of the moment, and importing never touches it (issue 22)."""
+
 import os
 import subprocess
 import sys
@@ -24,13 +25,12 @@ def umask():
 def test_atomic_writes_follow_the_umask_set_after_import(tmp_path, umask, mask, mode):
     umask(mask)
     write_text("x\n", tmp_path / "out.txt")
-    save_checkpoint(tmp_path / "model.pt", models={"m": nn.Linear(1, 1)}, emb_dim=1, width=1.0, epoch=0,
-                    with_rng=False)
+    save_checkpoint(tmp_path / "model.pt", models={"m": nn.Linear(1, 1)}, emb_dim=1, width=1.0, epoch=0, with_rng=False)
     assert (tmp_path / "out.txt").read_text() == "x\n"
     assert (tmp_path / "out.txt").stat().st_mode & 0o777 == mode
     assert (tmp_path / "model.pt").stat().st_mode & 0o777 == mode
     assert torch.load(tmp_path / "model.pt", weights_only=True)["epoch"] == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt", "out.txt"]   # no temp file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt", "out.txt"]  # no temp file left
 
 
 def test_scratch_folders_follow_the_umask(tmp_path, umask):
@@ -56,7 +56,6 @@ print(len(calls))
 
 def test_importing_never_sets_the_process_umask():
     """Another thread creating files during the import would get the temporary mask 0."""
-    done = subprocess.run([sys.executable, "-c", WATCH_UMASK], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    done = subprocess.run([sys.executable, "-c", WATCH_UMASK], cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "0"

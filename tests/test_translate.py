@@ -1,4 +1,5 @@
 """`s2i translate` on real encoded files with a tiny random-weight model."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,7 @@ WIDTH = 0.0625
 EMB_DIM = 16
 
 
-def save_tiny_model(root: Path, emb_dim: int = EMB_DIM, generator_emb_dim: int | None = None,
-                    claimed_generator_emb_dim: int | None = None, calibrate: bool = True) -> Path:
+def save_tiny_model(root: Path, emb_dim: int = EMB_DIM, generator_emb_dim: int | None = None, claimed_generator_emb_dim: int | None = None, calibrate: bool = True) -> Path:
     """A random-weight encoder + generator in the layout the stages write (models/...).
 
     BatchNorm statistics are set from a few random batches so the images are not flat grey.
@@ -29,8 +29,7 @@ def save_tiny_model(root: Path, emb_dim: int = EMB_DIM, generator_emb_dim: int |
     torch.manual_seed(0)
     encoder = AudioAutoencoder(emb_dim, WIDTH)
     generator = DenseGenerator(generator_emb_dim or emb_dim, WIDTH)
-    calibration = ((encoder, lambda: torch.rand(8, 1, 128, 100) * 2 - 1),
-                   (generator, lambda: torch.rand(8, generator.emb_dim) * 2 - 1))
+    calibration = ((encoder, lambda: torch.rand(8, 1, 128, 100) * 2 - 1), (generator, lambda: torch.rand(8, generator.emb_dim) * 2 - 1))
     for model, make_batch in calibration if calibrate else ():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -39,23 +38,35 @@ def save_tiny_model(root: Path, emb_dim: int = EMB_DIM, generator_emb_dim: int |
         with torch.no_grad():
             for _ in range(3):
                 model(make_batch())
-    save_checkpoint(root / "autoencoder" / "best.pt", models={"autoencoder": encoder}, emb_dim=emb_dim,
-                    width=WIDTH, epoch=4, with_rng=False,
-                    extra={"settings": "test", "mel_scale": {"centre": -4.0, "half_range": 10.0},
-                           "best_val": 0.1, "best_epoch": 4})
-    save_checkpoint(root / "translator" / "generator.pt", models={"generator": generator},
-                    emb_dim=claimed_generator_emb_dim or generator.emb_dim, width=WIDTH, epoch=7, with_rng=False,
-                    extra={"settings": "test", "generator": "dense", "iteration": 70})
+    save_checkpoint(
+        root / "autoencoder" / "best.pt",
+        models={"autoencoder": encoder},
+        emb_dim=emb_dim,
+        width=WIDTH,
+        epoch=4,
+        with_rng=False,
+        extra={"settings": "test", "mel_scale": {"centre": -4.0, "half_range": 10.0}, "best_val": 0.1, "best_epoch": 4},
+    )
+    save_checkpoint(
+        root / "translator" / "generator.pt",
+        models={"generator": generator},
+        emb_dim=claimed_generator_emb_dim or generator.emb_dim,
+        width=WIDTH,
+        epoch=7,
+        with_rng=False,
+        extra={"settings": "test", "generator": "dense", "iteration": 70},
+    )
     return root
 
 
-def encode(path: Path, seconds: float, source: str = "sine", rate: int = 48000, channels: int = 2,
-           video: bool = False, audio: bool = True) -> Path:
+def encode(path: Path, seconds: float, source: str = "sine", rate: int = 48000, channels: int = 2, video: bool = False, audio: bool = True) -> Path:
     """A real encoded file from ffmpeg's lavfi sources; the codec follows the suffix."""
     layout = "mono" if channels == 1 else "stereo"
-    sources = {"sine": f"sine=frequency=660:sample_rate={rate}:duration={seconds}",
-               "noise": f"anoisesrc=sample_rate={rate}:duration={seconds}:seed=1",
-               "silence": f"anullsrc=r={rate}:cl={layout}"}
+    sources = {
+        "sine": f"sine=frequency=660:sample_rate={rate}:duration={seconds}",
+        "noise": f"anoisesrc=sample_rate={rate}:duration={seconds}:seed=1",
+        "silence": f"anullsrc=r={rate}:cl={layout}",
+    }
     args = [ffmpeg_exe(), "-v", "error", "-y", "-nostdin"]
     if video:
         args += ["-f", "lavfi", "-i", f"testsrc=size=64x48:rate=10:duration={seconds}"]
@@ -128,8 +139,7 @@ def test_formats_give_one_sheet_and_all_images(model_dir, media, tmp_path, capsy
     wav = sidecar(out, "stereo48k")
     assert wav["audio"]["source_sample_rate"] == 48000 and wav["audio"]["source_channels"] == 2
     assert wav["audio"]["duration_s"] == pytest.approx(3.0, abs=0.01)
-    assert wav["model"]["encoder"] == {"path": str(model_dir / "autoencoder" / "best.pt"), "emb_dim": EMB_DIM,
-                                       "width": WIDTH, "epoch": 4}
+    assert wav["model"]["encoder"] == {"path": str(model_dir / "autoencoder" / "best.pt"), "emb_dim": EMB_DIM, "width": WIDTH, "epoch": 4}
     assert wav["model"]["generator"]["epoch"] == 7 and wav["model"]["generator"]["kind"] == "dense"
     assert wav["params"]["samples"] == 2 and wav["params"]["hop_s"] == 1.0 and wav["params"]["device"] == "cpu"
     assert stdout.count(" windows, ") == 4
@@ -162,15 +172,9 @@ def test_long_sound_window_count_and_hop(model_dir, media, tmp_path, capsys):
     assert [w["start_s"] for w in sidecar(out, "stereo48k")["windows"]] == [0.0, 0.5, 1.0, 1.5, 2.0]
 
 
-@pytest.mark.parametrize("case, reason", [
-    ("missing", "no such file"),
-    ("video_only", "no audio stream"),
-    ("text", "not a readable media file"),
-    ("folder", "is a directory"),
-])
+@pytest.mark.parametrize("case, reason", [("missing", "no such file"), ("video_only", "no audio stream"), ("text", "not a readable media file"), ("folder", "is a directory")])
 def test_bad_inputs_fail_alone(case, reason, model_dir, media, tmp_path, capsys):
-    bad = {"missing": tmp_path / "nothing.wav", "video_only": media["video_only"],
-           "text": tmp_path / "notes.mp3", "folder": tmp_path / "folder.wav"}[case]
+    bad = {"missing": tmp_path / "nothing.wav", "video_only": media["video_only"], "text": tmp_path / "notes.mp3", "folder": tmp_path / "folder.wav"}[case]
     if case == "text":
         bad.write_text("this is not audio\n")
     if case == "folder":
@@ -210,8 +214,7 @@ def test_rerun_replaces_result(model_dir, media, tmp_path, capsys):
 def test_samples_differ_and_seed_repeats(model_dir, media, tmp_path, capsys):
     def images(out, seed):
         assert run(capsys, media["mp3"], "--model", model_dir, "--out", out, "--samples", "2", "--seed", seed)[0] == 0
-        return [np.asarray(Image.open(out / "tone" / f), np.int16) for f in ("window_0000_sample_01.png",
-                                                                           "window_0000_sample_02.png")]
+        return [np.asarray(Image.open(out / "tone" / f), np.int16) for f in ("window_0000_sample_01.png", "window_0000_sample_02.png")]
 
     first, second = images(tmp_path / "a", 5)
     assert np.abs(first - second).max() > 0
@@ -233,19 +236,21 @@ def test_silence_warns_and_is_flagged(model_dir, media, tmp_path, capsys):
     assert "warning" not in err and not sidecar(out, "half")["windows"][0]["silent"]
 
 
-@pytest.mark.parametrize("layout, flag, where, reason", [
-    ("mismatch", [], "translator/generator.pt", "generator was trained with emb_dim 8, but the encoder"),
-    ("lying", [], "translator/generator.pt", "weights do not fit the emb_dim 16"),
-    ("good", ["--emb-dim", "32"], "autoencoder/best.pt", "encoder was trained with emb_dim 16, but --emb-dim 32"),
-    ("empty", [], "autoencoder/best.pt", "checkpoint not found"),
-])
+@pytest.mark.parametrize(
+    "layout, flag, where, reason",
+    [
+        ("mismatch", [], "translator/generator.pt", "generator was trained with emb_dim 8, but the encoder"),
+        ("lying", [], "translator/generator.pt", "weights do not fit the emb_dim 16"),
+        ("good", ["--emb-dim", "32"], "autoencoder/best.pt", "encoder was trained with emb_dim 16, but --emb-dim 32"),
+        ("empty", [], "autoencoder/best.pt", "checkpoint not found"),
+    ],
+)
 def test_model_errors(layout, flag, where, reason, model_dir, media, tmp_path, capsys):
     models = {"good": model_dir, "empty": tmp_path / "none"}.get(layout)
     if layout == "mismatch":
         models = save_tiny_model(tmp_path / "m", emb_dim=16, generator_emb_dim=8, calibrate=False)
     if layout == "lying":
-        models = save_tiny_model(tmp_path / "m", emb_dim=16, generator_emb_dim=8, claimed_generator_emb_dim=16,
-                                 calibrate=False)
+        models = save_tiny_model(tmp_path / "m", emb_dim=16, generator_emb_dim=8, claimed_generator_emb_dim=16, calibrate=False)
     out = tmp_path / "out"
     code, _, err = run(capsys, media["mp3"], "--model", models, "--out", out, *flag)
     assert code == 2

@@ -1,4 +1,5 @@
 """`s2i translate` on bad input, odd names, existing files and signals (issue 11)."""
+
 from __future__ import annotations
 
 import json
@@ -62,17 +63,19 @@ def test_names_that_look_like_urls_or_options_are_plain_files(model_dir, tmp_pat
     code, _, err = run(capsys, "pipe:0.wav", "./-rf ü.wav", "--model", model_dir, "--out", "out")
     assert code == 0, err
     assert sorted(p.name for p in Path("out").iterdir()) == ["pipe_0", "rf"]
-    assert json.loads(Path("out/pipe_0/translation.json").read_text())["audio"]["duration_s"] == \
-        pytest.approx(1.2, abs=0.01)
+    assert json.loads(Path("out/pipe_0/translation.json").read_text())["audio"]["duration_s"] == pytest.approx(1.2, abs=0.01)
 
 
-@pytest.mark.parametrize("flag, value, fragment", [
-    ("--hop", "inf", "argument --hop: must be a finite number"),
-    ("--seed", str(10 ** 23), "argument --seed: must be from 0 to"),
-    ("--seed", "-1", "argument --seed: must be from 0 to"),
-    ("--out", "a_file", "--out is not a folder"),
-    ("--out", "a_file/sub", "--out cannot be created: a_file is not a folder"),
-])
+@pytest.mark.parametrize(
+    "flag, value, fragment",
+    [
+        ("--hop", "inf", "argument --hop: must be a finite number"),
+        ("--seed", str(10**23), "argument --seed: must be from 0 to"),
+        ("--seed", "-1", "argument --seed: must be from 0 to"),
+        ("--out", "a_file", "--out is not a folder"),
+        ("--out", "a_file/sub", "--out cannot be created: a_file is not a folder"),
+    ],
+)
 def test_arguments_and_out_are_checked_before_the_model(flag, value, fragment, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("a_file").write_text("keep me\n")
@@ -127,9 +130,13 @@ def _start(argv: list, stderr_path: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     # a user's shell hands Ctrl-C to the command; start it with SIGINT's default disposition, not
     # whatever this test process's runner was started with (an ignored SIGINT is inherited across exec)
-    return subprocess.Popen([sys.executable, "-m", "pipeline.commands.cli", "translate", *map(str, argv)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=open(stderr_path, "w"),
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline.commands.cli", "translate", *map(str, argv)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(stderr_path, "w"),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def _wait_for_work_folder(proc: subprocess.Popen, out: Path) -> None:
@@ -182,12 +189,17 @@ def test_fault_matrix(model_dir, tmp_path, capsys):
     encode(src / "pipe:0.wav", 1.2, rate=16000, channels=1)
     encode(src / "-rf ü.wav", 1.2, rate=16000, channels=1)
     encode(src / "clip.mp4", 2.0, video=True)
-    bad = {"empty.wav": "file is empty", "random.mp3": "not a readable media file",
-           "text.mp3": "not a readable media file", "folder.wav": "is a directory", "mute.mp4": "no audio stream",
-           "tiny.wav": "shorter than one 1-s window", "missing.wav": "no such file"}
+    bad = {
+        "empty.wav": "file is empty",
+        "random.mp3": "not a readable media file",
+        "text.mp3": "not a readable media file",
+        "folder.wav": "is a directory",
+        "mute.mp4": "no audio stream",
+        "tiny.wav": "shorter than one 1-s window",
+        "missing.wav": "no such file",
+    }
     warned = {"truncated.mp3": "the header says 6.0"}
-    good = {"truncated.mp3": "truncated", "hires 8ch.wav": "hires_8ch", "pipe:0.wav": "pipe_0", "-rf ü.wav": "rf",
-            "clip.mp4": "clip"}
+    good = {"truncated.mp3": "truncated", "hires 8ch.wav": "hires_8ch", "pipe:0.wav": "pipe_0", "-rf ü.wav": "rf", "clip.mp4": "clip"}
     inputs = sorted(bad) + sorted(good)
     out = tmp_path / "out"
     code, stdout, err = run(capsys, *[src / name for name in inputs], "--model", model_dir, "--out", out)

@@ -9,11 +9,14 @@ from pipeline.dataset import wds
 
 def samples(rng, n=5):
     for i in range(n):
-        yield f"clip_{i:03d}_000000", {
-            "mel.npy": wds.encode_npy(rng.standard_normal((128, 100)).astype(np.float32)),
-            "png": wds.encode_png(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)),
-            "json": wds.encode_json({"segment_id": f"clip_{i:03d}_000000", "class_index": i % 5}),
-        }
+        yield (
+            f"clip_{i:03d}_000000",
+            {
+                "mel.npy": wds.encode_npy(rng.standard_normal((128, 100)).astype(np.float32)),
+                "png": wds.encode_png(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)),
+                "json": wds.encode_json({"segment_id": f"clip_{i:03d}_000000", "class_index": i % 5}),
+            },
+        )
 
 
 def test_tar_round_trips_through_webdataset(tmp_path):

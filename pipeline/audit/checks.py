@@ -12,6 +12,7 @@ Writes reports/audit/leakage.json (a DVC metric: `counts` plus every finding) an
 reports/audit/leakage.html (thumbnails of each flagged pair). Exit code 1 when a leak
 is found and `audit.fail_on_leak` is true (or an imbalance and `audit.fail_on_imbalance`).
 """
+
 from __future__ import annotations
 
 import json
@@ -36,19 +37,19 @@ INDEX_PATH = paths.SEGMENT_INDEX
 CLIPS_PATH = paths.CLIPS_TABLE
 SHARD_DIR = paths.SHARDS
 OUT_DIR = paths.AUDIT_DIR
-FRAMES_PER_SECOND = 100      # log-Mel hop of 10 ms (pipeline.media.features)
+FRAMES_PER_SECOND = 100  # log-Mel hop of 10 ms (pipeline.media.features)
 HASH_BATCH = 4096
 
 DEFAULTS = {
-    "image_radius": 8,           # Hamming bits out of 64
-    "image_min_pairs": 1,        # matching segment pairs needed to flag a pair of videos
+    "image_radius": 8,  # Hamming bits out of 64
+    "image_min_pairs": 1,  # matching segment pairs needed to flag a pair of videos
     "image_colour_tolerance": 12.0,  # mean abs difference (0-255) of 8x8 colour thumbnails
-    "blank_std": 2.0,            # frames flatter than this (grey std, 0-255) are not hashed
-    "audio_threshold": 0.30,     # bit error rate; unrelated audio sits near 0.5
+    "blank_std": 2.0,  # frames flatter than this (grey std, 0-255) are not hashed
+    "audio_threshold": 0.30,  # bit error rate; unrelated audio sits near 0.5
     "audio_min_overlap_s": 1.0,
-    "audio_candidates": 5,       # signature neighbours verified per clip of the later split
+    "audio_candidates": 5,  # signature neighbours verified per clip of the later split
     "span_tolerance_s": 0.05,
-    "expected_per_class": {},    # {split: segments per class}; empty: only equality is checked
+    "expected_per_class": {},  # {split: segments per class}; empty: only equality is checked
     "fail_on_leak": True,
     "fail_on_imbalance": False,
 }
@@ -61,6 +62,7 @@ class AuditError(Exception):
 
 
 # ---------------------------------------------------------------- reading the shards
+
 
 def scan_shards(shard_dir: str | Path, blank_std: float) -> tuple[pd.DataFrame, dict]:
     """One row per shard sample (meta, pHash, mirror hash, blank) and, per clip, its segments'
@@ -89,8 +91,7 @@ def scan_shards(shard_dir: str | Path, blank_std: float) -> tuple[pd.DataFrame, 
                 raise AuditError(f"{path}: sample {key} image has shape {image.shape}, not 96x96x3")
             rows.append({**meta, "shard": path})
             images.append(image)
-            bands_by_clip[meta["clip_id"]].append(
-                (float(meta["start"]), fp.mel_bands(decode_npy(fields["mel.npy"])).astype(np.float16)))
+            bands_by_clip[meta["clip_id"]].append((float(meta["start"]), fp.mel_bands(decode_npy(fields["mel.npy"])).astype(np.float16)))
             if len(images) == HASH_BATCH:
                 flush()
     flush()
@@ -108,7 +109,7 @@ def clip_timeline(pieces: list[tuple[float, np.ndarray]]) -> np.ndarray:
     starts = [int(round(start * FRAMES_PER_SECOND)) for start, _ in pieces]
     timeline = np.full((pieces[0][1].shape[0], max(starts) + width), np.nan, dtype=np.float32)
     for s, (_, bands) in zip(starts, pieces):
-        timeline[:, s:s + bands.shape[1]] = bands
+        timeline[:, s : s + bands.shape[1]] = bands
     return timeline
 
 
@@ -123,6 +124,7 @@ def clip_fingerprints(bands_by_clip: dict) -> dict[str, tuple[np.ndarray, np.nda
 
 # ---------------------------------------------------------------- checks
 
+
 def split_pairs() -> list[tuple[str, str]]:
     return list(combinations(SPLITS, 2))
 
@@ -132,8 +134,7 @@ def check_overlap(table: pd.DataFrame, column: str) -> list[dict]:
     table = table[table[column].notna() & (table[column].astype(str) != "")]
     counts = table.groupby([column, "split"]).size().unstack(fill_value=0)
     shared = counts[(counts > 0).sum(axis=1) > 1]
-    return [{column: str(value), "splits": {s: int(n) for s, n in row.items() if n > 0}}
-            for value, row in shared.iterrows()]
+    return [{column: str(value), "splits": {s: int(n) for s, n in row.items() if n > 0}} for value, row in shared.iterrows()]
 
 
 def check_images(segments: pd.DataFrame, radius: int, min_pairs: int, colour_tolerance: float) -> list[dict]:
@@ -161,20 +162,34 @@ def check_images(segments: pd.DataFrame, radius: int, min_pairs: int, colour_tol
         ij, kept = ij[same_colours], [v for v, ok in zip(best.values(), same_colours) if ok]
         if not kept:
             continue
-        pairs = pd.DataFrame({
-            "video_a": a["source_video"].to_numpy()[ij[:, 0]], "video_b": b["source_video"].to_numpy()[ij[:, 1]],
-            "segment_a": a["segment_id"].to_numpy()[ij[:, 0]], "segment_b": b["segment_id"].to_numpy()[ij[:, 1]],
-            "distance": [v[0] for v in kept], "mirrored": [v[1] for v in kept],
-        }).sort_values(["distance", "segment_a", "segment_b"])
+        pairs = pd.DataFrame(
+            {
+                "video_a": a["source_video"].to_numpy()[ij[:, 0]],
+                "video_b": b["source_video"].to_numpy()[ij[:, 1]],
+                "segment_a": a["segment_id"].to_numpy()[ij[:, 0]],
+                "segment_b": b["segment_id"].to_numpy()[ij[:, 1]],
+                "distance": [v[0] for v in kept],
+                "mirrored": [v[1] for v in kept],
+            }
+        ).sort_values(["distance", "segment_a", "segment_b"])
         for (video_a, video_b), group in pairs.groupby(["video_a", "video_b"], sort=True):
             matched = one_to_one(group)
             if matched < min_pairs:
                 continue
             top = group.iloc[0]
-            found.append({"video_a": video_a, "split_a": split_a, "video_b": video_b, "split_b": split_b,
-                          "segment_a": top["segment_a"], "segment_b": top["segment_b"],
-                          "distance": int(top["distance"]), "mirrored": bool(top["mirrored"]),
-                          "matching_segment_pairs": matched})
+            found.append(
+                {
+                    "video_a": video_a,
+                    "split_a": split_a,
+                    "video_b": video_b,
+                    "split_b": split_b,
+                    "segment_a": top["segment_a"],
+                    "segment_b": top["segment_b"],
+                    "distance": int(top["distance"]),
+                    "mirrored": bool(top["mirrored"]),
+                    "matching_segment_pairs": matched,
+                }
+            )
     return sorted(found, key=lambda r: (r["distance"], r["video_a"], r["video_b"]))
 
 
@@ -191,10 +206,11 @@ def one_to_one(pairs: pd.DataFrame) -> int:
 
 def blank_clips(segments: pd.DataFrame) -> list[dict]:
     """The clips with blank central frames (not hashed), with how many of their segments are blank."""
-    per_clip = segments.groupby("clip_id", sort=True).agg(split=("split", "first"), segments=("blank", "size"),
-                                                           blank_segments=("blank", "sum"))
-    return [{"clip_id": clip_id, "split": row.split, "blank_segments": int(row.blank_segments),
-             "segments": int(row.segments)} for clip_id, row in per_clip[per_clip["blank_segments"] > 0].iterrows()]
+    per_clip = segments.groupby("clip_id", sort=True).agg(split=("split", "first"), segments=("blank", "size"), blank_segments=("blank", "sum"))
+    return [
+        {"clip_id": clip_id, "split": row.split, "blank_segments": int(row.blank_segments), "segments": int(row.segments)}
+        for clip_id, row in per_clip[per_clip["blank_segments"] > 0].iterrows()
+    ]
 
 
 def check_audio(clips: pd.DataFrame, prints: dict, threshold: float, min_overlap: int, k: int) -> list[dict]:
@@ -212,8 +228,7 @@ def check_audio(clips: pd.DataFrame, prints: dict, threshold: float, min_overlap
         if a.empty or b.empty:
             continue
         ids_a, ids_b = a["clip_id"].to_numpy(), b["clip_id"].to_numpy()
-        i_all, j_all = fp.signature_candidates(np.stack([prints[c][2] for c in ids_a]),
-                                               np.stack([prints[c][2] for c in ids_b]), k)
+        i_all, j_all = fp.signature_candidates(np.stack([prints[c][2] for c in ids_a]), np.stack([prints[c][2] for c in ids_b]), k)
         for j in np.unique(j_all):
             wb, vb, _ = prints[ids_b[j]]
             spectrum_b = fp._spectrum(wb, vb, size, 2)
@@ -221,11 +236,21 @@ def check_audio(clips: pd.DataFrame, prints: dict, threshold: float, min_overlap
                 wa, va, _ = prints[ids_a[i]]
                 ber, offset, frames = fp.best_alignment(wa, va, wb, vb, min_overlap, 2, spectrum_b, size)
                 if frames and ber <= threshold:
-                    found.append({"clip_a": ids_a[i], "video_a": a["source_video"][i], "split_a": split_a,
-                                  "clip_b": ids_b[j], "video_b": b["source_video"][j], "split_b": split_b,
-                                  "segment_a": a["first_segment"][i], "segment_b": b["first_segment"][j],
-                                  "distance": round(ber, 4), "offset_s": offset / FRAMES_PER_SECOND,
-                                  "overlap_s": frames / FRAMES_PER_SECOND})
+                    found.append(
+                        {
+                            "clip_a": ids_a[i],
+                            "video_a": a["source_video"][i],
+                            "split_a": split_a,
+                            "clip_b": ids_b[j],
+                            "video_b": b["source_video"][j],
+                            "split_b": split_b,
+                            "segment_a": a["first_segment"][i],
+                            "segment_b": b["first_segment"][j],
+                            "distance": round(ber, 4),
+                            "offset_s": offset / FRAMES_PER_SECOND,
+                            "overlap_s": frames / FRAMES_PER_SECOND,
+                        }
+                    )
     return sorted(found, key=lambda r: (r["distance"], r["clip_a"], r["clip_b"]))
 
 
@@ -242,8 +267,7 @@ def check_balance(index: pd.DataFrame, expected: dict) -> dict:
             off = {c: int(n) for c, n in row.items() if n != want}
             if off:
                 problems.append(f"{split}: expected {want} per class, got " + ", ".join(f"{c} {n}" for c, n in off.items()))
-    return {"per_class": {s: {c: int(n) for c, n in row.items()} for s, row in counts.iterrows()},
-            "problems": problems}
+    return {"per_class": {s: {c: int(n) for c, n in row.items()} for s, row in counts.iterrows()}, "problems": problems}
 
 
 def check_spans(index: pd.DataFrame, clips: pd.DataFrame, tolerance: float) -> list[dict]:
@@ -251,23 +275,33 @@ def check_spans(index: pd.DataFrame, clips: pd.DataFrame, tolerance: float) -> l
     info = clips[["clip_id", "event_start", "event_end", "duration"]]
     joined = index.merge(info, on="clip_id", how="left")
     end = np.fmin(joined["event_end"], joined["duration"].fillna(np.inf))
-    bad = (joined["event_start"].isna() | (joined["start"] < joined["event_start"] - tolerance)
-           | (joined["start"] + 1.0 > end + tolerance))
-    return [{"segment_id": r.segment_id, "clip_id": r.clip_id, "split": r.split, "start": float(r.start),
-             "event_start": None if pd.isna(r.event_start) else float(r.event_start),
-             "event_end": None if pd.isna(r.event_end) else float(r.event_end)}
-            for r in joined[bad].itertuples()]
+    bad = joined["event_start"].isna() | (joined["start"] < joined["event_start"] - tolerance) | (joined["start"] + 1.0 > end + tolerance)
+    return [
+        {
+            "segment_id": r.segment_id,
+            "clip_id": r.clip_id,
+            "split": r.split,
+            "start": float(r.start),
+            "event_start": None if pd.isna(r.event_start) else float(r.event_start),
+            "event_end": None if pd.isna(r.event_end) else float(r.event_end),
+        }
+        for r in joined[bad].itertuples()
+    ]
 
 
 # ---------------------------------------------------------------- the whole audit
+
 
 def audit(index: pd.DataFrame, clips: pd.DataFrame, shard_dir: str | Path, params: dict) -> tuple[dict, pd.DataFrame]:
     """The report dict and the shard segments table (for the thumbnails)."""
     segments, bands_by_clip = scan_shards(shard_dir, params["blank_std"])
     prints = clip_fingerprints(bands_by_clip)
-    audio_clips = (segments.sort_values("start").groupby("clip_id", sort=True)
-                   .agg(source_video=("source_video", "first"), split=("split", "first"),
-                        first_segment=("segment_id", "first")).reset_index())
+    audio_clips = (
+        segments.sort_values("start")
+        .groupby("clip_id", sort=True)
+        .agg(source_video=("source_video", "first"), split=("split", "first"), first_segment=("segment_id", "first"))
+        .reset_index()
+    )
     vegas = index.merge(clips[["clip_id", "vegas_video"]], on="clip_id", how="left")
     vegas["vegas_video"] = vegas["class_name"].astype(str) + "/" + vegas["vegas_video"].fillna("").astype(str)
     vegas.loc[vegas["vegas_video"].str.endswith("/"), "vegas_video"] = ""
@@ -275,11 +309,8 @@ def audit(index: pd.DataFrame, clips: pd.DataFrame, shard_dir: str | Path, param
         "video_overlap": check_overlap(index, "source_video"),
         "clip_overlap": check_overlap(index, "clip_id"),
         "vegas_overlap": check_overlap(vegas, "vegas_video"),
-        "image_pairs": check_images(segments, params["image_radius"], params["image_min_pairs"],
-                                    params["image_colour_tolerance"]),
-        "audio_pairs": check_audio(audio_clips, prints, params["audio_threshold"],
-                                   int(round(params["audio_min_overlap_s"] * FRAMES_PER_SECOND)),
-                                   params["audio_candidates"]),
+        "image_pairs": check_images(segments, params["image_radius"], params["image_min_pairs"], params["image_colour_tolerance"]),
+        "audio_pairs": check_audio(audio_clips, prints, params["audio_threshold"], int(round(params["audio_min_overlap_s"] * FRAMES_PER_SECOND)), params["audio_candidates"]),
         "balance": check_balance(index, params["expected_per_class"]),
         "outside_span": check_spans(index, clips, params["span_tolerance_s"]),
         "blank_frames": blank_clips(segments),
@@ -304,7 +335,7 @@ def load_audit_params(path: str | Path) -> dict:
         raise AuditError(f"{path}: unknown audit params {unknown}")
     params = {**DEFAULTS, **section}
     try:
-        AuditParams.from_params(params, "audit")      # the types; the report keeps the dict as read
+        AuditParams.from_params(params, "audit")  # the types; the report keeps the dict as read
     except SettingError as err:
         raise AuditError(f"{path}: {str(err).removeprefix('params.yaml: ')}") from None
     if not 0 <= int(params["image_radius"]) < 32:
@@ -320,8 +351,7 @@ def _read(path: Path, what: str) -> pd.DataFrame:
     return read_table(path)
 
 
-def run(params_path: str | Path, index_path: str | Path, clips_path: str | Path, shard_dir: str | Path,
-        out_dir: str | Path) -> int:
+def run(params_path: str | Path, index_path: str | Path, clips_path: str | Path, shard_dir: str | Path, out_dir: str | Path) -> int:
     """The audit of one run's tables and shards, written to out_dir; the exit status (0, 1 on a failing
     finding, 2 when the inputs cannot be read, with a one-line error)."""
     try:
@@ -338,8 +368,7 @@ def run(params_path: str | Path, index_path: str | Path, clips_path: str | Path,
     write_text(json.dumps(report, indent=2, default=_jsonable) + "\n", out / "leakage.json")
     write_text(render_html(report, segments), out / "leakage.html")
     counts = report["counts"]
-    print("audit: " + ", ".join(f"{k} {counts[k]}" for k in LEAK_CHECKS + ["imbalanced", "outside_span"])
-          + f" -> {out / 'leakage.json'}")
+    print("audit: " + ", ".join(f"{k} {counts[k]}" for k in LEAK_CHECKS + ["imbalanced", "outside_span"]) + f" -> {out / 'leakage.json'}")
     failed = (counts["leaks"] and params["fail_on_leak"]) or (counts["imbalanced"] and params["fail_on_imbalance"])
     return 1 if failed else 0
 

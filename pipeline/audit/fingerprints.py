@@ -11,6 +11,7 @@ not change with gain; smoothing over ~100 ms makes them survive re-encoding.
 Two clips are compared by the bit error rate (BER) at their best alignment;
 candidate pairs come from a gain-free spectral signature (top-k cosine).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -20,13 +21,14 @@ import numpy as np
 import scipy.fft
 
 HASH_BITS = 64
-HASH_SIZE = 32          # the frame is reduced to 32 x 32 grey before the DCT
-LOW_FREQ = 8            # the hash keeps the 8 x 8 lowest frequencies
-BAND_BITS = 16          # multi-index hashing: 4 bands of 16 bits
+HASH_SIZE = 32  # the frame is reduced to 32 x 32 grey before the DCT
+LOW_FREQ = 8  # the hash keeps the 8 x 8 lowest frequencies
+BAND_BITS = 16  # multi-index hashing: 4 bands of 16 bits
 SUBFP_BITS = 32
 
 
 # ---------------------------------------------------------------- images
+
 
 @lru_cache(maxsize=4)
 def _dct_matrix(n: int) -> np.ndarray:
@@ -81,7 +83,7 @@ def image_hashes(images: np.ndarray, blank_std: float = 2.0) -> tuple[np.ndarray
     """
     grey = grey_thumbnails(images)
     d = _dct_matrix(HASH_SIZE)[:LOW_FREQ]
-    coef = d @ grey @ d.T                                     # N x 8 x 8, [vertical, horizontal]
+    coef = d @ grey @ d.T  # N x 8 x 8, [vertical, horizontal]
     sign = np.where(np.arange(LOW_FREQ) % 2 == 1, -1.0, 1.0).astype(np.float32)
     blank = grey.reshape(len(grey), -1).std(axis=1) < blank_std
     return _bits_over_median(coef), _bits_over_median(coef * sign), blank
@@ -114,8 +116,7 @@ def _flip_masks(bits: int, max_weight: int) -> np.ndarray:
     return np.array(masks, dtype=np.int64)
 
 
-def near_pairs(base: np.ndarray, query: np.ndarray, radius: int,
-               chunk: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def near_pairs(base: np.ndarray, query: np.ndarray, radius: int, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All (i, j) with hamming(base[i], query[j]) <= radius, as (i, j, distance) sorted by (i, j).
 
     Multi-index hashing: the 64 bits are cut into 4 bands of 16; a pair within
@@ -141,7 +142,7 @@ def near_pairs(base: np.ndarray, query: np.ndarray, radius: int,
         starts = np.searchsorted(base_keys[order], np.arange((1 << BAND_BITS) + 1))
         query_keys = band_of(query)
         for lo_q in range(0, len(query), chunk):
-            qk = query_keys[lo_q:lo_q + chunk]
+            qk = query_keys[lo_q : lo_q + chunk]
             probes = (qk[:, None] ^ masks[None, :]).reshape(-1)
             q_index = np.repeat(np.arange(lo_q, lo_q + len(qk)), len(masks))
             lo, hi = starts[probes], starts[probes + 1]
@@ -199,7 +200,7 @@ def subfingerprints(bands: np.ndarray, smooth: int = 10, step: int = 3) -> tuple
     tcount = np.convolve(present.astype(float), kernel, "same")
     complete = tcount > smooth - 0.5
     energy = tsum / np.maximum(tcount, 1.0)
-    diff = energy[:-1] - energy[1:]                                           # 32 x T
+    diff = energy[:-1] - energy[1:]  # 32 x T
     words = np.zeros(n_frames, dtype=np.uint32)
     valid = np.zeros(n_frames, dtype=bool)
     if n_frames > step:
@@ -243,9 +244,16 @@ def fft_size(longest: int, decimate: int) -> int:
     return 1 << int(np.ceil(np.log2(max(2 * (longest // decimate + 1), 2))))
 
 
-def best_alignment(words_a: np.ndarray, valid_a: np.ndarray, words_b: np.ndarray, valid_b: np.ndarray,
-                   min_overlap: int, decimate: int = 2, spectrum_b: np.ndarray | None = None,
-                   size: int | None = None) -> tuple[float, int, int]:
+def best_alignment(
+    words_a: np.ndarray,
+    valid_a: np.ndarray,
+    words_b: np.ndarray,
+    valid_b: np.ndarray,
+    min_overlap: int,
+    decimate: int = 2,
+    spectrum_b: np.ndarray | None = None,
+    size: int | None = None,
+) -> tuple[float, int, int]:
     """(ber, offset, frames): the lowest bit error rate of a[t + offset] against b[t] over the
     offsets where at least `min_overlap` valid frames overlap; (1.0, 0, 0) when none does.
 
@@ -275,8 +283,7 @@ def best_alignment(words_a: np.ndarray, valid_a: np.ndarray, words_b: np.ndarray
     return best
 
 
-def aligned_ber(words_a: np.ndarray, valid_a: np.ndarray, words_b: np.ndarray, valid_b: np.ndarray,
-                offset: int) -> tuple[float, int]:
+def aligned_ber(words_a: np.ndarray, valid_a: np.ndarray, words_b: np.ndarray, valid_b: np.ndarray, offset: int) -> tuple[float, int]:
     """Bit error rate between a[t + offset] and b[t] over frames valid in both; (ber, frames)."""
     t_b = np.arange(len(words_b))
     t_a = t_b + offset
@@ -290,8 +297,7 @@ def aligned_ber(words_a: np.ndarray, valid_a: np.ndarray, words_b: np.ndarray, v
     return float(errors) / (n * SUBFP_BITS), n
 
 
-def signature_candidates(base: np.ndarray, query: np.ndarray, k: int,
-                         chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def signature_candidates(base: np.ndarray, query: np.ndarray, k: int, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     """For each query row, the k base rows of highest cosine similarity (after z-scoring both
     with the statistics of their union); returns (i_base, j_query)."""
     base = np.asarray(base, dtype=np.float64)
@@ -306,7 +312,7 @@ def signature_candidates(base: np.ndarray, query: np.ndarray, k: int,
     k = min(k, len(base))
     found_i, found_j = [], []
     for lo in range(0, len(query_u), chunk):
-        sim = query_u[lo:lo + chunk] @ base_u.T
+        sim = query_u[lo : lo + chunk] @ base_u.T
         top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
         found_i.append(top.reshape(-1))
         found_j.append(np.repeat(np.arange(lo, lo + len(sim)), k))

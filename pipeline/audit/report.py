@@ -3,6 +3,7 @@
 Thumbnails (the central frame of the representative segment of each side, and its
 log-Mel for audio pairs) are inline base64 PNGs, so the file stands alone.
 """
+
 from __future__ import annotations
 
 import base64
@@ -82,8 +83,7 @@ def render_html(report: dict, segments: pd.DataFrame) -> str:
         "td,th{border:1px solid #bbb;padding:4px 8px;vertical-align:top}"
         ".leak{color:#b00}.ok{color:#070}img{image-rendering:pixelated}</style></head><body>",
         f"<h1>Split leakage audit: <span class={'leak' if counts['leaks'] else 'ok'}>{verdict}</span></h1>",
-        "<table><tr><th>check</th><th>count</th></tr>"
-        + "".join(f"<tr><td>{e(k)}</td><td>{v}</td></tr>" for k, v in counts.items()) + "</table>",
+        "<table><tr><th>check</th><th>count</th></tr>" + "".join(f"<tr><td>{e(k)}</td><td>{v}</td></tr>" for k, v in counts.items()) + "</table>",
     ]
     for name, title, what in PAIR_CHECKS:
         rows = report[name]
@@ -96,28 +96,37 @@ def render_html(report: dict, segments: pd.DataFrame) -> str:
                     extra = f"<br>{'mirrored' if row['mirrored'] else ''}<br>{row['matching_segment_pairs']} segment pair(s)"
                 else:
                     extra = f"<br>offset {row['offset_s']:.2f} s<br>overlap {row['overlap_s']:.1f} s"
-                parts.append(f"<tr><td>{n}</td><td>{row['distance']}{extra}</td>"
-                             + _side(row, "a", thumbs, name == "audio_pairs")
-                             + _side(row, "b", thumbs, name == "audio_pairs") + "</tr>")
+                parts.append(
+                    f"<tr><td>{n}</td><td>{row['distance']}{extra}</td>" + _side(row, "a", thumbs, name == "audio_pairs") + _side(row, "b", thumbs, name == "audio_pairs") + "</tr>"
+                )
             parts.append("</table>")
     for name, title, column in LIST_CHECKS:
         rows = report[name]
         parts.append(f"<h2>{e(title)} ({len(rows)})</h2>")
         if rows:
-            parts.append("<table><tr><th>" + e(column) + "</th><th>segments per split</th></tr>"
-                         + "".join(f"<tr><td>{e(r[column])}</td><td>{e(str(r['splits']))}</td></tr>" for r in rows)
-                         + "</table>")
+            parts.append(
+                "<table><tr><th>"
+                + e(column)
+                + "</th><th>segments per split</th></tr>"
+                + "".join(f"<tr><td>{e(r[column])}</td><td>{e(str(r['splits']))}</td></tr>" for r in rows)
+                + "</table>"
+            )
     balance = report["balance"]
-    parts.append("<h2>Segments per class per split</h2><table><tr><th>split</th>"
-                 + "".join(f"<th>{e(c)}</th>" for c in next(iter(balance["per_class"].values()), {}))
-                 + "</tr>" + "".join(f"<tr><td>{e(s)}</td>" + "".join(f"<td>{n}</td>" for n in row.values()) + "</tr>"
-                                     for s, row in balance["per_class"].items()) + "</table>")
+    parts.append(
+        "<h2>Segments per class per split</h2><table><tr><th>split</th>"
+        + "".join(f"<th>{e(c)}</th>" for c in next(iter(balance["per_class"].values()), {}))
+        + "</tr>"
+        + "".join(f"<tr><td>{e(s)}</td>" + "".join(f"<td>{n}</td>" for n in row.values()) + "</tr>" for s, row in balance["per_class"].items())
+        + "</table>"
+    )
     parts.append("<ul>" + "".join(f"<li class=leak>{e(p)}</li>" for p in balance["problems"]) + "</ul>")
     spans = report["outside_span"]
     parts.append(f"<h2>Segments outside their clip's annotated span ({len(spans)})</h2>")
     if spans:
-        parts.append("<table><tr><th>segment</th><th>split</th><th>start</th><th>event span</th></tr>"
-                     + "".join(f"<tr><td>{e(r['segment_id'])}</td><td>{e(r['split'])}</td><td>{r['start']:.2f}</td>"
-                               f"<td>{r['event_start']} .. {r['event_end']}</td></tr>" for r in spans) + "</table>")
+        parts.append(
+            "<table><tr><th>segment</th><th>split</th><th>start</th><th>event span</th></tr>"
+            + "".join(f"<tr><td>{e(r['segment_id'])}</td><td>{e(r['split'])}</td><td>{r['start']:.2f}</td><td>{r['event_start']} .. {r['event_end']}</td></tr>" for r in spans)
+            + "</table>"
+        )
     parts.append("</body></html>\n")
     return "\n".join(parts)

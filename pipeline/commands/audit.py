@@ -6,6 +6,7 @@ The checks of the `audit` stage (`pipeline.audit.checks`) on any run's tables an
 the defaults are the stage's paths. Exit status: 0, 1 when a leak is found and
 `audit.fail_on_leak` is true, 2 when an input cannot be read.
 """
+
 from __future__ import annotations
 
 import argparse

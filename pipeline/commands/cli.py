@@ -3,6 +3,7 @@
 A setting or input file that a library cannot use (`pipeline.core.errors.S2IError`) ends the command with
 one line `s2i NAME: FILE: reason` on stderr and exit status 2.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -10,6 +10,7 @@ s (skip), u (undo the last answer). Each answer is appended to the labels CSV
 atomically (the file is rewritten under a temp name and renamed); images that
 have a row are not shown again, so a stopped session resumes where it was.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,7 @@ class LabelSession:
         if not todo:
             return {"done": True, "labelled": labelled, "remaining": 0}
         rec = self.records.iloc[todo[0]]
-        return {"done": False, "image_id": rec["image_id"], "class_name": rec["class_name"],
-                "labelled": labelled, "remaining": len(todo)}
+        return {"done": False, "image_id": rec["image_id"], "class_name": rec["class_name"], "labelled": labelled, "remaining": len(todo)}
 
     def answer(self, image_id: str, label: str) -> dict:
         if label not in labelsets.LABEL_VALUES:
@@ -76,10 +76,17 @@ class LabelSession:
         rec = self.records.iloc[self.index[image_id]]
         with self.lock:
             rows = self._rows()
-            if all(r["image_id"] != image_id for r in rows):   # a double click must not add two rows
-                rows.append({"image_id": image_id, "snapshot": rec["snapshot"], "class_name": rec["class_name"],
-                             "label": label, "rater": self.rater,
-                             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            if all(r["image_id"] != image_id for r in rows):  # a double click must not add two rows
+                rows.append(
+                    {
+                        "image_id": image_id,
+                        "snapshot": rec["snapshot"],
+                        "class_name": rec["class_name"],
+                        "label": label,
+                        "rater": self.rater,
+                        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    }
+                )
                 self._write(rows)
             return self._next(rows)
 
@@ -104,7 +111,7 @@ class LabelSession:
 
 def make_handler(session: LabelSession):
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, fmt, *args):   # keep the terminal quiet
+        def log_message(self, fmt, *args):  # keep the terminal quiet
             pass
 
         def _send(self, status: int, body: bytes, content_type: str) -> None:
@@ -126,7 +133,7 @@ def make_handler(session: LabelSession):
             elif path == "/next":
                 self._json(session.next_item())
             elif path.startswith("/image/") and path.endswith(".png"):
-                image_id = path[len("/image/"):-len(".png")]
+                image_id = path[len("/image/") : -len(".png")]
                 try:
                     check_id(image_id, "image id")
                     self._send(200, session.png(image_id), "image/png")

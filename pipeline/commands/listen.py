@@ -14,6 +14,7 @@ pages from localhost or over HTTPS: to use a phone on your home network, pass
 `--host 0.0.0.0 --certfile cert.pem --keyfile key.pem` (see docs/listen.md).
 Exit status: 0 after Ctrl-C, 2 for bad arguments or an unusable model.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,27 +49,28 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     limits = Limits()
-    parser = argparse.ArgumentParser(prog="s2i listen", description="A web page that shows what a trained S2I "
-                                     "model imagines from the microphone, every second, or from a media file.")
-    parser.add_argument("--model", type=Path, metavar="DIR", default=paths.MODELS,
-                        help="folder with autoencoder/best.pt and translator/generator.pt (default: models)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0: every network)")
+    parser = argparse.ArgumentParser(
+        prog="s2i listen", description="A web page that shows what a trained S2I model imagines from the microphone, every second, or from a media file."
+    )
+    parser.add_argument("--model", type=Path, metavar="DIR", default=paths.MODELS, help="folder with autoencoder/best.pt and translator/generator.pt (default: models)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0: every network)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0 picks a free port")
     parser.add_argument("--certfile", type=Path, metavar="PEM", help="TLS certificate: serve HTTPS (phones need it)")
     parser.add_argument("--keyfile", type=Path, metavar="PEM", help="TLS private key of --certfile")
-    parser.add_argument("--samples", type=positive_int, metavar="N", default=4,
-                        help="images drawn per window for the spread map (default 4; the page shows the first)")
+    parser.add_argument("--samples", type=positive_int, metavar="N", default=4, help="images drawn per window for the spread map (default 4; the page shows the first)")
     parser.add_argument("--device", default=None, metavar="DEVICE", help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--max-upload-mb", type=_positive_float, metavar="MB", default=limits.max_upload_bytes / 2**20,
-                        help="largest file accepted (default %(default)g MB; larger: HTTP 413)")
-    parser.add_argument("--max-file-minutes", type=_positive_float, metavar="M", default=limits.max_file_seconds / 60,
-                        help="longest sound accepted in a file (default %(default)g)")
-    parser.add_argument("--max-clients", type=positive_int, metavar="N", default=limits.max_live_clients,
-                        help="live listeners at once (default %(default)d); more are told the server is busy")
-    parser.add_argument("--quiet-db", type=float, metavar="DB", default=limits.quiet_dbfs,
-                        help="windows quieter than this RMS level (dB full scale) show the quiet state "
-                             "(default %(default)g)")
+    parser.add_argument(
+        "--max-upload-mb", type=_positive_float, metavar="MB", default=limits.max_upload_bytes / 2**20, help="largest file accepted (default %(default)g MB; larger: HTTP 413)"
+    )
+    parser.add_argument(
+        "--max-file-minutes", type=_positive_float, metavar="M", default=limits.max_file_seconds / 60, help="longest sound accepted in a file (default %(default)g)"
+    )
+    parser.add_argument(
+        "--max-clients", type=positive_int, metavar="N", default=limits.max_live_clients, help="live listeners at once (default %(default)d); more are told the server is busy"
+    )
+    parser.add_argument(
+        "--quiet-db", type=float, metavar="DB", default=limits.quiet_dbfs, help="windows quieter than this RMS level (dB full scale) show the quiet state (default %(default)g)"
+    )
     return parser
 
 
@@ -92,10 +94,17 @@ def open_socket(host: str, port: int) -> socket.socket:
 def serve(app, sock: socket.socket, certfile: Path | None = None, keyfile: Path | None = None) -> None:
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                            ws_max_size=64 * 1024, ws_ping_interval=20.0, timeout_graceful_shutdown=3,
-                            ssl_certfile=str(certfile) if certfile else None,
-                            ssl_keyfile=str(keyfile) if keyfile else None)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        ws_max_size=64 * 1024,
+        ws_ping_interval=20.0,
+        timeout_graceful_shutdown=3,
+        ssl_certfile=str(certfile) if certfile else None,
+        ssl_keyfile=str(keyfile) if keyfile else None,
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -111,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     except (TranslateError, ValueError, RuntimeError, OSError) as err:
         print(f"s2i listen: {err}", file=sys.stderr)
         return 2
-    limits = Limits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_file_seconds=args.max_file_minutes * 60,
-                    max_live_clients=args.max_clients, quiet_dbfs=args.quiet_db)
+    limits = Limits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_file_seconds=args.max_file_minutes * 60, max_live_clients=args.max_clients, quiet_dbfs=args.quiet_db)
     imaginer = Imaginer(model, samples=args.samples)
     imaginer.warm_up()
     info = {k: {key: v[key] for key in ("emb_dim", "width", "epoch")} for k, v in model.info.items()}

@@ -4,6 +4,7 @@
 
 Bad lines are reported with their line number and left out; the others go on.
 """
+
 from __future__ import annotations
 
 import argparse

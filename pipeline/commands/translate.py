@@ -14,6 +14,7 @@ translation (it holds translation.json). Exit status: 0 when every input worked,
 1 when one failed (the others still run), 2 for bad arguments or an unusable
 model, 130 / 143 when interrupted (Ctrl-C / SIGTERM).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,14 +43,13 @@ from pipeline.dataset.loader import tensor_to_image
 from pipeline.media.decode import MediaError
 from pipeline.media.features import segment_slice
 from pipeline.translation.contact_sheet import SheetColumn, draw_contact_sheet, heat_map, spectrogram_tile
-from pipeline.translation.sounds import (MEL, SPREAD_TOP, WINDOW_S, Model, TranslateError, clip_log_mel, draw_samples,
-                                         load_model, load_sound, window_starts)
+from pipeline.translation.sounds import MEL, SPREAD_TOP, WINDOW_S, Model, TranslateError, clip_log_mel, draw_samples, load_model, load_sound, window_starts
 
-IMAGES_PER_BATCH = 64          # generator batch; windows per batch = IMAGES_PER_BATCH // samples
-PROGRESS_MIN_WINDOWS = 30      # show a progress bar from this many windows on
-SHEET_MAX_WINDOWS = 240        # longer inputs show evenly spaced windows on the sheet
-SHEET_MAX_SAMPLES = 8          # the sheet shows at most this many samples per window (all are saved)
-SILENCE_PEAK = 1.0 / 32768     # below one 16-bit step: digital silence
+IMAGES_PER_BATCH = 64  # generator batch; windows per batch = IMAGES_PER_BATCH // samples
+PROGRESS_MIN_WINDOWS = 30  # show a progress bar from this many windows on
+SHEET_MAX_WINDOWS = 240  # longer inputs show evenly spaced windows on the sheet
+SHEET_MAX_SAMPLES = 8  # the sheet shows at most this many samples per window (all are saved)
+SILENCE_PEAK = 1.0 / 32768  # below one 16-bit step: digital silence
 MAX_SEED = 2**63 - 1
 SIDECAR, SHEET = "translation.json", "contact_sheet.png"
 
@@ -80,8 +80,7 @@ def is_translation(folder: Path) -> bool:
 def check_replaceable(final: Path) -> None:
     """Only an earlier translation may be replaced; anything else at OUT/NAME stays untouched."""
     if (final.exists() or final.is_symlink()) and not is_translation(final):
-        raise TranslateError(final, f"exists and is not an earlier translation (no {SIDECAR}); "
-                                    "move it away or choose another --out")
+        raise TranslateError(final, f"exists and is not an earlier translation (no {SIDECAR}); move it away or choose another --out")
 
 
 def _scratch(out_root: Path, name: str, suffix: str) -> Path:
@@ -169,9 +168,10 @@ def write_spread(folder: Path, stem: str, spread: np.ndarray) -> tuple[dict, np.
 @dataclass
 class WindowPlan:
     """The windows of one input: where they start, how their files are named, which ones the sheet shows."""
+
     starts: list[float]
     on_sheet: set[int]
-    digits: int                    # of the window number in file names
+    digits: int  # of the window number in file names
 
     @classmethod
     def for_audio(cls, n_samples: int, hop_s: float) -> WindowPlan:
@@ -186,27 +186,30 @@ class WindowPlan:
 @dataclass
 class Job:
     """What every step of one input's translation uses."""
+
     model: Model
-    stream: RandomStream           # the dropout draws of this input; the caller's RNG is left alone
-    samples: int                   # images per window
-    folder: Path                   # the hidden temp folder being filled
+    stream: RandomStream  # the dropout draws of this input; the caller's RNG is left alone
+    samples: int  # images per window
+    folder: Path  # the hidden temp folder being filled
 
 
 @dataclass
 class Batch:
     """Windows that go through the encoder together."""
-    first: int                     # the index of its first window
+
+    first: int  # the index of its first window
     starts: list[float]
     stems: list[str]
-    mels: np.ndarray               # the windows' log-mel segments
+    mels: np.ndarray  # the windows' log-mel segments
 
 
 @dataclass
 class BatchSamples:
     """The images drawn for a batch's windows."""
-    files: dict[str, list[str]]            # per stem, its sample PNGs
-    shown: dict[str, list[np.ndarray]]     # per stem, the samples the sheet shows
-    spreads: np.ndarray | None             # per window, when there is more than one sample
+
+    files: dict[str, list[str]]  # per stem, its sample PNGs
+    shown: dict[str, list[np.ndarray]]  # per stem, the samples the sheet shows
+    spreads: np.ndarray | None  # per window, when there is more than one sample
 
 
 def _warn_on_stderr(message: str) -> None:
@@ -221,8 +224,10 @@ def _load_sound(path: Path, pad: bool, warn) -> tuple[np.ndarray, dict]:
     """load_sound, with a warning when less decodes than the header promises."""
     audio, sound_info = load_sound(path, pad)
     if sound_info["truncated"]:
-        warn(f"{path}: only {sound_info['duration_s']:.2f} s of sound decode, the header says "
-             f"{sound_info['header_duration_s']:.2f} s (truncated or damaged file?); translating what decodes")
+        warn(
+            f"{path}: only {sound_info['duration_s']:.2f} s of sound decode, the header says "
+            f"{sound_info['header_duration_s']:.2f} s (truncated or damaged file?); translating what decodes"
+        )
     return audio, sound_info
 
 
@@ -235,7 +240,7 @@ def _warn_if_silent(path: Path, audio: np.ndarray, warn) -> bool:
 
 def _embed_batch(job: Job, plan: WindowPlan, spectrogram: np.ndarray, first: int, size: int) -> tuple[Batch, np.ndarray]:
     """The batch of (at most) `size` windows from window `first` on, and their embeddings."""
-    starts = plan.starts[first:first + size]
+    starts = plan.starts[first : first + size]
     mels = np.stack([segment_slice(spectrogram, s, MEL) for s in starts])
     with job.stream:
         emb = embed_mels(job.model.encoder, job.model.scale, mels, batch_size=size)
@@ -264,11 +269,10 @@ def _save_samples(folder: Path, batch: Batch, images: torch.Tensor, j0: int, dra
             file = f"{stem}_sample_{j:02d}.png"
             Image.fromarray(image).save(folder / file)
             drawn.files[stem].append(file)
-        drawn.shown[stem].extend(window_pixels[:SHEET_MAX_SAMPLES - len(drawn.shown[stem])])
+        drawn.shown[stem].extend(window_pixels[: SHEET_MAX_SAMPLES - len(drawn.shown[stem])])
 
 
-def _window_entries(job: Job, plan: WindowPlan, audio: np.ndarray, batch: Batch,
-                    drawn: BatchSamples) -> tuple[list[dict], list[SheetColumn]]:
+def _window_entries(job: Job, plan: WindowPlan, audio: np.ndarray, batch: Batch, drawn: BatchSamples) -> tuple[list[dict], list[SheetColumn]]:
     """The sidecar entries of the batch's windows (saving their spread maps) and the sheet columns of those it shows."""
     window_len = int(round(WINDOW_S * MEL.sample_rate))
     entries, columns = [], []
@@ -279,21 +283,18 @@ def _window_entries(job: Job, plan: WindowPlan, audio: np.ndarray, batch: Batch,
         if drawn.spreads is not None:
             spread_entry, spread_rgb = write_spread(job.folder, stem, drawn.spreads[i])
             entry.update(spread_entry)
-        entries.append({"index": index, "start_s": start, "end_s": round(start + WINDOW_S, 4),
-                        "silent": _is_silent(audio[first:first + window_len]), **entry})
+        entries.append({"index": index, "start_s": start, "end_s": round(start + WINDOW_S, 4), "silent": _is_silent(audio[first : first + window_len]), **entry})
         if index in plan.on_sheet:
             strip = spectrogram_tile(job.model.scale.apply(batch.mels[i]))
             columns.append(SheetColumn(f"{start:.1f}-{start + WINDOW_S:.1f} s", strip, drawn.shown[stem], spread_rgb))
     return entries, columns
 
 
-def _translate_windows(job: Job, plan: WindowPlan, audio: np.ndarray, spectrogram: np.ndarray,
-                       name: str) -> tuple[list[dict], list[SheetColumn]]:
+def _translate_windows(job: Job, plan: WindowPlan, audio: np.ndarray, spectrogram: np.ndarray, name: str) -> tuple[list[dict], list[SheetColumn]]:
     """Embed, draw and save every window, a batch at a time; return the sidecar's window entries and the sheet's columns."""
     windows, sheet_columns = [], []
     per_batch = max(1, IMAGES_PER_BATCH // job.samples)
-    with tqdm(total=len(plan.starts), desc=f"translate {name}", unit="window", leave=False,
-              disable=len(plan.starts) < PROGRESS_MIN_WINDOWS) as bar:
+    with tqdm(total=len(plan.starts), desc=f"translate {name}", unit="window", leave=False, disable=len(plan.starts) < PROGRESS_MIN_WINDOWS) as bar:
         for first in range(0, len(plan.starts), per_batch):
             batch, emb = _embed_batch(job, plan, spectrogram, first, per_batch)
             entries, columns = _window_entries(job, plan, audio, batch, _draw_batch(job, batch, emb))
@@ -306,20 +307,30 @@ def _translate_windows(job: Job, plan: WindowPlan, audio: np.ndarray, spectrogra
 def _sheet_title(path: Path, n_windows: int, n_shown: int, hop_s: float, samples: int) -> str:
     shown = "" if n_shown == n_windows else f", {n_shown} shown"
     first_samples = "" if samples <= SHEET_MAX_SAMPLES else f" (first {SHEET_MAX_SAMPLES} shown)"
-    return (f"{path.name}: {n_windows} windows of {WINDOW_S:g} s every {hop_s:g} s{shown}, "
-            f"{samples} sample(s) each{first_samples}; spread = per-pixel std across samples "
-            f"(top of scale {SPREAD_TOP})")
+    return (
+        f"{path.name}: {n_windows} windows of {WINDOW_S:g} s every {hop_s:g} s{shown}, "
+        f"{samples} sample(s) each{first_samples}; spread = per-pixel std across samples "
+        f"(top of scale {SPREAD_TOP})"
+    )
 
 
 def _params(model: Model, samples: int, hop_s: float, pad: bool, seed: int) -> dict:
     """The sidecar's record of how the images were made."""
-    return {"samples": samples, "hop_s": hop_s, "window_s": WINDOW_S, "pad": pad, "seed": seed,
-            "device": str(model.device), "sample_rate": MEL.sample_rate, "n_mels": MEL.n_mels,
-            "spread_top": SPREAD_TOP, "mel_scale": {"centre": model.scale.centre, "half_range": model.scale.half_range}}
+    return {
+        "samples": samples,
+        "hop_s": hop_s,
+        "window_s": WINDOW_S,
+        "pad": pad,
+        "seed": seed,
+        "device": str(model.device),
+        "sample_rate": MEL.sample_rate,
+        "n_mels": MEL.n_mels,
+        "spread_top": SPREAD_TOP,
+        "mel_scale": {"centre": model.scale.centre, "half_range": model.scale.half_range},
+    }
 
 
-def translate_file(path: Path, out_root: Path, name: str, model: Model, samples: int = 1, hop_s: float = 1.0,
-                   pad: bool = False, seed: int = 0, warn=None) -> dict:
+def translate_file(path: Path, out_root: Path, name: str, model: Model, samples: int = 1, hop_s: float = 1.0, pad: bool = False, seed: int = 0, warn=None) -> dict:
     """Translate one input into out_root/name/; return its sidecar dict.
 
     The files go to a hidden temp folder, renamed to out_root/name when complete and removed on any error."""
@@ -336,9 +347,16 @@ def translate_file(path: Path, out_root: Path, name: str, model: Model, samples:
         windows, sheet_columns = _translate_windows(Job(model, stream, samples, tmp), plan, audio, spectrogram, name)
         title = _sheet_title(path, len(plan.starts), len(sheet_columns), hop_s, samples)
         draw_contact_sheet(sheet_columns, title).save(tmp / SHEET, compress_level=3)
-        sidecar = {"input": str(path), "name": name, "model": model.info, "params": _params(model, samples, hop_s, pad, seed),
-                   "audio": {**sound_info, "silent": silent_input}, "contact_sheet": SHEET,
-                   "sheet_windows": sorted(plan.on_sheet), "windows": windows}
+        sidecar = {
+            "input": str(path),
+            "name": name,
+            "model": model.info,
+            "params": _params(model, samples, hop_s, pad, seed),
+            "audio": {**sound_info, "silent": silent_input},
+            "contact_sheet": SHEET,
+            "sheet_windows": sorted(plan.on_sheet),
+            "windows": windows,
+        }
         (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")
         _publish(tmp, out_root / name)
         return sidecar
@@ -357,8 +375,7 @@ def positive_int(text: str) -> int:
 def _hop(text: str) -> float:
     value = float(text)
     if not math.isfinite(value) or not value >= 1.0 / MEL.frames_per_second:
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds, at least one frame "
-                                         f"({1.0 / MEL.frames_per_second:g} s), got {text}")
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds, at least one frame ({1.0 / MEL.frames_per_second:g} s), got {text}")
     return value
 
 
@@ -386,21 +403,22 @@ def check_out(out: Path) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="s2i translate", description="Turn sound or video files into images "
-                                     "with a trained S2I model (one column of images per 1-s window).")
+    parser = argparse.ArgumentParser(prog="s2i translate", description="Turn sound or video files into images with a trained S2I model (one column of images per 1-s window).")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", type=Path, help="audio or video files")
-    parser.add_argument("--model", type=Path, metavar="DIR", default=paths.MODELS,
-                        help="folder with autoencoder/best.pt and translator/generator.pt (default: models)")
-    parser.add_argument("--samples", type=positive_int, metavar="N", default=1,
-                        help="images per window, drawn with the generator's dropout (default 1); "
-                             "above 1 a spread map per window is written too")
+    parser.add_argument("--model", type=Path, metavar="DIR", default=paths.MODELS, help="folder with autoencoder/best.pt and translator/generator.pt (default: models)")
+    parser.add_argument(
+        "--samples",
+        type=positive_int,
+        metavar="N",
+        default=1,
+        help="images per window, drawn with the generator's dropout (default 1); above 1 a spread map per window is written too",
+    )
     parser.add_argument("--hop", type=_hop, metavar="SECONDS", default=1.0, help="seconds between window starts (default 1.0)")
     parser.add_argument("--out", type=Path, metavar="DIR", default=Path("translations"), help="output folder (default translations)")
     parser.add_argument("--pad", action="store_true", help="zero-pad sounds shorter than one window")
     parser.add_argument("--device", default=None, metavar="DEVICE", help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--seed", type=_seed, metavar="S", default=0, help="seed of the dropout sampling (default 0)")
-    parser.add_argument("--emb-dim", type=positive_int, metavar="E", default=None,
-                        help="check that the model has this embedding size")
+    parser.add_argument("--emb-dim", type=positive_int, metavar="E", default=None, help="check that the model has this embedding size")
     return parser
 
 

@@ -4,6 +4,7 @@ Libraries raise `S2IError` (or a subclass) with a message that names the file (o
 reason; they never exit the process. Only stages and commands turn it into an exit status and one line
 on stderr, through `exit_status`.
 """
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """PNG figures people look at: labelled image grids (uint8 images in, one PNG out), the test grid."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,8 +13,7 @@ from pipeline.core.tables import CLASSES, atomic_path
 PAD, LABEL_W, HEADER_H = 4, 120, 18
 
 
-def image_grid(rows: list[list[np.ndarray]], row_labels: list[str], title: str = "",
-               column_labels: list[str] | None = None, scale: int = 1) -> Image.Image:
+def image_grid(rows: list[list[np.ndarray]], row_labels: list[str], title: str = "", column_labels: list[str] | None = None, scale: int = 1) -> Image.Image:
     """rows of equally sized H x W x 3 uint8 images (None leaves a cell empty)."""
     h, w = next(img for row in rows for img in row if img is not None).shape[:2]
     h, w = h * scale, w * scale
@@ -35,8 +35,7 @@ def image_grid(rows: list[list[np.ndarray]], row_labels: list[str], title: str =
     return canvas
 
 
-def test_grid(images_u8: np.ndarray, classes: np.ndarray, translate: Callable[[np.ndarray], np.ndarray],
-              per_class: int = 6, seed: int = 0) -> Image.Image:
+def test_grid(images_u8: np.ndarray, classes: np.ndarray, translate: Callable[[np.ndarray], np.ndarray], per_class: int = 6, seed: int = 0) -> Image.Image:
     """Rows = classes, columns = test sounds: ground truth beside the translation. `translate(indices)` gives
     the uint8 translations of those sounds (`pipeline.dataset.loader.drawing` makes one of a generator)."""
     rng = np.random.default_rng(seed)

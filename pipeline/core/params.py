@@ -1,4 +1,5 @@
 """Read params.yaml (the stage's own section) the way `dvc exp run -S` leaves it."""
+
 from __future__ import annotations
 
 import re
@@ -14,16 +15,19 @@ class ParamsLoader(yaml.SafeLoader):
     (no dot) as strings, so a value that `dvc exp run -S lr=1e-4` or a hand edit leaves would not be a float."""
 
 
-ParamsLoader.yaml_implicit_resolvers = {first: list(resolvers) for first, resolvers in
-                                        yaml.SafeLoader.yaml_implicit_resolvers.items()}
+ParamsLoader.yaml_implicit_resolvers = {first: list(resolvers) for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 ParamsLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
                     |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
                     |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
                     |[-+]?\.(?:inf|Inf|INF)
-                    |\.(?:nan|NaN|NAN))$""", re.X),
-    list("-+0123456789."))
+                    |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
 
 
 def parse_value(text: str):

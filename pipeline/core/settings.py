@@ -7,6 +7,7 @@ never converted), so library code takes either. Each stage declares the params i
 `stage_params(READS)`: a section named only in part is a view that raises UndeclaredParam when code
 reads a key the stage did not declare (`tests/test_stage_params.py` checks READS against dvc.yaml).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -279,9 +280,16 @@ class EvaluateParams(Section):
 
 # The top level of params.yaml: a section's dataclass, or the type of a top-level value.
 SECTIONS: dict[str, type] = {
-    "emb_dim": int, "data": DataParams, "segment": SegmentParams, "shards": ShardsParams,
-    "autoencoder": AutoencoderParams, "embed": EmbedParams, "translator": TranslatorParams, "audit": AuditParams,
-    "informativity": InformativityParams, "evaluate": EvaluateParams,
+    "emb_dim": int,
+    "data": DataParams,
+    "segment": SegmentParams,
+    "shards": ShardsParams,
+    "autoencoder": AutoencoderParams,
+    "embed": EmbedParams,
+    "translator": TranslatorParams,
+    "audit": AuditParams,
+    "informativity": InformativityParams,
+    "evaluate": EvaluateParams,
 }
 
 
@@ -293,8 +301,7 @@ def read_names(reads: tuple[str, ...]) -> dict[str, set[str] | None]:
         if name not in SECTIONS or "." in key:
             raise ValueError(f"READS entry {entry!r}: expected a params.yaml section or section.key")
         kind = SECTIONS[name]
-        if key and not (inspect.isclass(kind) and issubclass(kind, Section) and key in
-                        {f.name for f in dataclasses.fields(kind)}):
+        if key and not (inspect.isclass(kind) and issubclass(kind, Section) and key in {f.name for f in dataclasses.fields(kind)}):
             raise ValueError(f"READS entry {entry!r}: {name} has no key {key!r}")
         if key and out.get(name, set()) is not None:
             out.setdefault(name, set()).add(key)
@@ -323,8 +330,7 @@ class PartialSection(DeclaredView):
 
     def __getitem__(self, key: str):
         if key not in self._keys:
-            raise UndeclaredParam(f"{self._name}.{key} is read, but the stage's READS (and dvc.yaml params) "
-                                  f"declare only {sorted(f'{self._name}.{k}' for k in self._keys)}")
+            raise UndeclaredParam(f"{self._name}.{key} is read, but the stage's READS (and dvc.yaml params) declare only {sorted(f'{self._name}.{k}' for k in self._keys)}")
         return self._values[key]
 
     def __iter__(self):
@@ -340,8 +346,7 @@ class StageParams(DeclaredView):
 
     def __getitem__(self, name: str):
         if name not in self._reads:
-            raise UndeclaredParam(f"params.yaml section {name!r} is read, but the stage's READS (and dvc.yaml "
-                                  f"params) do not declare it")
+            raise UndeclaredParam(f"params.yaml section {name!r} is read, but the stage's READS (and dvc.yaml params) do not declare it")
         value, keys = self._sections[name], self._reads[name]
         return value if keys is None else PartialSection(name, value, keys)
 

@@ -3,6 +3,7 @@
 Every stage reads and writes these through the helpers below so that the
 columns stay the same whichever source (demo, archive, youtube, local) filled them.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,16 +24,16 @@ SPLITS = ["train", "val", "test"]
 
 # data/raw/clips.parquet: one row per clip that acquire produced, probed.
 CLIP_COLUMNS = {
-    "clip_id": "string",        # unique, [A-Za-z0-9_-], also the file stem
-    "source": "string",         # demo | vegas_archive | youtube | local
-    "source_video": "string",   # the video the clip was cut from (split unit)
-    "vegas_video": "string",    # VEGAS name video_NNNNN, empty when unknown
+    "clip_id": "string",  # unique, [A-Za-z0-9_-], also the file stem
+    "source": "string",  # demo | vegas_archive | youtube | local
+    "source_video": "string",  # the video the clip was cut from (split unit)
+    "vegas_video": "string",  # VEGAS name video_NNNNN, empty when unknown
     "class_name": "string",
     "class_code": "string",
-    "event_start": "float64",   # annotated event span inside the clip, seconds
+    "event_start": "float64",  # annotated event span inside the clip, seconds
     "event_end": "float64",
-    "path": "string",           # relative to the repository root
-    "duration": "float64",      # probe info (NaN when the probe failed)
+    "path": "string",  # relative to the repository root
+    "duration": "float64",  # probe info (NaN when the probe failed)
     "audio_streams": "int64",
     "video_streams": "int64",
     "sample_rate": "int64",
@@ -40,17 +41,17 @@ CLIP_COLUMNS = {
     "width": "int64",
     "height": "int64",
     "fps": "float64",
-    "status": "string",         # ok, or the reject reason code
+    "status": "string",  # ok, or the reject reason code
 }
 
 # data/segments/index.parquet: one row per 1-s segment.
 SEGMENT_COLUMNS = {
-    "segment_id": "string",     # WebDataset key: no dots
+    "segment_id": "string",  # WebDataset key: no dots
     "clip_id": "string",
     "source_video": "string",
     "class_name": "string",
     "class_index": "int64",
-    "start": "float64",         # seconds from the start of the clip
+    "start": "float64",  # seconds from the start of the clip
     "split": "string",
     "path": "string",
 }
@@ -60,8 +61,8 @@ REJECT_COLUMNS = {
     "clip_id": "string",
     "path": "string",
     "stage": "string",
-    "reason": "string",         # short code: no_audio, corrupt, too_short, ...
-    "message": "string",        # the one-line error
+    "reason": "string",  # short code: no_audio, corrupt, too_short, ...
+    "message": "string",  # the one-line error
 }
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")

@@ -1,6 +1,7 @@
 """Sound embeddings: the frozen encoder run over log-Mels, and the data/embeddings arrays read back,
 alone or as (embedding, image) pairs with the frames of the same samples.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,14 +51,12 @@ def check_same_samples(arrays: dict[str, np.ndarray], images: SplitArrays, emb_d
         raise RuntimeError(f"{emb_dir}/{split}.npz does not match the {split} shards; rerun `dvc repro embed`")
 
 
-def load_pairs(split: str, device, emb_dir: str | Path = OUT_DIR,
-               shard_dir: str | Path = SHARD_DIR) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+def load_pairs(split: str, device, emb_dir: str | Path = OUT_DIR, shard_dir: str | Path = SHARD_DIR) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """Embeddings (N x E float) and real images (N x 96 x 96 x 3 uint8, kept compact) on device."""
     arrays = load_embeddings(Path(emb_dir) / f"{split}.npz")
     images = load_split(shard_dir, split)
     check_same_samples(arrays, images, emb_dir, split)
-    return (torch.from_numpy(arrays["emb"]).to(device), torch.from_numpy(images.images).to(device),
-            arrays["class_index"])
+    return (torch.from_numpy(arrays["emb"]).to(device), torch.from_numpy(images.images).to(device), arrays["class_index"])
 
 
 def load_encoder(path: Path = CHECKPOINT, device=None) -> tuple[AudioAutoencoder, MelScale]:
@@ -72,7 +71,7 @@ def embed_mels(model: AudioAutoencoder, scale: MelScale, mels: np.ndarray, batch
     device = next(model.parameters()).device
     out = []
     for i in range(0, len(mels), batch_size):
-        batch = torch.from_numpy(scale.apply(mels[i:i + batch_size])).unsqueeze(1).to(device)
+        batch = torch.from_numpy(scale.apply(mels[i : i + batch_size])).unsqueeze(1).to(device)
         out.append(model.encode(batch).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.emb_dim), np.float32)
 

@@ -3,6 +3,7 @@
 Log-Mels are mapped to [-1, 1] (the autoencoder's tanh range) by a fixed affine
 map stored with the autoencoder, so training, `embed` and `s2i translate` agree.
 """
+
 from __future__ import annotations
 
 import random
@@ -19,6 +20,7 @@ from pipeline.dataset import wds
 @dataclass(frozen=True)
 class MelScale:
     """x -> clip((x - centre) / half_range, -1, 1); log-Mel values live in about [-14, 6]."""
+
     centre: float = -4.0
     half_range: float = 10.0
 
@@ -44,11 +46,11 @@ def drawing(G: torch.nn.Module, emb: torch.Tensor) -> Callable[[np.ndarray], np.
     @torch.no_grad()
     def draw(indices: np.ndarray) -> np.ndarray:
         return tensor_to_image(G(emb[torch.as_tensor(indices)]))
+
     return draw
 
 
-def stream_mels(paths: list[str], batch_size: int, scale: MelScale, seed: int | None = None,
-                buffer: int = 2000, drop_last: bool = False) -> Iterator[torch.Tensor]:
+def stream_mels(paths: list[str], batch_size: int, scale: MelScale, seed: int | None = None, buffer: int = 2000, drop_last: bool = False) -> Iterator[torch.Tensor]:
     """Batches N x 1 x 128 x 100 streamed from shards; with a seed, shards and samples are shuffled."""
     rng = random.Random(seed)
     order = list(paths)
@@ -88,9 +90,9 @@ def stream_mels(paths: list[str], batch_size: int, scale: MelScale, seed: int | 
 @dataclass
 class SplitArrays:
     keys: list[str]
-    class_index: np.ndarray          # N int64
-    images: np.ndarray               # N x 96 x 96 x 3 uint8
-    mels: np.ndarray | None = None   # N x 128 x 100 float32 (raw log-Mel)
+    class_index: np.ndarray  # N int64
+    images: np.ndarray  # N x 96 x 96 x 3 uint8
+    mels: np.ndarray | None = None  # N x 128 x 100 float32 (raw log-Mel)
     meta: list[dict] | None = None
 
 
@@ -108,5 +110,4 @@ def load_split(shard_dir: str | Path, split: str, mels: bool = False) -> SplitAr
                 mel_list.append(sample["mel"])
     if not keys:
         raise FileNotFoundError(f"{shard_dir}: no {split} shards")
-    return SplitArrays(keys, np.asarray(classes, np.int64), np.stack(images),
-                       np.stack(mel_list) if mels else None, metas)
+    return SplitArrays(keys, np.asarray(classes, np.int64), np.stack(images), np.stack(mel_list) if mels else None, metas)

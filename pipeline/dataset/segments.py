@@ -1,6 +1,7 @@
 """Cutting annotated spans into 1-s segments: splits by source video (random or the paper's) and
 class balancing.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,12 +24,17 @@ def cut_segments(clips: pd.DataFrame, seconds: float = 1.0) -> pd.DataFrame:
         n = int(np.floor((end - clip.event_start) / seconds + 1e-6))
         for k in range(max(n, 0)):
             start = round(clip.event_start + k * seconds, 2)
-            rows.append({
-                "segment_id": f"{clip.clip_id}_{int(round(start * 1000)):06d}",
-                "clip_id": clip.clip_id, "source_video": clip.source_video,
-                "class_name": clip.class_name, "class_index": CLASS_INDEX[clip.class_name],
-                "start": start, "path": clip.path,
-            })
+            rows.append(
+                {
+                    "segment_id": f"{clip.clip_id}_{int(round(start * 1000)):06d}",
+                    "clip_id": clip.clip_id,
+                    "source_video": clip.source_video,
+                    "class_name": clip.class_name,
+                    "class_index": CLASS_INDEX[clip.class_name],
+                    "start": start,
+                    "path": clip.path,
+                }
+            )
     return pd.DataFrame(rows, columns=[c for c in SEGMENT_COLUMNS if c != "split"])
 
 
@@ -97,10 +103,10 @@ def build_index(clips: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, pd.Dat
     else:
         raise SettingError(f"params.yaml: unknown segment.split.method {split['method']!r}")
     unplaced = ok[ok["clip_id"].isin(segments.loc[segments["split"].isna(), "clip_id"])]
-    rejects = pd.DataFrame({
-        "clip_id": unplaced["clip_id"], "path": unplaced["path"], "stage": "segment",
-        "reason": "not_in_split", "message": unplaced["path"] + ": video not in the paper split",
-    }, columns=list(REJECT_COLUMNS))
+    rejects = pd.DataFrame(
+        {"clip_id": unplaced["clip_id"], "path": unplaced["path"], "stage": "segment", "reason": "not_in_split", "message": unplaced["path"] + ": video not in the paper split"},
+        columns=list(REJECT_COLUMNS),
+    )
     segments = segments.dropna(subset=["split"])
     if params["balance"]:
         segments = balance(segments, split["seed"])

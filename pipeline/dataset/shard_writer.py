@@ -1,6 +1,7 @@
 """Writing WebDataset shards: decode each clip once, cut log-Mel + central-frame samples, count the
 paper's Table 1.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -36,18 +37,17 @@ def clip_samples(job: tuple[str, list[dict], ShardConfig]) -> tuple[list, dict |
         spectrogram = log_mel(decode_audio(path, cfg.mel.sample_rate), cfg.mel)
         frames = decode_frames(path, cfg.frame_fps, cfg.image_size)
     except MediaError as err:
-        return [], {"clip_id": segments[0]["clip_id"], "path": path, "stage": "shards",
-                    "reason": err.code, "message": str(err)}
+        return [], {"clip_id": segments[0]["clip_id"], "path": path, "stage": "shards", "reason": err.code, "message": str(err)}
     samples = []
     for seg in segments:
         centre = min(int(round((seg["start"] + 0.5) * cfg.frame_fps)), len(frames) - 1)
-        meta = {k: seg[k] for k in ("segment_id", "clip_id", "source_video", "class_name",
-                                    "class_index", "start", "split")}
-        samples.append((seg["segment_id"], {
-            "mel.npy": wds.encode_npy(segment_slice(spectrogram, seg["start"], cfg.mel)),
-            "png": wds.encode_png(frames[centre]),
-            "json": wds.encode_json(meta),
-        }))
+        meta = {k: seg[k] for k in ("segment_id", "clip_id", "source_video", "class_name", "class_index", "start", "split")}
+        samples.append(
+            (
+                seg["segment_id"],
+                {"mel.npy": wds.encode_npy(segment_slice(spectrogram, seg["start"], cfg.mel)), "png": wds.encode_png(frames[centre]), "json": wds.encode_json(meta)},
+            )
+        )
     return samples, None
 
 
@@ -62,7 +62,7 @@ class ShardWriter:
         self.buffer.extend(samples)
         while len(self.buffer) >= self.size:
             self._flush(self.buffer[: self.size])
-            self.buffer = self.buffer[self.size:]
+            self.buffer = self.buffer[self.size :]
 
     def close(self) -> None:
         if self.buffer:
@@ -79,16 +79,14 @@ def table1(index: pd.DataFrame, rejects: pd.DataFrame) -> dict:
     stats = {}
     for split in SPLITS:
         part = index[index["split"] == split]
-        stats[split] = {c: {"videos": int(part.loc[part["class_name"] == c, "source_video"].nunique()),
-                            "segments": int((part["class_name"] == c).sum())} for c in CLASSES}
+        stats[split] = {c: {"videos": int(part.loc[part["class_name"] == c, "source_video"].nunique()), "segments": int((part["class_name"] == c).sum())} for c in CLASSES}
         stats[split]["total"] = {"videos": int(part["source_video"].nunique()), "segments": int(len(part))}
     stats["rejects"] = {str(k): int(v) for k, v in rejects["reason"].value_counts().sort_index().items()}
     stats["rejects"]["total"] = int(len(rejects))
     return stats
 
 
-def write_shards(index: pd.DataFrame, out_dir: Path, cfg: ShardConfig, per_shard: int,
-                 workers: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def write_shards(index: pd.DataFrame, out_dir: Path, cfg: ShardConfig, per_shard: int, workers: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Returns the index rows that reached a shard and the shards-stage rejects."""
     tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -98,8 +96,7 @@ def write_shards(index: pd.DataFrame, out_dir: Path, cfg: ShardConfig, per_shard
     with ctx.Pool(max(1, workers)) as pool:
         for split in SPLITS:
             part = index[index["split"] == split]
-            jobs = [(path, group.to_dict("records"), cfg)
-                    for (_, path), group in part.groupby(["clip_id", "path"], sort=True)]
+            jobs = [(path, group.to_dict("records"), cfg) for (_, path), group in part.groupby(["clip_id", "path"], sort=True)]
             writer = ShardWriter(tmp_dir, split, per_shard)
             results = pool.imap(clip_samples, jobs, chunksize=1)
             for samples, reject in tqdm(results, total=len(jobs), desc=f"shards {split}", unit="clip"):

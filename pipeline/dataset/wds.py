@@ -4,6 +4,7 @@ A sample is a key (no dots) and a dict of extension -> bytes. Members are
 written as `<key>.<ext>` in sorted extension order, samples in the order given,
 so the same samples give byte-identical tar files.
 """
+
 from __future__ import annotations
 
 import glob
@@ -87,8 +88,4 @@ def iter_tar(path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:
 
 def decode_sample(fields: dict[str, bytes]) -> dict:
     """mel (128 x 100 float32), image (96 x 96 x 3 uint8) and meta (dict)."""
-    return {
-        "mel": decode_npy(fields["mel.npy"]),
-        "image": decode_png(fields["png"]),
-        "meta": json.loads(fields["json"]),
-    }
+    return {"mel": decode_npy(fields["mel.npy"]), "image": decode_png(fields["png"]), "meta": json.loads(fields["json"])}

@@ -5,6 +5,7 @@ DESCRIPTION below is the summary for the README. `render` writes the clips and
 returns their table; `rate_image` / `is_informative` are the demo rater, a
 documented stand-in for human informativity labels.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -91,8 +92,7 @@ def render_clip(plan: ClipPlan, out_dir: Path) -> Path:
         elif plan.defect != "empty":
             scene, audio = synthesize(plan)
             frames = scene.frames(plan.fps, round(plan.duration * plan.fps))
-            encode_mp4(tmp, frames, (scene.geo.w, scene.geo.h), (plan.width, plan.height), plan.fps,
-                   None if plan.defect == "no_audio" else audio, plan.sample_rate)
+            encode_mp4(tmp, frames, (scene.geo.w, scene.geo.h), (plan.width, plan.height), plan.fps, None if plan.defect == "no_audio" else audio, plan.sample_rate)
             if plan.defect == "truncated":
                 data = tmp.read_bytes()
                 tmp.write_bytes(data[: len(data) * 2 // 5])
@@ -100,16 +100,26 @@ def render_clip(plan: ClipPlan, out_dir: Path) -> Path:
 
 
 def clips_table(plans: list[ClipPlan], out_dir: Path) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "clip_id": p.clip_id, "source": "demo", "source_video": p.source_video, "vegas_video": p.vegas_video,
-        "class_name": p.class_name, "class_code": p.class_code,
-        "event_start": float(p.event_start), "event_end": float(p.event_end),
-        "path": str(clip_path(out_dir, p)), "defect": p.defect,
-    } for p in plans])
+    return pd.DataFrame(
+        [
+            {
+                "clip_id": p.clip_id,
+                "source": "demo",
+                "source_video": p.source_video,
+                "vegas_video": p.vegas_video,
+                "class_name": p.class_name,
+                "class_code": p.class_code,
+                "event_start": float(p.event_start),
+                "event_end": float(p.event_end),
+                "path": str(clip_path(out_dir, p)),
+                "defect": p.defect,
+            }
+            for p in plans
+        ]
+    )
 
 
-def render(out_dir: Path, clips_per_class: int = 40, seed: int = 0, workers: int = 2,
-           broken: bool = True) -> pd.DataFrame:
+def render(out_dir: Path, clips_per_class: int = 40, seed: int = 0, workers: int = 2, broken: bool = True) -> pd.DataFrame:
     """Render the demo world into out_dir/<class_code>/<clip_id>.mp4; one table row per clip.
 
     Existing files are kept, so a killed run resumes. The bytes depend only on
@@ -119,12 +129,11 @@ def render(out_dir: Path, clips_per_class: int = 40, seed: int = 0, workers: int
         raise ValueError(f"demo world: workers must be a positive integer, got {workers!r}")
     out_dir = Path(out_dir)
     plans = make_plan(clips_per_class, seed, broken)
-    for p in plans:                      # temp files left by a killed run
+    for p in plans:  # temp files left by a killed run
         path = clip_path(out_dir, p)
         for stale in path.parent.glob(f".{path.name}.*.tmp"):
             stale.unlink()
-    todo = sorted((p for p in plans if not clip_path(out_dir, p).exists()),
-                  key=lambda p: -p.duration * p.width * p.height * p.fps)   # longest first balances workers
+    todo = sorted((p for p in plans if not clip_path(out_dir, p).exists()), key=lambda p: -p.duration * p.width * p.height * p.fps)  # longest first balances workers
     work = partial(render_clip, out_dir=out_dir)
     with tqdm(total=len(plans), initial=len(plans) - len(todo), desc="demo world", unit="clip") as bar:
         if workers == 1 or len(todo) <= 1:

@@ -20,6 +20,7 @@ knows only what the scene generator draws (scene.py):
                  the texture level above which the water foams
 `truth.SegmentTruth` holds the values each meter is validated against.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,10 +29,9 @@ from pipeline.core.tables import CLASSES
 
 from .rater import _check, _hsv
 
-MOUTH_SEARCH_PX = 12                      # a full cry's mouth is about 16 px tall at 96 x 96
+MOUTH_SEARCH_PX = 12  # a full cry's mouth is about 16 px tall at 96 x 96
 # (h, s, v) of the six train bodies (styles.rail_style), each drawn at 0.9 to 1.05 of its brightness
-TRAIN_BODIES = [(0.0, 0.8, 0.8), (0.6, 0.7, 0.6), (0.33, 0.6, 0.5), (0.13, 0.85, 0.95), (0.08, 0.85, 0.9),
-                (0.6, 0.05, 0.78)]
+TRAIN_BODIES = [(0.0, 0.8, 0.8), (0.6, 0.7, 0.6), (0.33, 0.6, 0.5), (0.13, 0.85, 0.95), (0.08, 0.85, 0.9), (0.6, 0.05, 0.78)]
 
 
 def _mouth(h, s, v):
@@ -49,7 +49,7 @@ def _run_width(row: np.ndarray, x: int) -> int:
     if not row[x]:
         return 0
     left = np.flatnonzero(~row[:x])
-    right = np.flatnonzero(~row[x + 1:])
+    right = np.flatnonzero(~row[x + 1 :])
     x0 = left[-1] + 1 if len(left) else 0
     x1 = x + right[0] if len(right) else len(row) - 1
     return int(x1 - x0 + 1)
@@ -75,7 +75,7 @@ def train_body(img: np.ndarray) -> float:
     h, s, v = _hsv(_check(img))
     body = np.zeros(h.shape, bool)
     for ph, ps, pv in TRAIN_BODIES:
-        hue = np.abs((h - ph + 0.5) % 1.0 - 0.5) < 0.03 if ps > 0.2 else True   # a grey's hue means nothing
+        hue = np.abs((h - ph + 0.5) % 1.0 - 0.5) < 0.03 if ps > 0.2 else True  # a grey's hue means nothing
         body |= hue & (np.abs(s - ps) < 0.1) & (v > 0.85 * pv) & (v < 1.1 * pv)
     return float(body.mean())
 

@@ -5,6 +5,7 @@ source videos in order; a video gives one clip or, sometimes, two clips (two tim
 ranges of the same long video, same look). Clip k of a class always gets the same
 content whatever clips_per_class is, apart from how the last video is cut.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,8 +18,8 @@ FRAME_SIZES = [(320, 240), (480, 360), (640, 360), (360, 480)]
 FRAME_SIZE_WEIGHTS = [0.5, 0.2, 0.15, 0.15]
 FRAME_RATES = [25, 30]
 SAMPLE_RATES = [44100, 48000]
-TWO_CLIP_SHARE = 0.25          # share of source videos that give two clips
-SHORT_SHARE = 0.4             # share of clips shorter than 10 s (3..9 s)
+TWO_CLIP_SHARE = 0.25  # share of source videos that give two clips
+SHORT_SHARE = 0.4  # share of clips shorter than 10 s (3..9 s)
 # Deliberately broken extra clips, one per class in this order.
 DEFECTS = ["no_audio", "truncated", "empty", "garbage", "too_short"]
 
@@ -27,8 +28,8 @@ DEFECTS = ["no_audio", "truncated", "empty", "garbage", "too_short"]
 class ClipPlan:
     seed: int
     class_index: int
-    number: int                 # clip number inside the class: the VEGAS video_NNNNN
-    video: int                  # source video number inside the class
+    number: int  # clip number inside the class: the VEGAS video_NNNNN
+    video: int  # source video number inside the class
     duration: float
     event_start: float
     event_end: float
@@ -68,8 +69,7 @@ class ClipPlan:
 
 def _container(rng) -> dict:
     w, h = FRAME_SIZES[rng.choice(len(FRAME_SIZES), p=FRAME_SIZE_WEIGHTS)]
-    return {"width": w, "height": h, "fps": int(rng.choice(FRAME_RATES)),
-            "sample_rate": int(rng.choice(SAMPLE_RATES)), "channels": int(rng.integers(1, 3))}
+    return {"width": w, "height": h, "fps": int(rng.choice(FRAME_RATES)), "sample_rate": int(rng.choice(SAMPLE_RATES)), "channels": int(rng.integers(1, 3))}
 
 
 def _timing(rng, short_ok: bool = True) -> dict:

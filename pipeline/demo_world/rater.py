@@ -13,6 +13,7 @@ Scores are in [0, 1]; `is_informative` thresholds them. `rate` and `label` judge
 images, each against its own class, when `data/labels/informativity.csv` holds no human labels
 (only meaningful for the demo world; on real data, label images with `s2i label`).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -64,23 +65,23 @@ def _masks(h, s, v) -> dict:
 
 def _face(m) -> float:
     n = m["skin"].shape[0]
-    return float(m["skin"][n // 5: 4 * n // 5, n // 4: 3 * n // 4].mean())
+    return float(m["skin"][n // 5 : 4 * n // 5, n // 4 : 3 * n // 4].mean())
 
 
 def _grass(m, v) -> float:
     """Share of textured green (grass, not a flat green blanket or field) in the lower half."""
     n = v.shape[0]
-    green = m["green"][n // 2:]
+    green = m["green"][n // 2 :]
     if green.mean() < 0.05:
         return 0.0
-    streaks = float(np.abs(np.diff(v[n // 2:], axis=0))[green[1:] & green[:-1]].mean())
+    streaks = float(np.abs(np.diff(v[n // 2 :], axis=0))[green[1:] & green[:-1]].mean())
     return float(green.mean()) * _ramp(streaks, 0.0035, 0.007)
 
 
 def _ballast(m) -> float:
     """The most track-like 4-row band of the lower half: grey across the whole width."""
     n = m["grey"].shape[0]
-    rows = m["grey"][n // 2:].mean(axis=1)
+    rows = m["grey"][n // 2 :].mean(axis=1)
     return float(np.convolve(rows, np.ones(4) / 4, mode="valid").max())
 
 
@@ -91,16 +92,14 @@ def _baby(m, v) -> float:
 
 def _dog(m, v) -> float:
     n = v.shape[0]
-    animal = (~m["green"][n // 3:]).mean()
-    return (_ramp(_grass(m, v), 0.5, 0.7) * _ramp(m["sky"][: n // 4].mean(), 0.2, 0.5)
-            * _ramp(animal, 0.04, 0.08) * _ramp(_ballast(m), 0.6, 0.4))
+    animal = (~m["green"][n // 3 :]).mean()
+    return _ramp(_grass(m, v), 0.5, 0.7) * _ramp(m["sky"][: n // 4].mean(), 0.2, 0.5) * _ramp(animal, 0.04, 0.08) * _ramp(_ballast(m), 0.6, 0.4)
 
 
 def _rail(m, v) -> float:
     n = v.shape[0]
     layered = float(np.mean(np.abs(np.diff(v, axis=0))) / (np.mean(np.abs(np.diff(v, axis=1))) + 1e-3))
-    return (_ramp(_ballast(m), 0.5, 0.8) * _ramp(m["sky"][: n // 6].mean(), 0.2, 0.5)
-            * _ramp(layered, 0.8, 1.1) * _ramp(_face(m), 0.3, 0.15))
+    return _ramp(_ballast(m), 0.5, 0.8) * _ramp(m["sky"][: n // 6].mean(), 0.2, 0.5) * _ramp(layered, 0.8, 1.1) * _ramp(_face(m), 0.3, 0.15)
 
 
 def _fireworks(m, v) -> float:
@@ -113,8 +112,13 @@ def _fireworks(m, v) -> float:
 def _water(m, v) -> float:
     n = v.shape[0]
     water = m["blue"] | m["foam"]
-    return (_ramp(water[n // 2:].mean(), 0.2, 0.4) * _ramp(float(m["foam"].mean()), 0.005, 0.03)
-            * _ramp(water.mean(), 0.15, 0.3) * _ramp(_face(m), 0.25, 0.1) * _ramp(m["sky"][: n // 6].mean(), 0.6, 0.4))
+    return (
+        _ramp(water[n // 2 :].mean(), 0.2, 0.4)
+        * _ramp(float(m["foam"].mean()), 0.005, 0.03)
+        * _ramp(water.mean(), 0.15, 0.3)
+        * _ramp(_face(m), 0.25, 0.1)
+        * _ramp(m["sky"][: n // 6].mean(), 0.6, 0.4)
+    )
 
 
 _CUES = dict(zip(CLASSES, [_baby, _dog, _rail, _fireworks, _water]))

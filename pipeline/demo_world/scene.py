@@ -7,6 +7,7 @@ a crying baby opens its mouth and reddens with the cry's loudness, a barking dog
 opens its jaws, train cars pass the camera in step with the clacks, each bang is a
 burst whose size follows its loudness, and louder water flows faster with more foam.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -88,7 +89,7 @@ def texture(rng, shape, smooth_y: float, smooth_x: float) -> np.ndarray:
     spec = np.fft.fft2(rng.standard_normal(shape))
     fy = np.fft.fftfreq(shape[0])[:, None] * smooth_y
     fx = np.fft.fftfreq(shape[1])[None, :] * smooth_x
-    field = np.real(np.fft.ifft2(spec * np.exp(-(fy ** 2 + fx ** 2) * 20)))
+    field = np.real(np.fft.ifft2(spec * np.exp(-(fy**2 + fx**2) * 20)))
     field = (field - field.mean()) / (field.std() + 1e-9)
     return np.clip(0.5 + 0.2 * field, 0, 1).astype(np.float32)
 
@@ -133,7 +134,7 @@ class BabyScene(Scene):
         elif st["pattern"] == "dots":
             period = rng.uniform(0.07, 0.12)
             du, dv = np.mod(u, period) - period / 2, np.mod(v, period) - period / 2
-            dots = du ** 2 + dv ** 2 < (period * 0.22) ** 2
+            dots = du**2 + dv**2 < (period * 0.22) ** 2
             img[dots] = mix(st["wall"], st["pattern_color"], 0.5) * 0.9
         fu, fv, r = st["face_u"], st["face_v"], st["face_r"]
         cx, cy, rs = g.x(fu), g.y(fv), r * g.s
@@ -238,7 +239,7 @@ class RailScene(Scene):
         a, b, c = st["hill_waves"]
         hill = st["hill_v"] + 0.05 * np.sin(4 * u + a) + 0.03 * np.sin(9 * u + b) + 0.015 * np.sin(17 * u + c)
         land = v > hill
-        img[land] = (st["hills"] * (0.9 + 0.2 * np.broadcast_to(v, land.shape)[land, None]))
+        img[land] = st["hills"] * (0.9 + 0.2 * np.broadcast_to(v, land.shape)[land, None])
         tv = st["track_v"]
         ground = np.broadcast_to(v > tv - 0.12, land.shape)
         img[ground] = st["ground"]
@@ -252,7 +253,7 @@ class RailScene(Scene):
     def draw(self, img, t):
         st, g, ev = self.style, self.geo, self.sound.events
         speed, car, d = ev["speed"], st["car_len"], st["direction"]
-        front = d * speed * (t - ev["t_front"])          # u of the train's front: 0 at the first coupling
+        front = d * speed * (t - ev["t_front"])  # u of the train's front: 0 at the first coupling
         length = speed * (ev["t_rear"] - ev["t_front"])
         lo, hi = (front - length, front) if d > 0 else (front, front + length)
         lo, hi = max(lo, -g.u_edge), min(hi, g.u_edge)
@@ -264,15 +265,14 @@ class RailScene(Scene):
         rect(img, g.x(lo), top + 0.55 * (bottom - top), g.x(hi), top + 0.65 * (bottom - top), st["stripe"])
         k0 = int(np.floor(abs(front) / car - g.u_edge / car)) - 1
         for k in range(max(k0, 0), k0 + int(2 * g.u_edge / car) + 3):
-            joint = front - d * k * car                  # coupling k: the front end of car k
+            joint = front - d * k * car  # coupling k: the front end of car k
             if k > 0 and lo < joint < hi:
                 rect(img, g.x(joint) - 0.006 * g.s, top, g.x(joint) + 0.006 * g.s, bottom, (30, 30, 30))
             for w in range(st["windows"]):
                 wu = joint - d * car * (0.12 + 0.76 * (w + 0.25) / st["windows"])
                 ww = 0.4 * car / st["windows"]
                 if lo < wu - ww / 2 and wu + ww / 2 < hi:
-                    rect(img, g.x(wu - ww / 2), top + 0.15 * (bottom - top), g.x(wu + ww / 2),
-                         top + 0.45 * (bottom - top), (45, 60, 80))
+                    rect(img, g.x(wu - ww / 2), top + 0.15 * (bottom - top), g.x(wu + ww / 2), top + 0.45 * (bottom - top), (45, 60, 80))
             for bogie in (0.15, 0.85):
                 wu = joint - d * car * bogie
                 if lo < wu < hi:
@@ -338,21 +338,21 @@ class FireworksScene(Scene):
         radius = (0.1 + 0.24 * b["amp"]) * g.s * (1 - np.exp(-age / 0.12)) + 1
         half = min(int(radius) + 2, self.rho.shape[0] // 2)
         c = self.rho.shape[0] // 2
-        rho = self.rho[c - half:c + half + 1, c - half:c + half + 1] / radius
-        theta = self.theta[c - half:c + half + 1, c - half:c + half + 1]
+        rho = self.rho[c - half : c + half + 1, c - half : c + half + 1] / radius
+        theta = self.theta[c - half : c + half + 1, c - half : c + half + 1]
         if b["shape"] == 0:
             pattern = (np.cos(b["rays"] * theta) > 0.55) * (rho < 1) * rho
         elif b["shape"] == 1:
-            pattern = np.exp(-((rho - 0.9) / 0.12) ** 2)
+            pattern = np.exp(-(((rho - 0.9) / 0.12) ** 2))
         else:
-            pattern = (np.cos(b["rays"] * theta) > 0.7) * (rho < 1) * rho + np.exp(-((rho - 0.95) / 0.08) ** 2)
+            pattern = (np.cos(b["rays"] * theta) > 0.7) * (rho < 1) * rho + np.exp(-(((rho - 0.95) / 0.08) ** 2))
         color = mix(hsv(b["hue"], 0.85, 1.0), (255, 255, 255), np.exp(-age / 0.1))
         cx, cy = int(g.x(b["u"])), int(g.y(b["v"]))
         box = _window(img, cx - half, cy - half, cx + half + 1, cy + half + 1)
         if box is None:
             return
         x0, y0, x1, y1 = box
-        p = pattern[y0 - (cy - half):y1 - (cy - half), x0 - (cx - half):x1 - (cx - half)]
+        p = pattern[y0 - (cy - half) : y1 - (cy - half), x0 - (cx - half) : x1 - (cx - half)]
         region = img[y0:y1, x0:x1]
         region[:] = np.clip(region + (glow * p)[..., None] * color.astype(np.float32), 0, 255)
 
@@ -403,7 +403,7 @@ class WaterScene(Scene):
         offset = int(self.travel[k]) % self.period
         if st["kind"] == "fall" or st["flow_dir"] < 0:
             offset = self.period - 1 - offset
-        tex = self.tex[offset:offset + self.geo.h] if self.axis == 0 else self.tex[:, offset:offset + self.geo.w]
+        tex = self.tex[offset : offset + self.geo.h] if self.axis == 0 else self.tex[:, offset : offset + self.geo.w]
         lut = np.clip(st["water"][None, :] * (0.55 + 0.9 * self.shade[:, None]), 0, 255)
         foam = self.shade > 0.78 - 0.22 * level
         lut[foam] = mix(lut[foam], (245, 250, 252), 0.85)
@@ -413,6 +413,5 @@ class WaterScene(Scene):
 SCENES = [BabyScene, DogScene, RailScene, FireworksScene, WaterScene]
 
 
-def make_scene(class_index: int, style: dict, sound: ClassSound, width: int, height: int,
-               rng: np.random.Generator, span) -> Scene:
+def make_scene(class_index: int, style: dict, sound: ClassSound, width: int, height: int, rng: np.random.Generator, span) -> Scene:
     return SCENES[class_index](style, sound, Geo(width, height), rng, span)

@@ -7,6 +7,7 @@ ties the picture of a second to the sound of that second. The class source is
 silent outside the annotated event span; `mix` then adds background noise and an
 optional other-class distractor at random levels.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,8 +19,8 @@ CONTROL_RATE = 100  # envelope samples per second
 
 @dataclass
 class ClassSound:
-    wave: np.ndarray            # mono float64 class source
-    env: np.ndarray             # loudness 0..1 at CONTROL_RATE
+    wave: np.ndarray  # mono float64 class source
+    env: np.ndarray  # loudness 0..1 at CONTROL_RATE
     events: dict = field(default_factory=dict)
 
     def env_at(self, t: float) -> float:
@@ -28,13 +29,13 @@ class ClassSound:
 
 def _spectrum_noise(rng, n: int, sr: int, lo: float, hi: float, tilt_db_oct: float = 0.0) -> np.ndarray:
     """Unit-RMS noise band-limited to lo..hi Hz with a spectral tilt (dB per octave)."""
-    size = 1 << max(int(n - 1).bit_length(), 4)    # power-of-two FFT, then cut to n
+    size = 1 << max(int(n - 1).bit_length(), 4)  # power-of-two FFT, then cut to n
     spec = rng.standard_normal(size // 2 + 1) + 1j * rng.standard_normal(size // 2 + 1)
     f = np.maximum(np.fft.rfftfreq(size, 1.0 / sr), 1.0)
     gain = np.exp(np.log(f / 1000.0) * (tilt_db_oct / 6.02))
     gain /= np.sqrt((1 + (lo / f) ** 4) * (1 + (f / hi) ** 4))
     x = np.fft.irfft(spec * gain, size)[:n]
-    return x / (np.sqrt(np.mean(x ** 2)) + 1e-12)
+    return x / (np.sqrt(np.mean(x**2)) + 1e-12)
 
 
 def _slow_noise(rng, n: int, sr: int, cutoff: float) -> np.ndarray:
@@ -54,7 +55,7 @@ def _envelope(wave: np.ndarray, sr: int) -> np.ndarray:
     hop = sr // CONTROL_RATE
     m = max(len(wave) // hop, 1)
     frames = np.resize(wave, m * hop).reshape(m, hop)
-    rms = np.sqrt(np.mean(frames ** 2, axis=1))
+    rms = np.sqrt(np.mean(frames**2, axis=1))
     rms = np.convolve(rms, np.ones(3) / 3, mode="same")
     peak = rms.max()
     return rms / peak if peak > 0 else rms
@@ -68,7 +69,7 @@ def _harmonics(phase: np.ndarray, weights: np.ndarray) -> np.ndarray:
     for w in weights[1:]:
         prev, cur = cur, two_cos * cur - prev
         out += w * cur
-    return out / np.sqrt(np.sum(weights ** 2) / 2)
+    return out / np.sqrt(np.sum(weights**2) / 2)
 
 
 def baby_cry(style, rng, sr, duration, span) -> ClassSound:
@@ -93,7 +94,7 @@ def baby_cry(style, rng, sr, duration, span) -> ClassSound:
     phase = 2 * np.pi * np.cumsum(f) / sr
     k = np.arange(1, int(0.4 * sr / (base * 1.6)) + 1)
     f1, f2 = style["formants"]
-    weights = k ** -style["rolloff"] * (1 + 2 * np.exp(-((k * base - f1) / 500) ** 2) + 1.5 * np.exp(-((k * base - f2) / 800) ** 2))
+    weights = k ** -style["rolloff"] * (1 + 2 * np.exp(-(((k * base - f1) / 500) ** 2)) + 1.5 * np.exp(-(((k * base - f2) / 800) ** 2)))
     wave = _harmonics(phase, weights[:14]) * amp
     wave += 0.1 * _spectrum_noise(rng, n, sr, 1000, 6000) * amp
     hop = sr // CONTROL_RATE
@@ -116,7 +117,7 @@ def dog_bark(style, rng, sr, duration, span) -> ClassSound:
         s += rng.uniform(0.3, 1.6)
     wave = np.zeros(n)
     k = np.arange(1, 9)
-    weights = k ** -0.8 * (1 + np.exp(-((k * style["bark_f0"] - 1500) / 700) ** 2))
+    weights = k**-0.8 * (1 + np.exp(-(((k * style["bark_f0"] - 1500) / 700) ** 2)))
     for s, e, loud, pitch in barks:
         i0 = int(s * sr)
         m = min(int((e - s) * sr), n - i0)
@@ -125,14 +126,14 @@ def dog_bark(style, rng, sr, duration, span) -> ClassSound:
         tone = _harmonics(2 * np.pi * np.cumsum(f) / sr, weights)
         burst = _spectrum_noise(rng, m, sr, 500, 4000)
         shape = np.minimum(np.arange(m) / (0.008 * sr), 1) * np.exp(-x * style["bark_decay"])
-        wave[i0:i0 + m] += loud * shape * ((1 - style["rough"]) * tone + style["rough"] * burst)
+        wave[i0 : i0 + m] += loud * shape * ((1 - style["rough"]) * tone + style["rough"] * burst)
     return ClassSound(wave, _envelope(wave, sr), {"barks": barks})
 
 
 def rail(style, rng, sr, duration, span) -> ClassSound:
     """Rumble and motor hum while the train passes, double clacks each time a coupling passes the camera."""
     n = int(round(duration * sr))
-    speed = rng.uniform(0.35, 1.4)              # scene units per second
+    speed = rng.uniform(0.35, 1.4)  # scene units per second
     car = style["car_len"]
     # The train front passes the camera (u = 0) 0.3 s after the span starts, its rear 0.3 s before it ends.
     t_front, t_rear = span[0] + 0.3, max(span[1] - 0.3, span[0] + 0.35)
@@ -153,9 +154,8 @@ def rail(style, rng, sr, duration, span) -> ClassSound:
         i0 = int(c * sr)
         j = min(m, n - i0)
         click = rng.standard_normal(j) * np.exp(-tt[:j] / 0.003)
-        wave[i0:i0 + j] += level * rng.uniform(0.6, 1.0) * (0.5 * ring[:j] + click)
-    return ClassSound(wave, _envelope(wave, sr),
-                      {"speed": speed, "t_front": t_front, "t_rear": t_rear, "clacks": clacks})
+        wave[i0 : i0 + j] += level * rng.uniform(0.6, 1.0) * (0.5 * ring[:j] + click)
+    return ClassSound(wave, _envelope(wave, sr), {"speed": speed, "t_front": t_front, "t_rear": t_rear, "clacks": clacks})
 
 
 def fireworks(style, rng, sr, duration, span) -> ClassSound:
@@ -164,14 +164,21 @@ def fireworks(style, rng, sr, duration, span) -> ClassSound:
     bangs = []
     tb = span[0] + rng.uniform(0, 0.4)
     while tb < span[1] - 0.05:
-        bangs.append({
-            "t": tb, "amp": rng.uniform(0.3, 1.0), "decay": rng.uniform(0.2, 0.8),
-            "u": rng.uniform(-0.33, 0.33), "v": rng.uniform(-0.36, 0.02),
-            "hue": style["hue_centre"] + rng.uniform(-1, 1) * style["hue_spread"],
-            "shape": int(rng.integers(0, 3)), "rays": int(rng.integers(10, 22)),
-            "whistle": bool(rng.random() < 0.3 and tb - span[0] > 0.8), "crackle": bool(rng.random() < 0.35),
-            "cut": rng.uniform(700, 2500),
-        })
+        bangs.append(
+            {
+                "t": tb,
+                "amp": rng.uniform(0.3, 1.0),
+                "decay": rng.uniform(0.2, 0.8),
+                "u": rng.uniform(-0.33, 0.33),
+                "v": rng.uniform(-0.36, 0.02),
+                "hue": style["hue_centre"] + rng.uniform(-1, 1) * style["hue_spread"],
+                "shape": int(rng.integers(0, 3)),
+                "rays": int(rng.integers(10, 22)),
+                "whistle": bool(rng.random() < 0.3 and tb - span[0] > 0.8),
+                "crackle": bool(rng.random() < 0.35),
+                "cut": rng.uniform(700, 2500),
+            }
+        )
         tb += rng.exponential(1 / style["rate"]) + 0.15
     wave = np.zeros(n)
     for b in bangs:
@@ -180,7 +187,7 @@ def fireworks(style, rng, sr, duration, span) -> ClassSound:
         tt = np.arange(m) / sr
         boom = _spectrum_noise(rng, m, sr, 30, b["cut"], -2) * np.exp(-tt / b["decay"])
         boom += 2.0 * rng.standard_normal(m) * np.exp(-tt / 0.004)
-        wave[i0:i0 + m] += b["amp"] * boom
+        wave[i0 : i0 + m] += b["amp"] * boom
         if b["whistle"]:
             w0 = int((b["t"] - 0.7) * sr)
             x = np.linspace(0, 1, i0 - w0)
@@ -191,7 +198,7 @@ def fireworks(style, rng, sr, duration, span) -> ClassSound:
                 j0 = int(c * sr)
                 j = min(int(0.002 * sr), n - j0)
                 if j > 0:
-                    wave[j0:j0 + j] += 0.35 * b["amp"] * rng.standard_normal(j)
+                    wave[j0 : j0 + j] += 0.35 * b["amp"] * rng.standard_normal(j)
     return ClassSound(wave, _envelope(wave, sr), {"bangs": bangs})
 
 
@@ -206,7 +213,7 @@ def water(style, rng, sr, duration, span) -> ClassSound:
         m = min(int(rng.uniform(0.01, 0.04) * sr), n - i0)
         x = np.arange(m) / max(m, 1)
         f = rng.uniform(300, 1400) * (1 + 1.5 * x)
-        wave[i0:i0 + m] += rng.uniform(0.1, 0.5) * level[i0] * np.sin(2 * np.pi * np.cumsum(f) / sr) * np.sin(np.pi * x)
+        wave[i0 : i0 + m] += rng.uniform(0.1, 0.5) * level[i0] * np.sin(2 * np.pi * np.cumsum(f) / sr) * np.sin(np.pi * x)
     hop = sr // CONTROL_RATE
     env = level[::hop] / style["force"]
     return ClassSound(wave, env, {"level": env})
@@ -220,12 +227,11 @@ def class_sound(class_index: int, style: dict, rng, sr: int, duration: float, sp
 
 
 def _rms_in(wave: np.ndarray, sr: int, span) -> float:
-    part = wave[int(span[0] * sr):int(span[1] * sr)]
-    return float(np.sqrt(np.mean(part ** 2))) if part.size else 0.0
+    part = wave[int(span[0] * sr) : int(span[1] * sr)]
+    return float(np.sqrt(np.mean(part**2))) if part.size else 0.0
 
 
-def mix(source: ClassSound, span, rng, sr: int, channels: int, pan: float,
-        distractor: ClassSound | None, distractor_span) -> np.ndarray:
+def mix(source: ClassSound, span, rng, sr: int, channels: int, pan: float, distractor: ClassSound | None, distractor_span) -> np.ndarray:
     """int16 samples (n x channels): class source + background at a random SNR + distractor, random gain."""
     n = len(source.wave)
     ref = max(_rms_in(source.wave, sr, span), 1e-4)

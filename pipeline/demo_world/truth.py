@@ -12,6 +12,7 @@ that the shards stage stores for a segment:
                  (the scene's own flash, before it is capped at 1.5 for the sky's brightening)
   Water flowing  the water's level env_at(t): louder water foams more
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,7 @@ def class_source(plan: ClipPlan) -> tuple[dict, ClassSound]:
     """(style, class sound) of a clip: the same draws, in the same order, as `synthesize`."""
     c = plan.class_index
     style = make_style(c, plan.style_rng())
-    sound = class_sound(c, style, plan.content_rng(), plan.sample_rate, plan.duration,
-                        (plan.event_start, plan.event_end))
+    sound = class_sound(c, style, plan.content_rng(), plan.sample_rate, plan.duration, (plan.event_start, plan.event_end))
     return style, sound
 
 
@@ -47,7 +47,7 @@ def baby_truth(style: dict, sound: ClassSound, t: float) -> float:
     return sound.env_at(t)
 
 
-DOG_JAW_OPENS = 0.1          # DogScene.draw opens the jaws once the bark envelope passes this
+DOG_JAW_OPENS = 0.1  # DogScene.draw opens the jaws once the bark envelope passes this
 
 
 def dog_truth(style: dict, sound: ClassSound, t: float) -> float:
@@ -62,7 +62,7 @@ def rail_truth(style: dict, sound: ClassSound, t: float) -> float:
     length = ev["speed"] * (ev["t_rear"] - ev["t_front"])
     lo, hi = (front - length, front) if d > 0 else (front, front + length)
     width = max(0.0, min(hi, 0.5) - max(lo, -0.5))
-    return float(width * (style["train_h"] - 0.005))    # the body spans v in [track_v - 0.02 - h, track_v - 0.025]
+    return float(width * (style["train_h"] - 0.005))  # the body spans v in [track_v - 0.02 - h, track_v - 0.025]
 
 
 def fireworks_truth(style: dict, sound: ClassSound, t: float) -> float:
@@ -84,8 +84,7 @@ TRUTHS = [baby_truth, dog_truth, rail_truth, fireworks_truth, water_truth]
 class SegmentTruth:
     """Ground truth of segments of the demo world rendered with (clips_per_class, seed, broken)."""
 
-    def __init__(self, clips_per_class: int, seed: int, broken: bool = True, frame_fps: float = 10.0,
-                 cache_clips: int = 256):
+    def __init__(self, clips_per_class: int, seed: int, broken: bool = True, frame_fps: float = 10.0, cache_clips: int = 256):
         self.plans = {p.clip_id: p for p in make_plan(clips_per_class, seed, broken) if not p.defect}
         self.frame_fps = float(frame_fps)
         self._source = lru_cache(maxsize=cache_clips)(self._synthesize)
@@ -99,8 +98,7 @@ class SegmentTruth:
         if plan is None:
             raise KeyError(f"{meta['clip_id']!r} is not a clip of this demo world")
         start = float(meta["start"])
-        if not plan.event_start - 1e-6 <= start <= plan.event_end - 1 + 1e-6 or (
-                "segment_id" in meta and meta["segment_id"] != f"{plan.clip_id}_{int(round(start * 1000)):06d}"):
+        if not plan.event_start - 1e-6 <= start <= plan.event_end - 1 + 1e-6 or ("segment_id" in meta and meta["segment_id"] != f"{plan.clip_id}_{int(round(start * 1000)):06d}"):
             raise ValueError(f"segment {meta.get('segment_id', start)!r} is not a 1-s segment of {plan.clip_id}'s event span")
         return plan
 

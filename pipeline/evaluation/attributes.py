@@ -6,6 +6,7 @@ test image (`demo_world.meters`) and the ground truth of that image's sound
 the meter's own validity on the run; on translations it says whether the translator draws a
 louder cry, bark, bang, passing train or water as the scene does.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,8 +37,7 @@ def attribute_correlations(images_u8: np.ndarray, classes: np.ndarray, truth: np
     over the classes that have one (None when none has)."""
     classes, truth = np.asarray(classes), np.asarray(truth, np.float64)
     if not len(images_u8) == len(classes) == len(truth):
-        raise ValueError(f"attribute_correlations: {len(images_u8)} images, {len(classes)} classes, "
-                         f"{len(truth)} truth values")
+        raise ValueError(f"attribute_correlations: {len(images_u8)} images, {len(classes)} classes, {len(truth)} truth values")
     meter = measure_all(images_u8, [CLASSES[c] for c in classes])
     out = {name: spearman(meter[classes == c], truth[classes == c]) for c, name in enumerate(CLASSES)}
     measured = [r for r in out.values() if r is not None]
@@ -51,8 +51,7 @@ def segment_truth(meta: list[dict], params: dict) -> np.ndarray:
     return np.asarray([truth(m) for m in meta], np.float64)
 
 
-def run_correlations(meta: list[dict], classes: np.ndarray, images: dict[str, np.ndarray],
-                     params_file: str | Path = PARAMS_FILE) -> dict | None:
+def run_correlations(meta: list[dict], classes: np.ndarray, images: dict[str, np.ndarray], params_file: str | Path = PARAMS_FILE) -> dict | None:
     """attribute_correlations of each named image set (one image per segment of `meta`), or None (with the
     reason printed) when the segments are not ones the demo world of params_file cut."""
     try:

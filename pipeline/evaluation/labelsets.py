@@ -11,6 +11,7 @@ equal numbers of informative and non-informative images, drawn evenly from
 several snapshots. Its train/test split goes by source video: all images of
 one video's sounds (dropout twins and snapshots alike) land on one side.
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,7 +40,7 @@ SNAPSHOT_DIR = paths.SNAPSHOTS
 EMB_DIR = paths.EMBEDDINGS
 SHARD_DIR = paths.SHARDS
 LABELS_CSV = paths.LABELS_CSV
-POOL_SPLITS = ("val",)     # never "test": evaluate judges the test sounds with these classifiers
+POOL_SPLITS = ("val",)  # never "test": evaluate judges the test sounds with these classifiers
 SNAPSHOT_NAME = re.compile(r"^generator_(\d{5})\.pt$")
 
 LABEL_COLUMNS = ["image_id", "snapshot", "class_name", "label", "rater", "time"]
@@ -61,8 +62,9 @@ def run_snapshots(snapshot_dir: str | Path, translator_p: dict) -> list[tuple[in
     found = dict(list_snapshots(snapshot_dir))
     missing = [e for e in wanted if e not in found]
     if missing:
-        raise FileNotFoundError(f"{snapshot_dir}: no snapshot of epoch(s) {missing[:5]}{' ...' * (len(missing) > 5)} "
-                                f"(translator.snapshot_every {every}, epochs {last}); run `dvc repro translator`")
+        raise FileNotFoundError(
+            f"{snapshot_dir}: no snapshot of epoch(s) {missing[:5]}{' ...' * (len(missing) > 5)} (translator.snapshot_every {every}, epochs {last}); run `dvc repro translator`"
+        )
     return [(e, found[e]) for e in wanted]
 
 
@@ -94,17 +96,17 @@ def translate(G: torch.nn.Module, emb: np.ndarray | torch.Tensor, seed: int, bat
     """uint8 N x 96 x 96 x 3 translations with test-time dropout; the same seed gives the same images."""
     device = next(G.parameters()).device
     emb = torch.as_tensor(np.asarray(emb, np.float32) if not torch.is_tensor(emb) else emb)
-    with RandomStream(seed, device):   # the dropout draws of this call only
-        out = [tensor_to_image(G(emb[i:i + batch_size].to(device))) for i in range(0, len(emb), batch_size)]
+    with RandomStream(seed, device):  # the dropout draws of this call only
+        out = [tensor_to_image(G(emb[i : i + batch_size].to(device))) for i in range(0, len(emb), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, 96, 96, 3), np.uint8)
 
 
 @dataclass
 class Sounds:
-    keys: np.ndarray       # N str
-    emb: np.ndarray        # N x E float32
-    classes: np.ndarray    # N int64
-    videos: np.ndarray     # N str: the source video of each sound
+    keys: np.ndarray  # N str
+    emb: np.ndarray  # N x E float32
+    classes: np.ndarray  # N int64
+    videos: np.ndarray  # N str: the source video of each sound
 
 
 def shard_videos(shard_dir: str | Path, split: str) -> dict[str, str]:
@@ -126,13 +128,14 @@ def load_sounds(splits=POOL_SPLITS, emb_dir: str | Path = EMB_DIR, shard_dir: st
         by_key = shard_videos(shard_dir, split)
         missing = [str(k) for k in parts[-1]["keys"] if str(k) not in by_key]
         if missing:
-            raise RuntimeError(f"{path}: {len(missing)} keys (e.g. {missing[0]}) are not in the {split} shards of "
-                               f"{shard_dir}; rerun `dvc repro embed`")
+            raise RuntimeError(f"{path}: {len(missing)} keys (e.g. {missing[0]}) are not in the {split} shards of {shard_dir}; rerun `dvc repro embed`")
         videos += [by_key[str(k)] for k in parts[-1]["keys"]]
-    return Sounds(np.concatenate([p["keys"] for p in parts]).astype(str),
-                  np.concatenate([p["emb"] for p in parts]).astype(np.float32),
-                  np.concatenate([p["class_index"] for p in parts]).astype(np.int64),
-                  np.asarray(videos, dtype=str))
+    return Sounds(
+        np.concatenate([p["keys"] for p in parts]).astype(str),
+        np.concatenate([p["emb"] for p in parts]).astype(np.float32),
+        np.concatenate([p["class_index"] for p in parts]).astype(np.int64),
+        np.asarray(videos, dtype=str),
+    )
 
 
 def choose_sounds(classes: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -147,8 +150,8 @@ def choose_sounds(classes: np.ndarray, per_class: int, seed: int) -> np.ndarray:
 
 @dataclass
 class Pool:
-    records: pd.DataFrame   # image_id, snapshot, epoch, key, source_video, class_name, class_index, sample
-    images: np.ndarray      # uint8 N x 96 x 96 x 3, row-aligned with records
+    records: pd.DataFrame  # image_id, snapshot, epoch, key, source_video, class_name, class_index, sample
+    images: np.ndarray  # uint8 N x 96 x 96 x 3, row-aligned with records
 
 
 def build_pool(snapshots: list[tuple[int, Path]], sounds: Sounds, p: dict) -> Pool:
@@ -163,14 +166,23 @@ def build_pool(snapshots: list[tuple[int, Path]], sounds: Sounds, p: dict) -> Po
             images.append(imgs)
             for k in idx:
                 key = str(sounds.keys[k])
-                rows.append({"image_id": image_id(digest, key, sample), "snapshot": path.name, "epoch": epoch,
-                             "key": key, "source_video": str(sounds.videos[k]),
-                             "class_name": CLASSES[sounds.classes[k]],
-                             "class_index": int(sounds.classes[k]), "sample": sample})
+                rows.append(
+                    {
+                        "image_id": image_id(digest, key, sample),
+                        "snapshot": path.name,
+                        "epoch": epoch,
+                        "key": key,
+                        "source_video": str(sounds.videos[k]),
+                        "class_name": CLASSES[sounds.classes[k]],
+                        "class_index": int(sounds.classes[k]),
+                        "sample": sample,
+                    }
+                )
     return Pool(pd.DataFrame(rows), np.concatenate(images))
 
 
 # ---- labels CSV -------------------------------------------------------------------------------
+
 
 def read_labels(path: str | Path = LABELS_CSV) -> pd.DataFrame:
     """The labels CSV in file order (empty table when the file is missing)."""
@@ -210,17 +222,18 @@ def resolved_labels(labels: pd.DataFrame, exclude_rater: str | None = None) -> d
 
 # ---- classifier sets ----------------------------------------------------------------------------
 
+
 @dataclass
 class ClassSet:
     """One class's classifier set: row indices into the pool, or why the class cannot be measured."""
+
     train: np.ndarray
     test: np.ndarray
     test_videos: list[str]
-    reason: str | None = None     # None: measurable
+    reason: str | None = None  # None: measurable
 
 
-def balanced_sets(records: pd.DataFrame, labels: np.ndarray, per_class: int, test_share: float,
-                  seed: int) -> dict[str, ClassSet]:
+def balanced_sets(records: pd.DataFrame, labels: np.ndarray, per_class: int, test_share: float, seed: int) -> dict[str, ClassSet]:
     """Per class name, its classifier set, split into train and test by source video.
 
     labels: 1 / 0 per row, or -1 for unlabelled rows (left out). The class's
@@ -248,13 +261,11 @@ def balanced_sets(records: pd.DataFrame, labels: np.ndarray, per_class: int, tes
                 k = min(want, len(side_rows[0]), len(side_rows[1]))
                 for v in (0, 1):
                     out += list(_round_robin(side_rows[v], epochs, k, rng))
-        sets[name] = ClassSet(np.sort(np.asarray(train, np.int64)), np.sort(np.asarray(test, np.int64)),
-                              test_videos, reason)
+        sets[name] = ClassSet(np.sort(np.asarray(train, np.int64)), np.sort(np.asarray(test, np.int64)), test_videos, reason)
     return sets
 
 
-def split_videos(videos: np.ndarray, rows: dict[int, np.ndarray], want_test: int, want_train: int,
-                 rng, max_tries: int = 4096) -> tuple[list[str], str | None]:
+def split_videos(videos: np.ndarray, rows: dict[int, np.ndarray], want_test: int, want_train: int, rng, max_tries: int = 4096) -> tuple[list[str], str | None]:
     """The test videos of one class, or ([], why no split works).
 
     Every subset of the class's videos is tried (`max_tries` seeded random ones

@@ -4,6 +4,7 @@ Series are given per evaluated epoch (the generator snapshots), which may be
 sparse (every `snapshot_every` epochs): windows are measured in epochs, and a
 window average uses the evaluated epochs that fall inside it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -86,9 +87,9 @@ def max_moving_average(epochs, values, window: int) -> tuple[float, int]:
 def _distance_chunks(queries: np.ndarray, gallery: np.ndarray, chunk: int):
     """|q|^2 - 2 q.g + |g|^2 ... without |q|^2: per chunk of query rows, each row's squared distance
     to every gallery row less its own squared norm (enough to rank the gallery)."""
-    g2 = (gallery ** 2).sum(axis=1)
+    g2 = (gallery**2).sum(axis=1)
     for i in range(0, len(queries), chunk):
-        q = queries[i:i + chunk]
+        q = queries[i : i + chunk]
         yield q, g2[None, :] - 2 * q @ gallery.T
 
 
@@ -102,8 +103,7 @@ def nearest_neighbours(queries: np.ndarray, gallery: np.ndarray, chunk: int = 51
 def nearest_distances(queries: np.ndarray, gallery: np.ndarray, chunk: int = 512) -> np.ndarray:
     """Euclidean distance from every query row to its nearest gallery row."""
     queries, gallery = np.asarray(queries, np.float64), np.asarray(gallery, np.float64)
-    out = [np.sqrt(np.clip((q ** 2).sum(axis=1) + part.min(axis=1), 0, None))
-           for q, part in _distance_chunks(queries, gallery, chunk)]
+    out = [np.sqrt(np.clip((q**2).sum(axis=1) + part.min(axis=1), 0, None)) for q, part in _distance_chunks(queries, gallery, chunk)]
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -112,7 +112,7 @@ def mean_pairwise_distance(features: np.ndarray) -> float:
     features = np.asarray(features, np.float64)
     if len(features) < 2:
         return float("nan")
-    squared = (features ** 2).sum(axis=1)
+    squared = (features**2).sum(axis=1)
     distances = np.sqrt(np.clip(squared[:, None] + squared[None, :] - 2 * features @ features.T, 0, None))
     return float(distances[np.triu_indices(len(features), k=1)].mean())
 

@@ -2,6 +2,7 @@
 images, computed by torchmetrics in the feature space of a network we trained ourselves (the class-match
 classifier, real train frames only), so nothing is downloaded and torch-fidelity is not needed.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -35,8 +36,7 @@ class ClassifierFeatures(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE, 3):
-            raise ValueError(f"expected uint8 images N x {IMAGE_SIZE} x {IMAGE_SIZE} x 3, "
-                             f"got {images.dtype} {tuple(images.shape)}")
+            raise ValueError(f"expected uint8 images N x {IMAGE_SIZE} x {IMAGE_SIZE} x 3, got {images.dtype} {tuple(images.shape)}")
         return torch.from_numpy(features(self.net, images.numpy())).double()
 
 
@@ -64,20 +64,19 @@ class RealismJudge:
         self._fid.update(self.real, real=True)
 
     def frechet_distance(self, images) -> float:
-        self._fid.reset()                       # drops the previous generated set, keeps the real one
+        self._fid.reset()  # drops the previous generated set, keeps the real one
         self._fid.update(_batch(images), real=False)
         return float(self._fid.compute())
 
     def kernel_distance(self, images) -> tuple[float, float]:
         """(mean, std) of the polynomial-kernel MMD^2 over KID_SUBSETS seeded random subsets."""
         generated = _batch(images)
-        with warnings.catch_warnings():         # "will save all extracted features": a few hundred 32-d rows here
+        with warnings.catch_warnings():  # "will save all extracted features": a few hundred 32-d rows here
             warnings.filterwarnings("ignore", message=".*save all extracted features")
-            kid = KernelInceptionDistance(feature=self.feature, subsets=KID_SUBSETS,
-                                          subset_size=kid_subset_size(len(generated), len(self.real)))
+            kid = KernelInceptionDistance(feature=self.feature, subsets=KID_SUBSETS, subset_size=kid_subset_size(len(generated), len(self.real)))
         kid.update(self.real, real=True)
         kid.update(generated, real=False)
-        with RandomStream(self.seed):           # the subsets come from torch's global generator
+        with RandomStream(self.seed):  # the subsets come from torch's global generator
             mean, std = kid.compute()
         return float(mean), float(std)
 
@@ -92,8 +91,7 @@ def floor_measures(judge: RealismJudge, real_pool: np.ndarray, size: int, draws:
     far one draw moves FD (on the demo about as far as the trained translator is from the floor)."""
     rng = np.random.default_rng(seed)
     size = min(size, len(real_pool))
-    runs = [judge.measures(real_pool[np.sort(rng.choice(len(real_pool), size=size, replace=False))])
-            for _ in range(draws)]
+    runs = [judge.measures(real_pool[np.sort(rng.choice(len(real_pool), size=size, replace=False))]) for _ in range(draws)]
     mean = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
     return {**mean, "frechet_distance_std": float(np.std([r["frechet_distance"] for r in runs])), "draws": draws}
 

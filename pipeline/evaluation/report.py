@@ -5,6 +5,7 @@ log-Mel spectrogram segments above their frames and translations), Figs. 7-14
 (informativity and pixel loss per epoch), Fig. 15 (translations by class) and
 Fig. 16 (ground truth beside translation).
 """
+
 from __future__ import annotations
 
 import html
@@ -70,8 +71,7 @@ def table1(stats: dict) -> Image.Image:
     rows = [["split"] + CLASSES + ["total"]]
     for split in SPLITS:
         part = stats.get(split, {})
-        rows.append([split] + [f"{part[c]['segments']} ({part[c]['videos']})" if c in part else "-"
-                               for c in CLASSES + ["total"]])
+        rows.append([split] + [f"{part[c]['segments']} ({part[c]['videos']})" if c in part else "-" for c in CLASSES + ["total"]])
     return text_table(rows, "Table 1: segments (videos) per split and class")
 
 
@@ -111,8 +111,7 @@ def fig5_strip(G, test: SplitArrays, test_emb: np.ndarray, seed: int, length: in
     fakes = labelsets.translate(G, test_emb[rows], seed=seed)
     grid = [[mel_picture(test.mels[i]) for i in rows], [test.images[i] for i in rows], list(fakes)]
     labels = [f"{test.meta[i]['start']:.0f}-{test.meta[i]['start'] + 1:.0f} s" for i in rows]
-    return image_grid(grid, ["log-Mel", "frame", "translation"], f"{test.meta[rows[0]]['class_name']}: clip {clip}",
-                      labels, scale=1)
+    return image_grid(grid, ["log-Mel", "frame", "translation"], f"{test.meta[rows[0]]['class_name']}: clip {clip}", labels, scale=1)
 
 
 def fig15_by_class(G, test: SplitArrays, test_emb: np.ndarray, seed: int, per_class: int = 8) -> Image.Image:
@@ -126,7 +125,7 @@ def fig15_by_class(G, test: SplitArrays, test_emb: np.ndarray, seed: int, per_cl
 
 
 def fig16_truth_vs_translation(G, test: SplitArrays, test_emb: np.ndarray, seed: int) -> Image.Image:
-    with RandomStream(seed, next(G.parameters()).device):   # the dropout draws of this figure only
+    with RandomStream(seed, next(G.parameters()).device):  # the dropout draws of this figure only
         return test_grid(test.images, test.class_index, drawing(G, torch.from_numpy(test_emb)), seed=seed)
 
 
@@ -134,92 +133,101 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
 
 
-CONTROLS = {"untrained": "the same generator, untrained",
-            "shuffled": "the final generator on shuffled sounds",
-            "ridge": "ridge regression from the same embeddings to pixels"}
+CONTROLS = {"untrained": "the same generator, untrained", "shuffled": "the final generator on shuffled sounds", "ridge": "ridge regression from the same embeddings to pixels"}
 
 
 def metrics_tables(result: dict) -> str:
     e = html.escape
     rater = "rater_informativity" in result
     unmeasured = result.get("informativity_unmeasured", {})
-    head = ("<tr><th>class</th><th>informativity (final)</th><th>window mean</th><th>max moving avg</th>"
-            + ("<th>demo rater informativity</th><th>classifier agrees with rater</th>" if rater else "")
-            + "<th>class match (final)</th><th>classifier accuracy</th></tr>")
+    head = (
+        "<tr><th>class</th><th>informativity (final)</th><th>window mean</th><th>max moving avg</th>"
+        + ("<th>demo rater informativity</th><th>classifier agrees with rater</th>" if rater else "")
+        + "<th>class match (final)</th><th>classifier accuracy</th></tr>"
+    )
     rows = []
     for name in CLASSES + ["mean"]:
         s = result["informativity_summary"][name]
-        final = (f'<span title="{e(unmeasured[name])}">not measured</span>' if name in unmeasured
-                 else _fmt(result["informativity"][name]))
-        rater_cells = (f"<td>{_fmt(result['rater_informativity'][name])}</td>"
-                       f"<td>{_fmt(result['classifier_rater_agreement'][name])}</td>" if rater else "")
-        rows.append(f"<tr><td>{e(name)}</td><td>{final}</td>"
-                    f"<td>{_fmt(s['window_mean'])}</td><td>{_fmt(s['max_moving_average'])}</td>{rater_cells}"
-                    f"<td>{_fmt(result['class_match'][name])}</td>"
-                    f"<td>{_fmt(result['classifier_accuracy'].get(name))}</td></tr>")
+        final = f'<span title="{e(unmeasured[name])}">not measured</span>' if name in unmeasured else _fmt(result["informativity"][name])
+        rater_cells = f"<td>{_fmt(result['rater_informativity'][name])}</td><td>{_fmt(result['classifier_rater_agreement'][name])}</td>" if rater else ""
+        rows.append(
+            f"<tr><td>{e(name)}</td><td>{final}</td>"
+            f"<td>{_fmt(s['window_mean'])}</td><td>{_fmt(s['max_moving_average'])}</td>{rater_cells}"
+            f"<td>{_fmt(result['class_match'][name])}</td>"
+            f"<td>{_fmt(result['classifier_accuracy'].get(name))}</td></tr>"
+        )
     covered = result["informativity_classes_covered"]
-    coverage = (f"<p class=coverage>The informativity mean covers <b>{covered} of {len(CLASSES)}</b> classes."
-                + "".join(f"<br>{e(name)}: not measured: {e(reason)}" for name, reason in unmeasured.items())
-                + "</p>")
-    control_head = ("<tr><th>control</th><th>informativity</th><th>class match</th>"
-                    + ("<th>demo rater informativity</th>" if rater else "") + "</tr>")
+    coverage = (
+        f"<p class=coverage>The informativity mean covers <b>{covered} of {len(CLASSES)}</b> classes."
+        + "".join(f"<br>{e(name)}: not measured: {e(reason)}" for name, reason in unmeasured.items())
+        + "</p>"
+    )
+    control_head = "<tr><th>control</th><th>informativity</th><th>class match</th>" + ("<th>demo rater informativity</th>" if rater else "") + "</tr>"
     control_rows = "".join(
         f"<tr><td>{e(label)}</td><td>{_fmt(result[key]['informativity'])}</td>"
-        f"<td>{_fmt(result[key]['class_match'])}</td>"
-        + (f"<td>{_fmt(result[key]['rater_informativity'])}</td>" if rater else "") + "</tr>"
-        for key, label in CONTROLS.items())
+        f"<td>{_fmt(result[key]['class_match'])}</td>" + (f"<td>{_fmt(result[key]['rater_informativity'])}</td>" if rater else "") + "</tr>"
+        for key, label in CONTROLS.items()
+    )
     extra = [
         ("Frechet distance to real test frames (class-match feature space)", result["frechet_distance"]),
         ("retrieval accuracy (nearest real train frame has the sound's class)", result["retrieval_accuracy"]),
         ("diversity (mean |difference| between dropout samples, [-1, 1] pixels)", result["diversity"]),
         ("test pixel loss (MSE)", result["pixel_loss"]),
-        ("memorisation: nearest train frame from the sound's own video (train sounds)",
-         result["memorisation"]["same_video_share"]),
+        ("memorisation: nearest train frame from the sound's own video (train sounds)", result["memorisation"]["same_video_share"]),
         ("... chance level of the same", result["memorisation"]["chance"]),
         ("5-way class-match classifier, accuracy on real val frames", result["classifier_accuracy"]["class_match_val"]),
         ("evaluated epochs replaced by the post-discriminator-update correction", result["d_corrected_epochs"]),
     ]
     extra_rows = "".join(f"<tr><td>{e(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in extra)
-    return (f"<table>{head}{''.join(rows)}</table>{coverage}"
-            f"<h2>Controls</h2><table>{control_head}{control_rows}</table>"
-            f"<h2>Beyond the paper</h2><table>{extra_rows}</table>")
+    return f"<table>{head}{''.join(rows)}</table>{coverage}<h2>Controls</h2><table>{control_head}{control_rows}</table><h2>Beyond the paper</h2><table>{extra_rows}</table>"
 
 
 def render_html(result: dict, figure_files: dict[str, str]) -> str:
     e = html.escape
     source = result["label_source"]
-    note = ("Labels come from the <b>demo rater</b>, a stand-in for people that knows the demo world's scenes "
-            "(no human labels in <code>data/labels/informativity.csv</code>)." if source != "people"
-            else "Labels come from people (<code>s2i label</code>).")
+    note = (
+        "Labels come from the <b>demo rater</b>, a stand-in for people that knows the demo world's scenes (no human labels in <code>data/labels/informativity.csv</code>)."
+        if source != "people"
+        else "Labels come from people (<code>s2i label</code>)."
+    )
     if "rater_informativity" in result:
-        note += (" On this demo-world run the rater also judges the test translations directly: its informativity "
-                 "stands beside the classifiers' estimate, with how often the classifiers agree with it.")
-    figs = "".join(f'<figure><img src="{e(path)}" alt="{e(FIGURES[name])}"><figcaption>{e(FIGURES[name])}'
-                   f"</figcaption></figure>" for name, path in figure_files.items())
-    return ("<!doctype html><html><head><meta charset=utf-8><title>s2i evaluation</title><style>"
-            "body{font-family:sans-serif;margin:1.5em;max-width:1100px}table{border-collapse:collapse;margin:.5em 0}"
-            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}"
-            "figure{margin:1em 0}img{max-width:100%;image-rendering:pixelated}figcaption{color:#444}"
-            "</style></head><body>"
-            f"<h1>Sound-to-Imagination: evaluation after epoch {result['final_epoch']}</h1>"
-            f"<p>{result['test_sounds']} test sounds from videos never seen in training, translated with test-time "
-            f"dropout on. Informativity = share of images that their class's informativity classifier calls "
-            f"informative. Class match (a 5-way classifier on real frames) is reported only as the contrast the "
-            f"paper warns about. {note}</p>"
-            f"<h2>Informativity</h2>{metrics_tables(result)}{figs}</body></html>\n")
+        note += (
+            " On this demo-world run the rater also judges the test translations directly: its informativity "
+            "stands beside the classifiers' estimate, with how often the classifiers agree with it."
+        )
+    figs = "".join(f'<figure><img src="{e(path)}" alt="{e(FIGURES[name])}"><figcaption>{e(FIGURES[name])}</figcaption></figure>' for name, path in figure_files.items())
+    return (
+        "<!doctype html><html><head><meta charset=utf-8><title>s2i evaluation</title><style>"
+        "body{font-family:sans-serif;margin:1.5em;max-width:1100px}table{border-collapse:collapse;margin:.5em 0}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}"
+        "figure{margin:1em 0}img{max-width:100%;image-rendering:pixelated}figcaption{color:#444}"
+        "</style></head><body>"
+        f"<h1>Sound-to-Imagination: evaluation after epoch {result['final_epoch']}</h1>"
+        f"<p>{result['test_sounds']} test sounds from videos never seen in training, translated with test-time "
+        f"dropout on. Informativity = share of images that their class's informativity classifier calls "
+        f"informative. Class match (a 5-way classifier on real frames) is reported only as the contrast the "
+        f"paper warns about. {note}</p>"
+        f"<h2>Informativity</h2>{metrics_tables(result)}{figs}</body></html>\n"
+    )
 
 
-def write_report(report_dir: Path, result: dict, epochs: list[int], per_epoch: list[dict], G,
-                 test: SplitArrays, test_emb: np.ndarray, shard_dir: Path, seed: int, stats_path: Path = STATS) -> Path:
+def write_report(
+    report_dir: Path, result: dict, epochs: list[int], per_epoch: list[dict], G, test: SplitArrays, test_emb: np.ndarray, shard_dir: Path, seed: int, stats_path: Path = STATS
+) -> Path:
     fig_dir = Path(report_dir) / "figures"
     images = {}
     if Path(stats_path).is_file():
         images["table1"] = table1(json.loads(Path(stats_path).read_text()))
     images["fig05_strip"] = fig5_strip(G, test, test_emb, seed)
-    images["per_epoch"] = line_chart(epochs, {
-        "informativity": [r["informativity"]["mean"] for r in per_epoch],
-        "class match": [r["class_match"]["mean"] for r in per_epoch],
-        "test pixel loss": [r["pixel_loss"] for r in per_epoch]}, "mean over classes, per evaluated epoch")
+    images["per_epoch"] = line_chart(
+        epochs,
+        {
+            "informativity": [r["informativity"]["mean"] for r in per_epoch],
+            "class match": [r["class_match"]["mean"] for r in per_epoch],
+            "test pixel loss": [r["pixel_loss"] for r in per_epoch],
+        },
+        "mean over classes, per evaluated epoch",
+    )
     images["fig15_by_class"] = fig15_by_class(G, test, test_emb, seed)
     images["fig16_truth_vs_translation"] = fig16_truth_vs_translation(G, test, test_emb, seed)
     files = {}

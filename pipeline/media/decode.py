@@ -9,6 +9,7 @@ reach ffmpeg as `file:` + absolute path, so a name such as `pipe:0.wav` or
 `http:x.mp4` is read as a file, never as a protocol; messages lose ffmpeg's
 memory addresses so that the same input gives the same reject row.
 """
+
 from __future__ import annotations
 
 import math
@@ -79,9 +80,12 @@ def decode_errors(path: str | Path) -> str:
     file decodes with exit status 0 but says "partial file"), not by the null output's muxer.
     """
     # repeat+: every message on its own tagged line, never "Last message repeated n times"
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "repeat+error", "-i", local_url(path),
-                           "-map", "0:a:0", "-map", "0:v:0", "-f", "null", "-"],
-                          capture_output=True, text=True, errors="replace")
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "repeat+error", "-i", local_url(path), "-map", "0:a:0", "-map", "0:v:0", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
     lines = [ln for ln in ffmpeg_lines(proc.stderr, path) if not ln.startswith(_OUTPUT_TAGS)]
     if lines:
         return root_error(lines)
@@ -105,13 +109,9 @@ def probe(path: str | Path) -> dict:
         raise MediaError(path, "missing", "no such file")
     if path.stat().st_size == 0:
         raise MediaError(path, "empty", "file is empty")
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", local_url(path)],
-        capture_output=True, text=True, errors="replace",
-    )
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", local_url(path)], capture_output=True, text=True, errors="replace")
     err = proc.stderr
-    info = {"duration": float("nan"), "audio_streams": 0, "video_streams": 0,
-            "sample_rate": 0, "channels": 0, "width": 0, "height": 0, "fps": 0.0}
+    info = {"duration": float("nan"), "audio_streams": 0, "video_streams": 0, "sample_rate": 0, "channels": 0, "width": 0, "height": 0, "fps": 0.0}
     streams = _STREAM.findall(err)
     if not streams:
         raise MediaError(path, "corrupt", f"not a readable media file ({_last_error_line(err, path)})")
@@ -177,15 +177,12 @@ def decode_frames(path: str | Path, fps: float = 10.0, size: int = 96) -> np.nda
     rounding would take a frame up to one source frame after the tick).
     """
     path = Path(path)
-    video = (ffmpeg.input(local_url(path))["v:0"]
-             .filter("fps", fps=fps, round="up")
-             .filter("crop", "min(iw,ih)", "min(iw,ih)")
-             .filter("scale", size, size, flags="area"))
+    video = ffmpeg.input(local_url(path))["v:0"].filter("fps", fps=fps, round="up").filter("crop", "min(iw,ih)", "min(iw,ih)").filter("scale", size, size, flags="area")
     out = ffmpeg.output(video, "pipe:", format="rawvideo", pix_fmt="rgb24")
     return np.frombuffer(_run_decoder(path, out, "video"), dtype=np.uint8).reshape(-1, size, size, 3)
 
 
-CONTENT_LIMITS = {"silent_below_db": -60.0, "blank_std": 2.0}   # defaults of the data.* params of that name
+CONTENT_LIMITS = {"silent_below_db": -60.0, "blank_std": 2.0}  # defaults of the data.* params of that name
 
 
 def content_problem(path: str | Path, audio: np.ndarray, limits: dict = CONTENT_LIMITS) -> tuple[str, str] | None:
@@ -197,11 +194,9 @@ def content_problem(path: str | Path, audio: np.ndarray, limits: dict = CONTENT_
     peak = float(np.max(np.abs(audio), initial=0.0))
     peak_db = 20 * math.log10(peak) if peak > 0 else -math.inf
     if peak_db < limits["silent_below_db"]:
-        return "silent_audio", (f"{path}: silent audio (peak {peak_db:.1f} dBFS, below data.silent_below_db "
-                                f"{limits['silent_below_db']:g})")
+        return "silent_audio", (f"{path}: silent audio (peak {peak_db:.1f} dBFS, below data.silent_below_db {limits['silent_below_db']:g})")
     frames = decode_frames(path, fps=1.0, size=32)
     flatness = frames.astype(np.float32).mean(axis=3).std(axis=(1, 2))
     if len(flatness) and float(flatness.max()) < limits["blank_std"]:
-        return "blank_video", (f"{path}: blank video (no frame's grey std reaches {flatness.max():.2f}; "
-                               f"data.blank_std is {limits['blank_std']:g})")
+        return "blank_video", (f"{path}: blank video (no frame's grey std reaches {flatness.max():.2f}; data.blank_std is {limits['blank_std']:g})")
     return None

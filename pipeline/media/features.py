@@ -6,6 +6,7 @@ i * hop (the signal is zero-padded by half a window at both ends), which is
 librosa's `center=True` convention, so the values equal
 `log(librosa.feature.melspectrogram(...) + LOG_FLOOR)` on the same samples.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ def log_mel(audio: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray:
 def segment_slice(spectrogram: np.ndarray, start_s: float, cfg: MelConfig = MelConfig()) -> np.ndarray:
     """The segment_frames columns starting at start_s; short tails are padded with the log floor."""
     first = int(round(start_s * cfg.frames_per_second))
-    out = spectrogram[:, first:first + cfg.segment_frames]
+    out = spectrogram[:, first : first + cfg.segment_frames]
     if out.shape[1] < cfg.segment_frames:
         fill = np.full((spectrogram.shape[0], cfg.segment_frames - out.shape[1]), np.log(LOG_FLOOR), np.float32)
         out = np.concatenate([out, fill], axis=1)

@@ -5,6 +5,7 @@ Output files are named from checked parts (class code, video number) and never f
 member path, so nothing is written outside `raw_dir`; members with `..`, absolute paths
 or symlinks are refused and recorded as `unsafe_path`.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,7 @@ from tqdm import tqdm
 
 from pipeline.core.errors import SettingError
 from pipeline.core.tables import check_id
-from .common import (CLASS_TO_CODE, FetchError, class_folders, clip_path, clip_row, fresh_dir,
-                     partial_dir, run_pool, sha256_of, unexpected_error, verify_media, CLIP_ROW_COLUMNS)
+from .common import CLASS_TO_CODE, FetchError, class_folders, clip_path, clip_row, partial_dir, place_clip, run_pool, sha256_of, unexpected_error, verify_media, CLIP_ROW_COLUMNS
 from .http import RateLimiter, download
 from .ledger import Ledger, format_summary, summarize
 
@@ -68,13 +68,25 @@ def get_archive(cfg: dict, raw_dir: Path, ledger: Ledger, retry_failed: bool) ->
     started, url = time.monotonic(), cfg["url"]
     expected_size = int(cfg.get("size") or 0)
     try:
-        with tqdm(desc=f"download {name}", unit="B", unit_scale=True, unit_divisor=1024,
-                  initial=part.stat().st_size if part.exists() else 0,
-                  total=expected_size or None, dynamic_ncols=True) as bar:
-            size, attempts = download(url, part, timeout=float(cfg.get("timeout", 60)),
-                                      retries=int(cfg.get("retries", 5)), backoff=float(cfg.get("backoff", 2)),
-                                      max_wait=float(cfg.get("max_wait", 300)), limiter=RateLimiter(),
-                                      on_bytes=bar.update)
+        with tqdm(
+            desc=f"download {name}",
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            initial=part.stat().st_size if part.exists() else 0,
+            total=expected_size or None,
+            dynamic_ncols=True,
+        ) as bar:
+            size, attempts = download(
+                url,
+                part,
+                timeout=float(cfg.get("timeout", 60)),
+                retries=int(cfg.get("retries", 5)),
+                backoff=float(cfg.get("backoff", 2)),
+                max_wait=float(cfg.get("max_wait", 300)),
+                limiter=RateLimiter(),
+                on_bytes=bar.update,
+            )
         if expected_size and size != expected_size:
             part.unlink()
             raise FetchError("size_mismatch", f"{url}: {size} bytes, expected {expected_size}")
@@ -89,12 +101,10 @@ def get_archive(cfg: dict, raw_dir: Path, ledger: Ledger, retry_failed: bool) ->
         os.replace(part, archive)
     except Exception as err:  # FetchError, or anything else from the download or the file system
         err = unexpected_error(err, url)
-        ledger.record(item, source=SOURCE, url=url, status=err.status, message=str(err),
-                      attempts=getattr(err, "attempts", 1), elapsed=time.monotonic() - started)
+        ledger.record(item, source=SOURCE, url=url, status=err.status, message=str(err), attempts=getattr(err, "attempts", 1), elapsed=time.monotonic() - started)
         print(f"{item}: {err.status}: {err}")
         return None
-    ledger.record(item, source=SOURCE, url=url, status="ok", path=str(archive), nbytes=size,
-                  attempts=attempts, sha256=digest, elapsed=time.monotonic() - started)
+    ledger.record(item, source=SOURCE, url=url, status="ok", path=str(archive), nbytes=size, attempts=attempts, sha256=digest, elapsed=time.monotonic() - started)
     return archive
 
 
@@ -149,12 +159,10 @@ def copy_and_verify(zf: zipfile.ZipFile, name: str, tmp: Path, member: str, chec
         raise FetchError(err.status, str(err).replace(str(tmp), member)) from err
 
 
-def extract(archive: Path, cfg: dict, raw_dir: Path, ledger: Ledger, *, workers: int,
-            retry_failed: bool) -> list[dict]:
+def extract(archive: Path, cfg: dict, raw_dir: Path, ledger: Ledger, *, workers: int, retry_failed: bool) -> list[dict]:
     wanted, refused = plan_members(archive, class_folders(cfg.get("class_folders")))
     for member, message in refused:
-        ledger.record(f"member:{member}", source=SOURCE, url=member,
-                      status="duplicate" if "duplicates" in message else "unsafe_path", message=message)
+        ledger.record(f"member:{member}", source=SOURCE, url=member, status="duplicate" if "duplicates" in message else "unsafe_path", message=message)
         print(message)
     scratch = partial_dir(raw_dir)
     local, handles = threading.local(), []
@@ -166,30 +174,18 @@ def extract(archive: Path, cfg: dict, raw_dir: Path, ledger: Ledger, *, workers:
         if not hasattr(local, "zip"):
             local.zip = zipfile.ZipFile(archive)  # one handle per thread: ZipFile reads are not thread-safe
             handles.append(local.zip)
-        started = time.monotonic()
         target = clip_path(raw_dir, CLASS_TO_CODE[entry["class_name"]], item)
-        tmp = scratch / item / target.name
         member = f"{archive}:{entry['member']}"
-        duration, nbytes, digest = float("nan"), 0, ""
-        try:
-            fresh_dir(tmp.parent)
-            duration = copy_and_verify(local.zip, entry["member"], tmp, member, cfg.get("checks"))
-            nbytes = tmp.stat().st_size
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-            digest = sha256_of(target)
-        except Exception as err:  # FetchError, or anything else from zipfile, ffmpeg or the file system
-            failure = unexpected_error(err, member)
-            status, message, duration = failure.status, str(failure), float("nan")
-            nbytes = tmp.stat().st_size if tmp.exists() else 0
-        else:
-            status, message = "ok", ""
-        finally:
-            shutil.rmtree(tmp.parent, ignore_errors=True)
-        ledger.record(item, source=SOURCE, url=entry["member"], status=status, message=message,
-                      path=str(target) if status == "ok" else "", nbytes=nbytes, duration=duration,
-                      attempts=1, sha256=digest, elapsed=time.monotonic() - started)
-        return status
+        return place_clip(
+            ledger,
+            item,
+            source=SOURCE,
+            url=entry["member"],
+            target=target,
+            tmp=scratch / item / target.name,
+            fill=lambda tmp: copy_and_verify(local.zip, entry["member"], tmp, member, cfg.get("checks")),
+            shown_name=member,
+        )
 
     try:
         run_pool(work, wanted, workers, desc="extract clips")
@@ -200,8 +196,16 @@ def extract(archive: Path, cfg: dict, raw_dir: Path, ledger: Ledger, *, workers:
     for entry in wanted:
         if ledger.is_done(entry["clip_id"]):
             row = ledger.get(entry["clip_id"])
-            rows.append(clip_row(clip_id=entry["clip_id"], source=SOURCE,
-                                 source_video=entry["clip_id"], vegas_video=entry["vegas_video"],
-                                 name=entry["class_name"], event_start=0.0, event_end=row["duration"],
-                                 path=row["path"]))
+            rows.append(
+                clip_row(
+                    clip_id=entry["clip_id"],
+                    source=SOURCE,
+                    source_video=entry["clip_id"],
+                    vegas_video=entry["vegas_video"],
+                    name=entry["class_name"],
+                    event_start=0.0,
+                    event_end=row["duration"],
+                    path=row["path"],
+                )
+            )
     return rows

@@ -1,9 +1,12 @@
 """What the sources share: failure type, class names, clip paths, media check, worker pool."""
+
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Iterable
@@ -19,19 +22,24 @@ VEGAS_VIDEO = re.compile(r"^video_\d{5}$")
 
 # The class folders of the VEGAS archive (lower case) for the five classes.
 DEFAULT_CLASS_FOLDERS = {
-    "baby": "Baby cry", "baby_cry": "Baby cry", "baby_crying": "Baby cry",
+    "baby": "Baby cry",
+    "baby_cry": "Baby cry",
+    "baby_crying": "Baby cry",
     "dog": "Dog",
-    "rail_transport": "Rail transport", "rail": "Rail transport", "train": "Rail transport",
-    "fireworks": "Fireworks", "firework": "Fireworks",
-    "water_flowing": "Water flowing", "water": "Water flowing",
+    "rail_transport": "Rail transport",
+    "rail": "Rail transport",
+    "train": "Rail transport",
+    "fireworks": "Fireworks",
+    "firework": "Fireworks",
+    "water_flowing": "Water flowing",
+    "water": "Water flowing",
 }
 
 
 class FetchError(Exception):
     """An item that could not be fetched: `status` is the ledger code."""
 
-    def __init__(self, status: str, message: str, *, retryable: bool = False,
-                 retry_after: float | None = None):
+    def __init__(self, status: str, message: str, *, retryable: bool = False, retry_after: float | None = None):
         super().__init__(message)
         self.status, self.retryable, self.retry_after = status, retryable, retry_after
 
@@ -115,12 +123,48 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def place_clip(ledger, item: str, *, source: str, url: str, target: Path, tmp: Path, fill: Callable[[Path], float], shown_name: str) -> str:
+    """Fill `tmp` (`fill(tmp)` writes the clip and returns its checked duration), move it to `target` and record
+    the item's one ledger row. Any error from fill, ffmpeg or the file system is the item's status, its message
+    naming `shown_name` instead of the temp path; the temp folder never outlives the call."""
+    started = time.monotonic()
+    duration, nbytes, digest = float("nan"), 0, ""
+    try:
+        fresh_dir(tmp.parent)
+        duration = fill(tmp)
+        nbytes = tmp.stat().st_size
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+        digest = sha256_of(target)
+    except Exception as err:  # FetchError, or anything else from the reader, ffmpeg or the file system
+        failure = unexpected_error(err, shown_name)
+        status, message, duration = failure.status, str(failure).replace(str(tmp), shown_name), float("nan")
+        nbytes = tmp.stat().st_size if tmp.exists() else 0
+    else:
+        status, message = "ok", ""
+    finally:
+        shutil.rmtree(tmp.parent, ignore_errors=True)
+    ledger.record(
+        item,
+        source=source,
+        url=url,
+        status=status,
+        message=message,
+        path=str(target) if status == "ok" else "",
+        nbytes=nbytes,
+        duration=duration,
+        attempts=1,
+        sha256=digest,
+        elapsed=time.monotonic() - started,
+    )
+    return status
+
+
 def run_pool(work: Callable[[object], str], items: Iterable, workers: int, desc: str) -> dict[str, int]:
     """Run work(item) -> status in a thread pool with a progress bar; returns counts per status."""
     items = list(items)
     counts: dict[str, int] = {}
-    with ThreadPoolExecutor(max(1, int(workers))) as pool, \
-            tqdm(total=len(items), desc=desc, unit="item", dynamic_ncols=True) as bar:
+    with ThreadPoolExecutor(max(1, int(workers))) as pool, tqdm(total=len(items), desc=desc, unit="item", dynamic_ncols=True) as bar:
         futures = [pool.submit(work, item) for item in items]
         for future in as_completed(futures):
             status = future.result()
@@ -130,12 +174,18 @@ def run_pool(work: Callable[[object], str], items: Iterable, workers: int, desc:
     return counts
 
 
-def clip_row(*, clip_id: str, source: str, source_video: str, vegas_video: str, name: str,
-             event_start: float, event_end: float, path: Path | str) -> dict:
-    return {"clip_id": clip_id, "source": source, "source_video": source_video,
-            "vegas_video": vegas_video, "class_name": name, "class_code": CLASS_TO_CODE[name],
-            "event_start": float(event_start), "event_end": float(event_end), "path": str(path)}
+def clip_row(*, clip_id: str, source: str, source_video: str, vegas_video: str, name: str, event_start: float, event_end: float, path: Path | str) -> dict:
+    return {
+        "clip_id": clip_id,
+        "source": source,
+        "source_video": source_video,
+        "vegas_video": vegas_video,
+        "class_name": name,
+        "class_code": CLASS_TO_CODE[name],
+        "event_start": float(event_start),
+        "event_end": float(event_end),
+        "path": str(path),
+    }
 
 
-CLIP_ROW_COLUMNS = ["clip_id", "source", "source_video", "vegas_video", "class_name", "class_code",
-                    "event_start", "event_end", "path"]
+CLIP_ROW_COLUMNS = ["clip_id", "source", "source_video", "vegas_video", "class_name", "class_code", "event_start", "event_end", "path"]

@@ -4,6 +4,7 @@
 body is complete, restarting from zero only when the server ignores the Range. A
 `RateLimiter` shared by all workers spaces out requests and pauses everyone after a 429.
 """
+
 from __future__ import annotations
 
 import email.utils
@@ -71,8 +72,9 @@ def http_failure(status_code: int, url: str, reason: str = "", retry_after: str 
     return FetchError("http_error", message, retryable=status_code >= 500 or status_code == 408)
 
 
-def with_retries(attempt: Callable[[], object], *, retries: int, backoff: float, max_wait: float,
-                 limiter: RateLimiter | None = None, progressed: Callable[[], bool] = lambda: False):
+def with_retries(
+    attempt: Callable[[], object], *, retries: int, backoff: float, max_wait: float, limiter: RateLimiter | None = None, progressed: Callable[[], bool] = lambda: False
+):
     """Call attempt() until it returns; retry retryable FetchErrors with exponential backoff.
 
     Returns (result, attempts). A failure after progress (more bytes than before) does not
@@ -99,9 +101,17 @@ def with_retries(attempt: Callable[[], object], *, retries: int, backoff: float,
             time.sleep(delay)
 
 
-def download(url: str, part: Path, *, timeout: float = 30.0, retries: int = 5, backoff: float = 2.0,
-             max_wait: float = 300.0, limiter: RateLimiter | None = None,
-             on_bytes: Callable[[int], None] | None = None) -> tuple[int, int]:
+def download(
+    url: str,
+    part: Path,
+    *,
+    timeout: float = 30.0,
+    retries: int = 5,
+    backoff: float = 2.0,
+    max_wait: float = 300.0,
+    limiter: RateLimiter | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
     """Fetch url into `part`, resuming it; returns (size, attempts). Raises FetchError."""
     part = Path(part)
     part.parent.mkdir(parents=True, exist_ok=True)
@@ -112,8 +122,7 @@ def download(url: str, part: Path, *, timeout: float = 30.0, retries: int = 5, b
         moved, size_before[0] = now > size_before[0], now
         return moved
 
-    _, attempts = with_retries(lambda: _fetch_once(url, part, timeout, on_bytes), retries=retries,
-                               backoff=backoff, max_wait=max_wait, limiter=limiter, progressed=progressed)
+    _, attempts = with_retries(lambda: _fetch_once(url, part, timeout, on_bytes), retries=retries, backoff=backoff, max_wait=max_wait, limiter=limiter, progressed=progressed)
     return part.stat().st_size, attempts
 
 
@@ -131,8 +140,7 @@ def _fetch_once(url: str, part: Path, timeout: float, on_bytes) -> None:
                 if total == offset:
                     return
                 part.unlink()
-                raise FetchError("http_error", f"{url}: HTTP 416 for a partial file of {offset} bytes; "
-                                 "starting again", retryable=True) from None
+                raise FetchError("http_error", f"{url}: HTTP 416 for a partial file of {offset} bytes; starting again", retryable=True) from None
             raise http_failure(err.code, url, str(err.reason), err.headers.get("Retry-After")) from None
     except (TimeoutError, socket.timeout) as err:
         raise FetchError("timeout", f"{url}: no answer within {timeout:g} s ({err})", retryable=True) from None
@@ -169,11 +177,9 @@ def _copy_body(response, part: Path, offset: int, total: int | None, url: str, t
                 if on_bytes:
                     on_bytes(len(block))
         except (TimeoutError, socket.timeout):
-            raise FetchError("timeout", f"{url}: stalled for {timeout:g} s after {written} bytes",
-                             retryable=True) from None
+            raise FetchError("timeout", f"{url}: stalled for {timeout:g} s after {written} bytes", retryable=True) from None
         except (http.client.IncompleteRead, ConnectionError) as err:
-            raise FetchError("truncated", f"{url}: connection ended after {written} of {total} bytes "
-                             f"({type(err).__name__})", retryable=True) from None
+            raise FetchError("truncated", f"{url}: connection ended after {written} of {total} bytes ({type(err).__name__})", retryable=True) from None
         finally:
             out.flush()
     if total is not None and written != total:

@@ -9,6 +9,7 @@ and saves at once, so every run starts without a journal.
 A rerun skips items that are `ok` and whose file exists; items that failed are tried again only when
 asked (`retry_failed`).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,18 +24,18 @@ from pipeline.core.errors import InputFileError
 from pipeline.core.tables import empty_table, write_table
 
 LEDGER_COLUMNS = {
-    "item": "string",       # clip id, or the archive / member name
-    "source": "string",     # vegas_archive | youtube | local
-    "url": "string",        # where it came from (URL, zip member or local file)
-    "status": "string",     # ok, or why not: unavailable, private, rate_limited, timeout, ...
-    "message": "string",    # the real error, one line ("" when ok)
-    "path": "string",       # the verified file, relative to the repository root ("" when none)
+    "item": "string",  # clip id, or the archive / member name
+    "source": "string",  # vegas_archive | youtube | local
+    "url": "string",  # where it came from (URL, zip member or local file)
+    "status": "string",  # ok, or why not: unavailable, private, rate_limited, timeout, ...
+    "message": "string",  # the real error, one line ("" when ok)
+    "path": "string",  # the verified file, relative to the repository root ("" when none)
     "bytes": "int64",
     "duration": "float64",  # media seconds (NaN when unknown)
     "attempts": "int64",
-    "sha256": "string",     # of the file, when it was computed ("" otherwise)
-    "elapsed": "float64",   # seconds spent on the item in its last run
-    "updated": "string",    # UTC time of the last update
+    "sha256": "string",  # of the file, when it was computed ("" otherwise)
+    "elapsed": "float64",  # seconds spent on the item in its last run
+    "updated": "string",  # UTC time of the last update
 }
 TIMING_COLUMNS = ["elapsed", "updated"]
 
@@ -55,7 +56,7 @@ class Ledger:
             if missing:
                 raise InputFileError(f"{self.path}: ledger lacks columns {sorted(missing)}")
             self.rows = {row["item"]: row for row in table.to_dict("records")}
-        if self.journal.exists():   # left by a killed run
+        if self.journal.exists():  # left by a killed run
             self.rows.update(self._replay())
             self.save()
 
@@ -72,7 +73,7 @@ class Ledger:
             except ValueError:
                 row, missing = None, set()
             if row is None or missing:
-                if number == len(lines):   # the last line, cut by a kill: that item was in flight
+                if number == len(lines):  # the last line, cut by a kill: that item was in flight
                     continue
                 raise InputFileError(f"{self.journal} line {number}: not a ledger row; move it away to start over")
             rows[row["item"]] = row
@@ -94,14 +95,35 @@ class Ledger:
             return True
         return row["status"] != "ok" and not retry_failed
 
-    def record(self, item: str, *, source: str, url: str = "", status: str, message: str = "",
-               path: str = "", nbytes: int = 0, duration: float = float("nan"), attempts: int = 0,
-               sha256: str = "", elapsed: float = 0.0) -> None:
-        row = {"item": item, "source": source, "url": url, "status": status,
-               "message": " ".join(str(message).split()), "path": path, "bytes": int(nbytes),
-               "duration": float(duration), "attempts": int(attempts), "sha256": sha256,
-               "elapsed": round(float(elapsed), 3),
-               "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    def record(
+        self,
+        item: str,
+        *,
+        source: str,
+        url: str = "",
+        status: str,
+        message: str = "",
+        path: str = "",
+        nbytes: int = 0,
+        duration: float = float("nan"),
+        attempts: int = 0,
+        sha256: str = "",
+        elapsed: float = 0.0,
+    ) -> None:
+        row = {
+            "item": item,
+            "source": source,
+            "url": url,
+            "status": status,
+            "message": " ".join(str(message).split()),
+            "path": path,
+            "bytes": int(nbytes),
+            "duration": float(duration),
+            "attempts": int(attempts),
+            "sha256": sha256,
+            "elapsed": round(float(elapsed), 3),
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         line = json.dumps(row, ensure_ascii=False) + "\n"
         with self.lock:
             self.rows[item] = row
@@ -109,7 +131,7 @@ class Ledger:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._journal_file = open(self.journal, "a", encoding="utf-8")
             self._journal_file.write(line)
-            self._journal_file.flush()   # in the kernel's hands: survives a kill of this process
+            self._journal_file.flush()  # in the kernel's hands: survives a kill of this process
 
     def save(self) -> None:
         """Write the table to `path` (atomically), then drop the journal it now holds."""
@@ -117,7 +139,7 @@ class Ledger:
             if self._journal_file is not None:
                 self._journal_file.close()
                 self._journal_file = None
-            if self.journal.exists():   # there are records since the last save
+            if self.journal.exists():  # there are records since the last save
                 write_table(self._frame(), self.path, LEDGER_COLUMNS)
                 os.unlink(self.journal)
 

@@ -5,6 +5,7 @@ CSV columns: file (relative to `folder`), class (name or code), and optional
 event_start, event_end, vegas_video. Files are hard-linked (or copied) into
 raw_dir/clips/ after they pass `verify_media`; files outside `folder` are refused.
 """
+
 from __future__ import annotations
 
 import csv
@@ -12,15 +13,13 @@ import math
 import os
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pandas as pd
 
 from pipeline.core.errors import InputFileError, SettingError
 from pipeline.core.tables import check_id
-from .common import (CLASS_TO_CODE, CLIP_ROW_COLUMNS, FetchError, class_folders, class_name, clip_path,
-                     clip_row, fresh_dir, partial_dir, run_pool, sha256_of, unexpected_error, verify_media)
+from .common import CLASS_TO_CODE, CLIP_ROW_COLUMNS, FetchError, class_folders, class_name, clip_path, clip_row, partial_dir, place_clip, run_pool, verify_media
 from .ledger import Ledger, format_summary, summarize
 
 SOURCE = "local"
@@ -42,8 +41,7 @@ def fetch(cfg: dict, raw_dir: Path, *, workers: int, retry_failed: bool) -> pd.D
         ledger.record(item, source=SOURCE, url=item, status=status, message=message)
     scratch = partial_dir(raw_dir)
     copy = str(cfg.get("link", "copy")) != "hardlink"
-    run_pool(lambda e: take(e, raw_dir, scratch, ledger, retry_failed, copy, cfg.get("checks")), entries, workers,
-             desc="local clips")
+    run_pool(lambda e: take(e, raw_dir, scratch, ledger, retry_failed, copy, cfg.get("checks")), entries, workers, desc="local clips")
     ledger.save()
     print(format_summary(summarize(ledger.table())))
     rows = []
@@ -51,16 +49,23 @@ def fetch(cfg: dict, raw_dir: Path, *, workers: int, retry_failed: bool) -> pd.D
         if ledger.is_done(e["clip_id"]):
             row = ledger.get(e["clip_id"])
             end = e["event_end"] if e["event_end"] == e["event_end"] else row["duration"]
-            rows.append(clip_row(clip_id=e["clip_id"], source=SOURCE, source_video=e["source_video"],
-                                 vegas_video=e["vegas_video"], name=e["class_name"],
-                                 event_start=e["event_start"], event_end=end, path=row["path"]))
+            rows.append(
+                clip_row(
+                    clip_id=e["clip_id"],
+                    source=SOURCE,
+                    source_video=e["source_video"],
+                    vegas_video=e["vegas_video"],
+                    name=e["class_name"],
+                    event_start=e["event_start"],
+                    event_end=end,
+                    path=row["path"],
+                )
+            )
     return pd.DataFrame(rows, columns=CLIP_ROW_COLUMNS)
 
 
-def _entry(file: Path, name: str, vegas_video: str, clip_id: str, start: float = 0.0,
-           end: float = float("nan")) -> dict:
-    return {"file": file, "class_name": name, "vegas_video": vegas_video, "clip_id": clip_id,
-            "source_video": clip_id, "event_start": start, "event_end": end}
+def _entry(file: Path, name: str, vegas_video: str, clip_id: str, start: float = 0.0, end: float = float("nan")) -> dict:
+    return {"file": file, "class_name": name, "vegas_video": vegas_video, "clip_id": clip_id, "source_video": clip_id, "event_start": start, "event_end": end}
 
 
 def entries_from_layout(folder: Path, folders: dict[str, str]) -> tuple[list[dict], list[tuple]]:
@@ -137,37 +142,20 @@ def _seconds(text: str | None, default: float, column: str, where: str) -> float
     return value
 
 
-def take(entry: dict, raw_dir: Path, scratch: Path, ledger: Ledger, retry_failed: bool, copy: bool,
-         checks: dict | None = None) -> str:
+def take(entry: dict, raw_dir: Path, scratch: Path, ledger: Ledger, retry_failed: bool, copy: bool, checks: dict | None = None) -> str:
     item = entry["clip_id"]
     if ledger.skip(item, retry_failed):
         return "skipped"
-    started = time.monotonic()
     source_file = entry["file"]
     target = clip_path(raw_dir, CLASS_TO_CODE[entry["class_name"]], item, source_file.suffix.lower())
-    tmp = scratch / item / target.name
-    duration, nbytes, digest = float("nan"), 0, ""
-    try:
-        fresh_dir(tmp.parent)
+
+    def fill(tmp: Path) -> float:
         if not source_file.is_file():
             raise FetchError("missing", f"{source_file}: no such file")
         _link_or_copy(source_file, tmp, copy)
-        nbytes = tmp.stat().st_size
-        duration = verify_media(tmp, checks)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, target)
-        digest = sha256_of(target)
-    except Exception as err:  # FetchError, or anything else from ffmpeg or the file system
-        failure = unexpected_error(err, str(source_file))
-        status, message, duration = failure.status, str(failure).replace(str(tmp), str(source_file)), float("nan")
-    else:
-        status, message = "ok", ""
-    finally:
-        shutil.rmtree(tmp.parent, ignore_errors=True)
-    ledger.record(item, source=SOURCE, url=str(source_file), status=status, message=message,
-                  path=str(target) if status == "ok" else "", nbytes=nbytes, duration=duration,
-                  attempts=1, sha256=digest, elapsed=time.monotonic() - started)
-    return status
+        return verify_media(tmp, checks)
+
+    return place_clip(ledger, item, source=SOURCE, url=str(source_file), target=target, tmp=scratch / item / target.name, fill=fill, shown_name=str(source_file))
 
 
 def _link_or_copy(src: Path, dst: Path, copy: bool) -> None:

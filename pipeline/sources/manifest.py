@@ -5,6 +5,7 @@ optional vegas_video. Build one with `s2i manifest` (pipeline/commands/manifest.
 
 Bad lines are reported with their line number and left out; the others go on.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,14 +22,14 @@ YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 
 # AudioSet label ids for the five classes (spec: Data).
 DEFAULT_LABELS = {
-    "/t/dd00002": "Baby cry",        # Baby cry, infant cry
+    "/t/dd00002": "Baby cry",  # Baby cry, infant cry
     "/m/0bt9lr": "Dog",
     "/m/06d_3": "Rail transport",
-    "/m/07jdr": "Rail transport",    # Train
+    "/m/07jdr": "Rail transport",  # Train
     "/m/0g6b5": "Fireworks",
-    "/m/0j6m2": "Water flowing",     # Stream
-    "/m/0j2kx": "Water flowing",     # Waterfall
-    "/m/0838f": "Water flowing",     # Water
+    "/m/0j6m2": "Water flowing",  # Stream
+    "/m/0j2kx": "Water flowing",  # Waterfall
+    "/m/0838f": "Water flowing",  # Water
 }
 MANIFEST_COLUMNS = ["youtube_id", "start", "end", "class", "vegas_video"]
 
@@ -50,7 +51,7 @@ class Clip:
 @dataclass(frozen=True)
 class BadLine:
     line: int
-    reason: str          # ledger status: invalid_id or invalid_line
+    reason: str  # ledger status: invalid_id or invalid_line
     message: str
 
 
@@ -148,8 +149,7 @@ def write_manifest(clips: list[Clip], path: str | Path) -> None:
             writer.writerow([c.youtube_id, f"{c.start:g}", f"{c.end:g}", c.class_name, c.vegas_video])
 
 
-def build_manifest(sources: list[str | Path], out: str | Path, labels: dict[str, str] | None = None,
-                   max_per_class: int = 0) -> tuple[list[Clip], list[BadLine]]:
+def build_manifest(sources: list[str | Path], out: str | Path, labels: dict[str, str] | None = None, max_per_class: int = 0) -> tuple[list[Clip], list[BadLine]]:
     """AudioSet CSVs -> manifest: our classes only, first occurrence of each segment, in file order."""
     kept, bad, seen, per_class = [], [], set(), {name: 0 for name in CLASSES}
     for source in sources:

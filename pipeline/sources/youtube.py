@@ -5,6 +5,7 @@ only [start, end] of it. Every attempt works in raw_dir/.partial/<clip_id>/ and 
 clip is moved into raw_dir/clips/ only after `verify_media` accepted it. No shell, no
 exec or post-processor hooks; ffmpeg is imageio-ffmpeg's binary.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,7 @@ import pandas as pd
 
 from pipeline.core.errors import SettingError
 from pipeline.media.decode import ffmpeg_exe
-from .common import (CLASS_TO_CODE, CLIP_ROW_COLUMNS, FetchError, clip_path, clip_row, fresh_dir,
-                     partial_dir, run_pool, sha256_of, unexpected_error, verify_media)
+from .common import CLASS_TO_CODE, CLIP_ROW_COLUMNS, FetchError, clip_path, clip_row, fresh_dir, partial_dir, run_pool, sha256_of, unexpected_error, verify_media
 from .http import RateLimiter, retry_after_seconds, with_retries
 from .ledger import Ledger, format_summary, summarize
 from .manifest import Clip, read_manifest
@@ -75,29 +75,35 @@ def fetch(cfg: dict, raw_dir: Path, *, workers: int, retry_failed: bool) -> pd.D
     ledger = Ledger(raw_dir / "ledger.parquet")
     for line in bad:
         print(f"rejected: {line.message}")
-        ledger.record(f"manifest:line{line.line}", source=SOURCE, url=str(cfg["manifest"]),
-                      status=line.reason, message=line.message)
+        ledger.record(f"manifest:line{line.line}", source=SOURCE, url=str(cfg["manifest"]), status=line.reason, message=line.message)
     cookies = str(cfg.get("cookies") or "")
     if cookies and not Path(cookies).is_file():
         raise SettingError(f"params.yaml data.youtube.cookies: {cookies}: no such file")
     limiter = RateLimiter(float(cfg.get("min_interval", 1.0)))
     scratch = partial_dir(raw_dir)
-    run_pool(lambda clip: fetch_clip(clip, cfg, raw_dir, scratch, ledger, limiter, retry_failed),
-             clips, workers, desc="youtube clips")
+    run_pool(lambda clip: fetch_clip(clip, cfg, raw_dir, scratch, ledger, limiter, retry_failed), clips, workers, desc="youtube clips")
     ledger.save()
     print(format_summary(summarize(ledger.table())))
     rows = []
     for clip in clips:
         if ledger.is_done(clip.clip_id):
             row = ledger.get(clip.clip_id)
-            rows.append(clip_row(clip_id=clip.clip_id, source=SOURCE, source_video=f"yt_{clip.youtube_id}",
-                                 vegas_video=clip.vegas_video, name=clip.class_name, event_start=0.0,
-                                 event_end=clip.end - clip.start, path=row["path"]))
+            rows.append(
+                clip_row(
+                    clip_id=clip.clip_id,
+                    source=SOURCE,
+                    source_video=f"yt_{clip.youtube_id}",
+                    vegas_video=clip.vegas_video,
+                    name=clip.class_name,
+                    event_start=0.0,
+                    event_end=clip.end - clip.start,
+                    path=row["path"],
+                )
+            )
     return pd.DataFrame(rows, columns=CLIP_ROW_COLUMNS)
 
 
-def fetch_clip(clip: Clip, cfg: dict, raw_dir: Path, scratch: Path, ledger: Ledger,
-               limiter: RateLimiter, retry_failed: bool) -> str:
+def fetch_clip(clip: Clip, cfg: dict, raw_dir: Path, scratch: Path, ledger: Ledger, limiter: RateLimiter, retry_failed: bool) -> str:
     item = clip.clip_id
     if ledger.skip(item, retry_failed):
         return "skipped"
@@ -106,22 +112,25 @@ def fetch_clip(clip: Clip, cfg: dict, raw_dir: Path, scratch: Path, ledger: Ledg
     started = time.monotonic()
     try:
         (media, duration), attempts = with_retries(
-            lambda: download_section(clip, url, fresh_dir(work_dir), cfg), limiter=limiter,
-            retries=int(cfg.get("retries", 3)), backoff=float(cfg.get("backoff", 5)),
-            max_wait=float(cfg.get("max_wait", 300)))
+            lambda: download_section(clip, url, fresh_dir(work_dir), cfg),
+            limiter=limiter,
+            retries=int(cfg.get("retries", 3)),
+            backoff=float(cfg.get("backoff", 5)),
+            max_wait=float(cfg.get("max_wait", 300)),
+        )
         target = clip_path(raw_dir, CLASS_TO_CODE[clip.class_name], item, media.suffix.lower())
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(media, target)
         nbytes, digest = target.stat().st_size, sha256_of(target)
     except Exception as err:  # FetchError, or anything else from yt-dlp, ffmpeg or the file system
         failure = unexpected_error(err, url)
-        ledger.record(item, source=SOURCE, url=url, status=failure.status, message=str(failure),
-                      attempts=getattr(failure, "attempts", 1), elapsed=time.monotonic() - started)
+        ledger.record(item, source=SOURCE, url=url, status=failure.status, message=str(failure), attempts=getattr(failure, "attempts", 1), elapsed=time.monotonic() - started)
         return failure.status
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    ledger.record(item, source=SOURCE, url=url, status="ok", path=str(target), nbytes=nbytes,
-                  duration=duration, attempts=attempts, sha256=digest, elapsed=time.monotonic() - started)
+    ledger.record(
+        item, source=SOURCE, url=url, status="ok", path=str(target), nbytes=nbytes, duration=duration, attempts=attempts, sha256=digest, elapsed=time.monotonic() - started
+    )
     return "ok"
 
 
@@ -130,15 +139,25 @@ def ydl_options(clip: Clip, work_dir: Path, cfg: dict) -> dict:
 
     timeout = float(cfg.get("timeout", 30))
     options = {
-        "quiet": True, "no_warnings": True, "noprogress": True, "logger": _Silent(),
-        "noplaylist": True, "cachedir": False, "overwrites": True, "continuedl": False,
+        "quiet": True,
+        "no_warnings": True,
+        "noprogress": True,
+        "logger": _Silent(),
+        "noplaylist": True,
+        "cachedir": False,
+        "overwrites": True,
+        "continuedl": False,
         "outtmpl": str(work_dir / "clip.%(ext)s"),
         "format": cfg.get("format") or DEFAULT_FORMAT,
         "merge_output_format": "mp4",
         "download_ranges": download_range_func(None, [(clip.start, clip.end)]),
         "force_keyframes_at_cuts": bool(cfg.get("exact_cuts", True)),
-        "socket_timeout": timeout, "retries": 1, "fragment_retries": 1, "extractor_retries": 1,
-        "ffmpeg_location": ffmpeg_exe(), "fixup": "never",
+        "socket_timeout": timeout,
+        "retries": 1,
+        "fragment_retries": 1,
+        "extractor_retries": 1,
+        "ffmpeg_location": ffmpeg_exe(),
+        "fixup": "never",
         # ffmpeg fetches the section: give up on a silent server, and stop at the first read error
         "external_downloader_args": {"ffmpeg_i": ["-rw_timeout", str(int(timeout * 1e6)), "-xerror"]},
     }
@@ -194,8 +213,7 @@ def _retry_after(err: BaseException) -> float | None:
         if headers is not None and getattr(current, "status", None) == 429:
             return retry_after_seconds(headers.get("Retry-After"))
         exc_info = getattr(current, "exc_info", None)
-        queue += [getattr(current, "cause", None), current.__cause__, current.__context__,
-                  exc_info[1] if exc_info else None]
+        queue += [getattr(current, "cause", None), current.__cause__, current.__context__, exc_info[1] if exc_info else None]
     return None
 
 
@@ -207,10 +225,32 @@ def diagnose(info: dict, clip: Clip, timeout: float, message: str) -> FetchError
             continue
         started = time.monotonic()
         proc = subprocess.run(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-xerror",
-             "-protocol_whitelist", "http,https,tcp,tls", "-rw_timeout", str(int(timeout * 1e6)),
-             "-i", url, "-t", f"{clip.end:g}", "-map", "0", "-f", "null", "-"],
-            capture_output=True, text=True, errors="replace", timeout=timeout * 4 + 60)
+            [
+                ffmpeg_exe(),
+                "-hide_banner",
+                "-nostdin",
+                "-v",
+                "error",
+                "-xerror",
+                "-protocol_whitelist",
+                "http,https,tcp,tls",
+                "-rw_timeout",
+                str(int(timeout * 1e6)),
+                "-i",
+                url,
+                "-t",
+                f"{clip.end:g}",
+                "-map",
+                "0",
+                "-f",
+                "null",
+                "-",
+            ],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout * 4 + 60,
+        )
         text = " ".join(proc.stderr.split())
         low = text.lower()
         for fragment, status, retryable in FFMPEG_STATUS:

@@ -9,6 +9,7 @@ each), ledger.parquet for downloaded sources; data/acquire.json (counts by statu
 a DVC metric). When no clip is usable the tables and summary are still written and
 the stage exits 1 with a one-line error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,9 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     ok = int((clips["status"] == "ok").sum())
     print(f"acquire: {ok} clips ok, {len(rejects)} rejected")
     if ok == 0:
-        print(f"acquire: error: no usable clip; the reasons are in {paths.RAW_REJECTS}"
-              + (f" and {paths.LEDGER}" if paths.LEDGER.exists() else ""),
-              file=sys.stderr)
+        print(f"acquire: error: no usable clip; the reasons are in {paths.RAW_REJECTS}" + (f" and {paths.LEDGER}" if paths.LEDGER.exists() else ""), file=sys.stderr)
         sys.exit(1)
 
 

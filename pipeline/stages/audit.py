@@ -7,6 +7,7 @@ reports/audit/leakage.json (a DVC metric) and reports/audit/leakage.html. The ch
 listed in `pipeline.audit.checks`. Exit code 1 when a leak is found and `audit.fail_on_leak`
 is true (or an imbalance and `audit.fail_on_imbalance`).
 """
+
 from __future__ import annotations
 
 import sys
@@ -16,7 +17,7 @@ from pipeline.core import paths
 from pipeline.core.errors import exit_status
 from pipeline.core.params import PARAMS_FILE
 
-READS = ("audit",)     # `pipeline.audit.checks.load_audit_params` reads them, as `s2i audit` does
+READS = ("audit",)  # `pipeline.audit.checks.load_audit_params` reads them, as `s2i audit` does
 
 
 def main() -> int:

@@ -5,6 +5,7 @@
 Reads data/shards; writes models/autoencoder/{best.pt,last.pt} and dvclive logs
 in models/autoencoder_live/. A killed run resumes from last.pt when the settings match.
 """
+
 from __future__ import annotations
 
 import sys

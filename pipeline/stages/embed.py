@@ -6,6 +6,7 @@ Reads models/autoencoder/best.pt and data/shards; writes
 data/embeddings/{train,val,test}.npz with `keys`, `emb` (N x E float32 in
 [-1, 1]) and `class_index`, in shard order.
 """
+
 from __future__ import annotations
 
 import sys

@@ -36,6 +36,7 @@ from `data.demo`).
 Writes reports/metrics.json (DVC metrics), reports/plots/per_epoch.tsv (dvc plots),
 reports/figures/*.png and reports/report.html.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,7 @@ from pipeline.evaluation.judging import run
 
 # data.demo and shards.frame_fps: the demo world's ground truth (`pipeline.evaluation.attributes`, which
 # reads them from params.yaml itself).
-READS = ("evaluate", "translator.d_every", "translator.d_unit", "translator.snapshot_every", "translator.epochs",
-         "informativity.rater_threshold", "data.demo", "shards.frame_fps")
+READS = ("evaluate", "translator.d_every", "translator.d_unit", "translator.snapshot_every", "translator.epochs", "informativity.rater_threshold", "data.demo", "shards.frame_fps")
 
 
 def main() -> None:
@@ -57,8 +57,7 @@ def main() -> None:
         result = run(params.evaluate, params.translator, params.informativity.rater_threshold)
     except FileNotFoundError as err:  # an output of an earlier stage is missing
         raise InputFileError(str(err)) from err
-    shown = ("informativity", "informativity_classes_covered", "class_match", "rater_informativity",
-             "classifier_rater_agreement", "untrained", "shuffled", "ridge")
+    shown = ("informativity", "informativity_classes_covered", "class_match", "rater_informativity", "classifier_rater_agreement", "untrained", "shuffled", "ridge")
     print(json.dumps({k: result[k] for k in shown if k in result}, indent=1))
 
 

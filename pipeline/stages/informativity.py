@@ -16,6 +16,7 @@ A class whose labels allow no classifier set split by source video, or whose
 classifier says the same on every image of its set, is unmeasured: its
 checkpoint records the reason and evaluate reports its informativity as null.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,7 @@ def main() -> None:
         report = run(params.informativity, params.translator)
     except FileNotFoundError as err:  # an output of an earlier stage is missing
         raise InputFileError(str(err)) from err
-    print(json.dumps({k: report[k] for k in ("label_source", "mean_accuracy", "classes_measured", "class_match")},
-                     indent=1))
+    print(json.dumps({k: report[k] for k in ("label_source", "mean_accuracy", "classes_measured", "class_match")}, indent=1))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Reads data/raw/clips.parquet; writes data/segments/index.parquet (one row per
 segment, SEGMENT_COLUMNS) and data/segments/rejects.parquet (clips that the
 chosen split cannot place).
 """
+
 from __future__ import annotations
 
 import sys

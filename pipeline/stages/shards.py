@@ -6,6 +6,7 @@ Reads data/segments/index.parquet and the rejects of earlier stages; writes
 data/shards/{train,val,test}-NNNNNN.tar, data/shards/rejects.parquet and
 data/stats.json (the paper's Table 1 for this data, a DVC metric).
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,7 @@ READS = ("shards",)
 
 def main() -> None:
     params = stage_params(READS).shards
-    cfg = ShardConfig(MelConfig(params.sample_rate, params.win_ms, params.hop_ms, params.n_mels),
-                      params.image_size, params.frame_fps)
+    cfg = ShardConfig(MelConfig(params.sample_rate, params.win_ms, params.hop_ms, params.n_mels), params.image_size, params.frame_fps)
     index = read_table(paths.SEGMENT_INDEX)
     index = index.sort_values(["clip_id", "start"]).reset_index(drop=True)
     kept, rejects = write_shards(index, paths.SHARDS, cfg, params.samples_per_shard, params.workers)
@@ -36,8 +36,7 @@ def main() -> None:
     write_text(json.dumps(stats, indent=2) + "\n", paths.STATS)
     for msg in rejects["message"]:
         print(f"rejected: {msg}")
-    print(f"shards: {len(kept)} samples; " + ", ".join(
-        f"{s} {stats[s]['total']['segments']}" for s in SPLITS))
+    print(f"shards: {len(kept)} samples; " + ", ".join(f"{s} {stats[s]['total']['segments']}" for s in SPLITS))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Reads data/embeddings and the images in data/shards; writes
 models/translator/{generator.pt,discriminator.pt,last.pt,snapshots/,test_grid.png}
 and dvclive logs in models/translator_live/. A killed run resumes from last.pt.
 """
+
 from __future__ import annotations
 
 import sys

@@ -1,6 +1,7 @@
 """Training the audio autoencoder on train-split log-Mels (best val epoch kept), and the linear probe
 of its embedding.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,7 +40,7 @@ def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
 @torch.no_grad()
 def mean_loss(model, batches, device) -> float:
     model.eval()
-    total, count = torch.zeros((), dtype=torch.float64, device=device), 0   # summed on the device, read once
+    total, count = torch.zeros((), dtype=torch.float64, device=device), 0  # summed on the device, read once
     for mel in batches:
         mel = to_device(mel, device)
         total += torch.nn.functional.mse_loss(model(mel), mel, reduction="sum").double()
@@ -61,7 +62,7 @@ def train_epochs(emb_dim: int, p: dict, ctx) -> None:
     train_paths, val_paths = shard_paths(SHARD_DIR, "train"), shard_paths(SHARD_DIR, "val")
     settings = {"emb_dim": emb_dim, **p, "data": files_digest(train_paths + val_paths)}
     scale = MelScale(p["mel_centre"], p["mel_half_range"])
-    levers = SpeedLevers.automatic(device, ctx.world_size)   # channels_last on CUDA (docs/distributed.md)
+    levers = SpeedLevers.automatic(device, ctx.world_size)  # channels_last on CUDA (docs/distributed.md)
     model = place(AudioAutoencoder(emb_dim, p["width"], p["output_bn"]), device, levers)
     opt = make_optimizer("autoencoder", model.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     extra = {"settings": digest(settings), "mel_scale": dataclasses.asdict(scale), "output_bn": p["output_bn"], "best_val": float("inf"), "best_epoch": 0}
@@ -74,11 +75,9 @@ def train_epochs(emb_dim: int, p: dict, ctx) -> None:
     live = ctx.open_live(LIVE_DIR, resume=ckpt is not None)
     for epoch in range(first, p["epochs"] + 1):
         model.train()
-        losses = EpochLosses()   # the steps' losses stay on the device until the epoch ends
-        batches = stream_mels(train_paths, p["batch_size"], scale, seed=p["seed"] * 100003 + epoch,
-                              buffer=p["shuffle_buffer"], drop_last=True)
-        for mel in tqdm(batches, desc=f"autoencoder epoch {epoch}/{p['epochs']}", unit="batch", leave=False,
-                        disable=not ctx.is_main):
+        losses = EpochLosses()  # the steps' losses stay on the device until the epoch ends
+        batches = stream_mels(train_paths, p["batch_size"], scale, seed=p["seed"] * 100003 + epoch, buffer=p["shuffle_buffer"], drop_last=True)
+        for mel in tqdm(batches, desc=f"autoencoder epoch {epoch}/{p['epochs']}", unit="batch", leave=False, disable=not ctx.is_main):
             mel = as_input(to_device(ctx.local_part(mel), device), levers)
             losses.add(autoencoder_step(trained, opt, mel, bf16=p["bf16"]))
         val = mean_loss(model, stream_mels(val_paths, 256, scale), device)
@@ -89,12 +88,10 @@ def train_epochs(emb_dim: int, p: dict, ctx) -> None:
         live.log_metric("val/mse", val)
         if val < extra["best_val"]:
             extra = {**extra, "best_val": val, "best_epoch": epoch}
-            ctx.save_checkpoint(OUT_DIR / "best.pt", models={"autoencoder": model}, emb_dim=emb_dim,
-                                width=p["width"], epoch=epoch, extra=extra, with_rng=False)
+            ctx.save_checkpoint(OUT_DIR / "best.pt", models={"autoencoder": model}, emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra, with_rng=False)
         live.log_metric("best/val_mse", extra["best_val"], plot=False)
         live.log_metric("best/epoch", extra["best_epoch"], plot=False)
-        ctx.save_checkpoint(OUT_DIR / "last.pt", models={"autoencoder": model}, optimizers={"autoencoder": opt},
-                            emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra)
+        ctx.save_checkpoint(OUT_DIR / "last.pt", models={"autoencoder": model}, optimizers={"autoencoder": opt}, emb_dim=emb_dim, width=p["width"], epoch=epoch, extra=extra)
         live.next_step()
     if ctx.is_main:
         probe = embedding_probe(OUT_DIR / "best.pt", device)
@@ -110,5 +107,4 @@ def embedding_probe(checkpoint: Path, device) -> dict:
     model, scale = load_encoder(checkpoint, device)
     splits = {s: load_split(SHARD_DIR, s, mels=True) for s in SPLITS}
     emb = {s: embed_mels(model, scale, d.mels) for s, d in splits.items()}
-    return class_probe(emb["train"], splits["train"].class_index, emb["val"], splits["val"].class_index,
-                       emb["test"], splits["test"].class_index, len(CLASSES))
+    return class_probe(emb["train"], splits["train"].class_index, emb["val"], splits["val"].class_index, emb["test"], splits["test"].class_index, len(CLASSES))

@@ -17,6 +17,7 @@ The rules a stage follows with a Context `ctx`:
 - step counters need no care: every rank takes every global step;
 - ranks other than 0 print nothing to stdout (their errors still reach stderr).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -36,12 +37,13 @@ from s2i_models.checkpoint import rng_state, set_rng_state
 
 from pipeline.training.runs import open_live, resumable, start_fresh
 
-RANK_SEED_STRIDE = 1_000_003   # rank r > 0 seeds its RNGs with seed + r * stride (dropout masks differ per rank)
+RANK_SEED_STRIDE = 1_000_003  # rank r > 0 seeds its RNGs with seed + r * stride (dropout masks differ per rank)
 
 
 @dataclass(frozen=True)
 class Ranks:
     """Where this process stands, from torchrun's environment variables."""
+
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
@@ -120,8 +122,7 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module
     if device.type != "cpu":
         return nn.SyncBatchNorm.convert_sync_batchnorm(module)
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, CpuSyncBatchNorm):
-        synced = CpuSyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
-                                  module.track_running_stats)
+        synced = CpuSyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
         if module.affine:
             synced.weight, synced.bias = module.weight, module.bias
         synced.running_mean, synced.running_var = module.running_mean, module.running_var
@@ -170,10 +171,9 @@ class Context:
         if not self.distributed:
             return batch
         if len(batch) % self.world_size:
-            raise ValueError(f"a batch of {len(batch)} does not split evenly over {self.world_size} processes; "
-                             "make batch_size a multiple of nproc")
+            raise ValueError(f"a batch of {len(batch)} does not split evenly over {self.world_size} processes; make batch_size a multiple of nproc")
         per = len(batch) // self.world_size
-        return batch[self.rank * per:(self.rank + 1) * per]
+        return batch[self.rank * per : (self.rank + 1) * per]
 
     def wrap(self, model: nn.Module, sync_bn: bool) -> nn.Module:
         """`model` itself in one process; else DistributedDataParallel over it (which starts every rank
@@ -216,8 +216,7 @@ class Context:
         self.barrier()
         return ckpt
 
-    def save_checkpoint(self, path: str | os.PathLike, *, extra: Mapping[str, Any] | None = None,
-                        with_rng: bool = True, **kwargs) -> None:
+    def save_checkpoint(self, path: str | os.PathLike, *, extra: Mapping[str, Any] | None = None, with_rng: bool = True, **kwargs) -> None:
         """s2i_models.save_checkpoint on rank 0; with_rng adds every rank's RNG state (a collective:
         every rank calls it)."""
         if with_rng and self.distributed:
@@ -227,8 +226,7 @@ class Context:
         if self.is_main:
             save_checkpoint(path, extra=extra, with_rng=with_rng, **kwargs)
 
-    def restore(self, ckpt: dict, models: Mapping[str, nn.Module],
-                optimizers: Mapping[str, torch.optim.Optimizer] | None = None, rng: bool = False) -> None:
+    def restore(self, ckpt: dict, models: Mapping[str, nn.Module], optimizers: Mapping[str, torch.optim.Optimizer] | None = None, rng: bool = False) -> None:
         """s2i_models.restore, then this rank's own RNG state; drops the ranks' states from ckpt["extra"]."""
         restore(ckpt, models, optimizers, rng=rng)
         states = ckpt["extra"].pop("rank_rng", None)
@@ -250,8 +248,7 @@ def context() -> Context:
         return Context(ranks, pick_device())
     if torch.cuda.is_available():
         if ranks.local_rank >= torch.cuda.device_count():
-            raise RuntimeError(f"LOCAL_RANK {ranks.local_rank} but only {torch.cuda.device_count()} GPUs are "
-                               "visible; lower nproc")
+            raise RuntimeError(f"LOCAL_RANK {ranks.local_rank} but only {torch.cuda.device_count()} GPUs are visible; lower nproc")
         device, backend = torch.device("cuda", ranks.local_rank), "nccl"
         torch.cuda.set_device(device)
     else:
@@ -260,5 +257,5 @@ def context() -> Context:
         dist.init_process_group(backend)
         atexit.register(dist.destroy_process_group)
     if ranks.rank:
-        sys.stdout = open(os.devnull, "w")   # one copy of the progress lines; errors still reach stderr
+        sys.stdout = open(os.devnull, "w")  # one copy of the progress lines; errors still reach stderr
     return Context(ranks, device)

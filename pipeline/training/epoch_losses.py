@@ -6,6 +6,7 @@ keeps them as they come and turns them into Python floats once, with one device-
 the floats are exactly those `.item()` would have given, so the epoch means logged from them
 are the numbers the loops logged before.
 """
+
 from __future__ import annotations
 
 from typing import Mapping

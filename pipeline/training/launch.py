@@ -8,6 +8,7 @@ with gloo when there is no GPU) and nproc 1 runs the stage exactly as
 `python -m pipeline.stages.translator` does. Several machines: run torchrun yourself
 (docs/distributed.md).
 """
+
 from __future__ import annotations
 
 import argparse

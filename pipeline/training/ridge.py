@@ -6,13 +6,14 @@ train embeddings X and train pixels Y in [-1, 1]; alpha is chosen on the
 validation sounds (lowest pixel MSE) from a grid scaled by the mean eigenvalue
 of Xc^T Xc, so the grid does not depend on the embeddings' scale.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-RELATIVE_ALPHAS = tuple(10.0 ** k for k in range(-4, 4))
+RELATIVE_ALPHAS = tuple(10.0**k for k in range(-4, 4))
 
 
 def to_pixels(images_u8: np.ndarray) -> np.ndarray:
@@ -22,9 +23,9 @@ def to_pixels(images_u8: np.ndarray) -> np.ndarray:
 
 @dataclass
 class RidgeFit:
-    weights: np.ndarray      # E x P
-    x_mean: np.ndarray       # E
-    y_mean: np.ndarray       # P
+    weights: np.ndarray  # E x P
+    x_mean: np.ndarray  # E
+    y_mean: np.ndarray  # P
     alpha: float
     val_loss: float
 
@@ -35,6 +36,7 @@ class RidgeFit:
 @dataclass
 class RidgeTranslator(RidgeFit):
     """A ridge fit from embeddings to flattened pixels in [-1, 1] (val_loss: the validation pixel MSE)."""
+
     image_shape: tuple = ()
 
     def translate(self, emb: np.ndarray) -> np.ndarray:
@@ -43,8 +45,7 @@ class RidgeTranslator(RidgeFit):
         return np.round((np.clip(pixels, -1, 1) + 1) * 127.5).astype(np.uint8).reshape(len(emb), *self.image_shape)
 
 
-def select_ridge(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_loss,
-                 relative_alphas=RELATIVE_ALPHAS) -> RidgeFit:
+def select_ridge(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_loss, relative_alphas=RELATIVE_ALPHAS) -> RidgeFit:
     """Ridge regression train_x -> train_y whose alpha minimises val_loss(predictions for val_x).
 
     One eigendecomposition of Xc^T Xc serves every alpha of the grid; alphas are
@@ -56,7 +57,7 @@ def select_ridge(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, va
     y_mean = np.asarray(train_y).mean(axis=0, dtype=np.float64)
     eigvals, eigvecs = np.linalg.eigh(xc.T @ xc)
     eigvals = np.clip(eigvals, 0, None)
-    projected = eigvecs.T @ (xc.T @ (np.asarray(train_y, np.float64) - y_mean))            # E x P
+    projected = eigvecs.T @ (xc.T @ (np.asarray(train_y, np.float64) - y_mean))  # E x P
     val_coords = (np.asarray(val_x, np.float64) - x_mean) @ eigvecs
     scale = max(float(eigvals.mean()), 1e-12)
     best = None
@@ -69,23 +70,19 @@ def select_ridge(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, va
     return RidgeFit(eigvecs @ (projected / (eigvals + alpha)[:, None]), x_mean, y_mean, alpha, loss)
 
 
-def fit_ridge(train_emb: np.ndarray, train_images: np.ndarray, val_emb: np.ndarray, val_images: np.ndarray,
-              relative_alphas=RELATIVE_ALPHAS) -> RidgeTranslator:
+def fit_ridge(train_emb: np.ndarray, train_images: np.ndarray, val_emb: np.ndarray, val_images: np.ndarray, relative_alphas=RELATIVE_ALPHAS) -> RidgeTranslator:
     """The ridge translator whose alpha gives the lowest pixel MSE on the validation sounds."""
     val_pixels = to_pixels(val_images).astype(np.float64)
-    fit = select_ridge(train_emb, to_pixels(train_images), val_emb,
-                       lambda predicted: np.mean((predicted - val_pixels) ** 2), relative_alphas)
-    return RidgeTranslator(fit.weights, fit.x_mean, fit.y_mean, fit.alpha, fit.val_loss,
-                           image_shape=tuple(np.asarray(train_images).shape[1:]))
+    fit = select_ridge(train_emb, to_pixels(train_images), val_emb, lambda predicted: np.mean((predicted - val_pixels) ** 2), relative_alphas)
+    return RidgeTranslator(fit.weights, fit.x_mean, fit.y_mean, fit.alpha, fit.val_loss, image_shape=tuple(np.asarray(train_images).shape[1:]))
 
 
 def class_probe(train_x, train_y, val_x, val_y, test_x, test_y, n_classes: int) -> dict:
     """Linear probe: a ridge classifier on one-hot classes, trained on train, alpha chosen on val
     (highest accuracy); its accuracies on train, val and test."""
+
     def accuracy(predicted, y):
         return float((predicted.argmax(1) == np.asarray(y)).mean())
 
-    fit = select_ridge(train_x, np.eye(n_classes)[np.asarray(train_y)], val_x,
-                       lambda predicted: -accuracy(predicted, val_y))
-    return {f"{name}_accuracy": accuracy(fit.predict(x), y)
-            for name, x, y in (("train", train_x, train_y), ("val", val_x, val_y), ("test", test_x, test_y))}
+    fit = select_ridge(train_x, np.eye(n_classes)[np.asarray(train_y)], val_x, lambda predicted: -accuracy(predicted, val_y))
+    return {f"{name}_accuracy": accuracy(fit.predict(x), y) for name, x, y in (("train", train_x, train_y), ("val", val_x, val_y), ("test", test_x, test_y))}

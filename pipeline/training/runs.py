@@ -1,4 +1,5 @@
 """What the training stages share: settings digests, resumable checkpoints, dvclive logs."""
+
 from __future__ import annotations
 
 import hashlib

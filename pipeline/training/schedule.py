@@ -1,4 +1,5 @@
 """When the translator trains its discriminator and keeps generator snapshots (epochs, from its params)."""
+
 from __future__ import annotations
 
 
@@ -22,5 +23,4 @@ def snapshot_epochs(last_epoch: int, snapshot_every: int, d_every: int, d_unit: 
 
 def translator_snapshots(translator_p: dict) -> list[int]:
     """`snapshot_epochs` for the translator stage's params."""
-    return snapshot_epochs(translator_p["epochs"], translator_p["snapshot_every"], translator_p["d_every"],
-                           translator_p["d_unit"])
+    return snapshot_epochs(translator_p["epochs"], translator_p["snapshot_every"], translator_p["d_every"], translator_p["d_unit"])

@@ -1,6 +1,7 @@
 """Training the conditional GAN from sound embeddings to 96x96 images: the loop, its snapshots and its
 test grid (generators are read back by `s2i_models.rebuild.load_generator`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,8 +11,18 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from s2i_models import (Discriminator, DiscriminatorSchedule, EpochMovingAverage, GanConfig, WeightAverage,
-                        discriminator_step, enable_fast_kernels, generator_step, make_optimizer, recompute_batchnorm)
+from s2i_models import (
+    Discriminator,
+    DiscriminatorSchedule,
+    EpochMovingAverage,
+    GanConfig,
+    WeightAverage,
+    discriminator_step,
+    enable_fast_kernels,
+    generator_step,
+    make_optimizer,
+    recompute_batchnorm,
+)
 from s2i_models.rebuild import build_generator
 from s2i_models.rng import RandomStream
 from s2i_models.speed_levers import SpeedLevers, compile_dense_blocks, place
@@ -51,30 +62,30 @@ def batches(n: int, size: int, generator: torch.Generator | None = None, device=
         starts = range(0, min(n, 1))
     else:
         starts = range(0, n - size + 1, size)
-    return (order[i:i + size] for i in starts)
+    return (order[i : i + size] for i in starts)
 
 
 @torch.no_grad()
 def pixel_loss(G, emb, images_u8, batch_size=256) -> float:
     G.eval()
-    total = torch.zeros((), dtype=torch.float64, device=emb.device)   # summed on the device, read once
+    total = torch.zeros((), dtype=torch.float64, device=emb.device)  # summed on the device, read once
     for idx in batches(len(emb), batch_size, device=emb.device):
         total += F.mse_loss(G(emb[idx]), as_pixels(images_u8[idx]), reduction="sum").double()
     return float(total) / (len(emb) * 3 * 96 * 96)
 
 
+GAN_PARAMS = ("lambda_adv", "lambda_pixel", "d_every", "d_unit", "adv_average", "bf16", "d_mismatch", "loss", "pixel_scale", "augment", "r1", "lambda_ms", "pixel_best_of")
+
+
 def gan_config(p: dict) -> GanConfig:
-    """The GAN's losses and schedule from the translator's params."""
-    return GanConfig(lambda_adv=p["lambda_adv"], lambda_pixel=p["lambda_pixel"], d_every=p["d_every"],
-                     d_unit=p["d_unit"], adv_average=p["adv_average"], bf16=p["bf16"],
-                     d_mismatch=p["d_mismatch"], loss=p["loss"], pixel_scale=p["pixel_scale"],
-                     augment=p["augment"], r1=p["r1"], lambda_ms=p["lambda_ms"],
-                     pixel_best_of=p["pixel_best_of"])
+    """The GAN's losses and schedule from the translator's params (GanConfig's fields of the same names)."""
+    return GanConfig(**{key: p[key] for key in GAN_PARAMS})
 
 
 @dataclass
 class Pairs:
     """The (embedding, image) pairs a run trains and validates on, on the training device."""
+
     emb: torch.Tensor
     images: torch.Tensor
     val_emb: torch.Tensor
@@ -84,9 +95,10 @@ class Pairs:
 @dataclass
 class GanRun:
     """One training run's networks, optimisers and schedule; `extra` travels with every checkpoint."""
+
     G: torch.nn.Module
     D: torch.nn.Module
-    shown: WeightAverage | None        # the moving average of G's weights people see (None: G itself)
+    shown: WeightAverage | None  # the moving average of G's weights people see (None: G itself)
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     cfg: GanConfig
@@ -104,24 +116,21 @@ class GanRun:
 
     @property
     def models(self) -> dict[str, torch.nn.Module]:
-        return {"generator": self.G, "discriminator": self.D,
-                **({"generator_ema": self.shown.model} if self.shown else {})}
+        return {"generator": self.G, "discriminator": self.D, **({"generator_ema": self.shown.model} if self.shown else {})}
 
     @property
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"generator": self.opt_g, "discriminator": self.opt_d}
 
 
-def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: Path = EMB_DIR,
-          shard_dir: Path = SHARD_DIR) -> None:
+def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: Path = EMB_DIR, shard_dir: Path = SHARD_DIR) -> None:
     out_dir, emb_dir = Path(out_dir), Path(emb_dir)
     ctx = context()
     enable_fast_kernels(ctx.device)
     # Weight init, dropout and noise draw from the run's own stream, seeded as torch.manual_seed(seed) was;
     # the caller's random state is left as it was.
     with RandomStream(ctx.rank_seed(p["seed"]), ctx.device):
-        pairs = Pairs(*load_pairs("train", ctx.device, emb_dir, shard_dir)[:2],
-                      *load_pairs("val", ctx.device, emb_dir, shard_dir)[:2])
+        pairs = Pairs(*load_pairs("train", ctx.device, emb_dir, shard_dir)[:2], *load_pairs("val", ctx.device, emb_dir, shard_dir)[:2])
         emb_dim = pairs.emb.shape[1]
         settings = {"emb_dim": emb_dim, **p, "data": files_digest(sorted(emb_dir.glob("*.npz")))}
         run = start_run(p, emb_dim, digest(settings), out_dir, ctx)
@@ -138,31 +147,27 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
         save_final(run, p, out_dir, ctx)
         if ctx.is_main:
             test_emb, test_images, test_classes = load_pairs("test", ctx.device, emb_dir, shard_dir)
-            save_png(test_grid(test_images.cpu().numpy(), test_classes, drawing(run.G_shown, test_emb),
-                               seed=p["seed"]), out_dir / "test_grid.png")
+            save_png(test_grid(test_images.cpu().numpy(), test_classes, drawing(run.G_shown, test_emb), seed=p["seed"]), out_dir / "test_grid.png")
 
 
 def start_run(p: dict, emb_dim: int, settings_digest: str, out_dir: Path, ctx) -> GanRun:
     """G, D and their optimisers, fresh or resumed from out_dir/last.pt when it was written under the same
     settings; wrapped for the run's processes."""
     device = ctx.device
-    levers = SpeedLevers.automatic(device, ctx.world_size)   # channels_last on CUDA (docs/distributed.md)
-    G = place(build_generator(p["generator"], emb_dim, p["width"], p["output_bn"], p["upsample"],
-                              p["noise_dim"]), device, levers)
+    levers = SpeedLevers.automatic(device, ctx.world_size)  # channels_last on CUDA (docs/distributed.md)
+    G = place(build_generator(p["generator"], emb_dim, p["width"], p["output_bn"], p["upsample"], p["noise_dim"]), device, levers)
     D = place(Discriminator(emb_dim, p["width"], p["d_dropout"], p["d_projection"], p["d_norm"]), device, levers)
     opt_g = make_optimizer("generator", G.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     opt_d = make_optimizer("discriminator", D.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     cfg = gan_config(p)
-    extra = {"settings": settings_digest, "generator": p["generator"], "output_bn": p["output_bn"],
-             "upsample": p["upsample"], "noise_dim": p["noise_dim"], "iteration": 0}
+    extra = {"settings": settings_digest, "generator": p["generator"], "output_bn": p["output_bn"], "upsample": p["upsample"], "noise_dim": p["noise_dim"], "iteration": 0}
     shown = WeightAverage(G, p["ema_decay"]) if p["ema_decay"] else None
-    run = GanRun(G, D, shown, opt_g, opt_d, cfg, DiscriminatorSchedule.from_config(cfg),
-                 EpochMovingAverage(cfg.adv_average), extra, emb_dim)
+    run = GanRun(G, D, shown, opt_g, opt_d, cfg, DiscriminatorSchedule.from_config(cfg), EpochMovingAverage(cfg.adv_average), extra, emb_dim)
     ckpt = ctx.resumable(out_dir / "last.pt", extra["settings"], p["epochs"])
     if ckpt:
         ctx.restore(ckpt, run.models, run.optimizers, rng=True)
         run.extra, run.first_epoch = ckpt["extra"], ckpt["epoch"] + 1
-    compile_dense_blocks(G, device, levers)   # after the weight average's copy, which stays eager
+    compile_dense_blocks(G, device, levers)  # after the weight average's copy, which stays eager
     run.G_ddp, run.D_ddp = ctx.wrap(G, p["sync_bn"]), ctx.wrap(D, p["sync_bn"])  # G, D where no gradient syncs
     return run
 
@@ -172,13 +177,11 @@ def train_epoch(run: GanRun, pairs: Pairs, p: dict, epoch: int, ctx) -> dict[str
     device, emb, images = ctx.device, pairs.emb, pairs.images
     run.G.train(), run.D.train()
     run.adv_average.reset()
-    losses = EpochLosses()   # the steps' losses stay on the device until the epoch ends
+    losses = EpochLosses()  # the steps' losses stay on the device until the epoch ends
     shuffle = torch.Generator().manual_seed(p["seed"] * 7919 + epoch)  # per epoch, so resuming repeats it
     # The split, its uint8 -> [-1, 1] conversion, the index batches and the augmentation all live on
     # the device: no host copy and no host read inside the loop.
-    for idx in tqdm(list(batches(len(emb), p["batch_size"], shuffle, device)),
-                    desc=f"translator epoch {epoch}/{p['epochs']}", unit="batch", leave=False,
-                    disable=not ctx.is_main):
+    for idx in tqdm(list(batches(len(emb), p["batch_size"], shuffle, device)), desc=f"translator epoch {epoch}/{p['epochs']}", unit="batch", leave=False, disable=not ctx.is_main):
         idx = ctx.local_part(idx)
         real = as_pixels(images[idx])
         losses.add(generator_step(run.G_ddp, run.D, run.opt_g, emb[idx], real, run.adv_average, run.cfg))
@@ -201,13 +204,18 @@ def train_epoch(run: GanRun, pairs: Pairs, p: dict, epoch: int, ctx) -> dict[str
 def save_epoch(run: GanRun, p: dict, epoch: int, out_dir: Path, ctx, snapshot: bool) -> None:
     """The epoch's snapshot of the shown generator (when asked) and the resumable out_dir/last.pt."""
     if snapshot:
-        ctx.save_checkpoint(out_dir / "snapshots" / f"generator_{epoch:05d}.pt", models={"generator": run.G_shown},
-                            emb_dim=run.emb_dim, width=p["width"], epoch=epoch, extra=run.extra, with_rng=False)
-    ctx.save_checkpoint(out_dir / "last.pt", models=run.models, optimizers=run.optimizers,
-                        emb_dim=run.emb_dim, width=p["width"], epoch=epoch, extra=run.extra)
+        ctx.save_checkpoint(
+            out_dir / "snapshots" / f"generator_{epoch:05d}.pt",
+            models={"generator": run.G_shown},
+            emb_dim=run.emb_dim,
+            width=p["width"],
+            epoch=epoch,
+            extra=run.extra,
+            with_rng=False,
+        )
+    ctx.save_checkpoint(out_dir / "last.pt", models=run.models, optimizers=run.optimizers, emb_dim=run.emb_dim, width=p["width"], epoch=epoch, extra=run.extra)
 
 
 def save_final(run: GanRun, p: dict, out_dir: Path, ctx) -> None:
     for name, model in (("generator", run.G_shown), ("discriminator", run.D)):
-        ctx.save_checkpoint(out_dir / f"{name}.pt", models={name: model}, emb_dim=run.emb_dim, width=p["width"],
-                            epoch=p["epochs"], extra=run.extra, with_rng=False)
+        ctx.save_checkpoint(out_dir / f"{name}.pt", models={name: model}, emb_dim=run.emb_dim, width=p["width"], epoch=p["epochs"], extra=run.extra, with_rng=False)

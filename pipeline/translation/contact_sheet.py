@@ -5,6 +5,7 @@ Each column is one 1-s window: its timestamp, the log-Mel strip the encoder saw
 per-pixel spread of the samples as a heat map. Long inputs wrap into bands of
 `columns` windows.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,10 +36,10 @@ def spectrogram_tile(scaled_mel: np.ndarray, width: int = 96, height: int = STRI
 
 @dataclass
 class SheetColumn:
-    label: str                      # e.g. "12.0-13.0 s"
-    strip: np.ndarray               # STRIP_H x W x 3 uint8
-    samples: list[np.ndarray]       # N images, H x W x 3 uint8
-    spread: np.ndarray | None       # H x W x 3 uint8 heat map, or None for one sample
+    label: str  # e.g. "12.0-13.0 s"
+    strip: np.ndarray  # STRIP_H x W x 3 uint8
+    samples: list[np.ndarray]  # N images, H x W x 3 uint8
+    spread: np.ndarray | None  # H x W x 3 uint8 heat map, or None for one sample
 
 
 def draw_contact_sheet(columns: list[SheetColumn], title: str, columns_per_band: int = 12) -> Image.Image:
@@ -61,7 +62,7 @@ def draw_contact_sheet(columns: list[SheetColumn], title: str, columns_per_band:
         for label, rh in zip(row_labels, row_heights):
             draw.text((PAD, y + rh // 2 - 6), label, fill="black", font=font)
             y += rh + PAD
-        for j, col in enumerate(columns[b * columns_per_band:(b + 1) * columns_per_band]):
+        for j, col in enumerate(columns[b * columns_per_band : (b + 1) * columns_per_band]):
             x = LABEL_W + j * (w + PAD) + PAD
             draw.text((x, top + 1), col.label, fill="black", font=font)
             tiles = [col.strip, *col.samples] + ([col.spread] if with_spread else [])

@@ -7,6 +7,7 @@ windows come in chunks and run only when no live window waits, so a long file
 never delays the people listening. A window whose client has gone is a
 cancelled future and is skipped.
 """
+
 from __future__ import annotations
 
 import io
@@ -35,6 +36,7 @@ CONTEXT_SAMPLES = 2 * MEL.hop
 @dataclass
 class Picture:
     """What one window becomes: PNG bytes of the first sample and of the spread heat map."""
+
     image: bytes
     spread: bytes | None
     spread_mean: float | None
@@ -60,8 +62,8 @@ def level_dbfs(window: np.ndarray) -> float:
 
 @dataclass
 class _Job:
-    mels: np.ndarray           # n x 128 x 100
-    future: Future             # -> list[Picture], one per window
+    mels: np.ndarray  # n x 128 x 100
+    future: Future  # -> list[Picture], one per window
 
 
 class Imaginer:
@@ -73,10 +75,10 @@ class Imaginer:
         self._files: deque[_Job] = deque()
         self._wake = threading.Condition()
         self._stopping = False
-        self.batches = 0           # generator calls so far (the load test reads it)
+        self.batches = 0  # generator calls so far (the load test reads it)
         self.windows = 0
-        self._random = RandomStream(seed, model.device)   # the dropout draws; the process's RNG is left alone
-        self._drawing = threading.Lock()                   # the worker and warm_up share the stream
+        self._random = RandomStream(seed, model.device)  # the dropout draws; the process's RNG is left alone
+        self._drawing = threading.Lock()  # the worker and warm_up share the stream
         self._thread = threading.Thread(target=self._run, name="imaginer", daemon=True)
         self._thread.start()
 
@@ -136,7 +138,7 @@ class Imaginer:
                 continue
             first = 0
             for job in jobs:
-                job.future.set_result(pictures[first:first + len(job.mels)])
+                job.future.set_result(pictures[first : first + len(job.mels)])
                 first += len(job.mels)
 
     def imagine(self, mels: np.ndarray) -> list[Picture]:

@@ -10,6 +10,7 @@ Every window gets exactly one answer: an image, "quiet", or "skipped" with the r
 No client string reaches a path or a command line: uploads get a server-chosen temp name
 and are judged by probing their content with ffmpeg; errors are one plain sentence.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,15 +39,20 @@ from pipeline.translation.imaginer import CONTEXT_SAMPLES, WINDOW_SAMPLES, Imagi
 from pipeline.translation.sounds import MEL, WINDOW_S, TranslateError, clip_log_mel, load_sound, window_starts
 
 PAGE_DIR = Path(__file__).with_name("listen_page")
-PAGE_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
-              "/listen.js": ("listen.js", "text/javascript; charset=utf-8"),
-              "/capture.js": ("capture.js", "text/javascript; charset=utf-8"),
-              "/listen.css": ("listen.css", "text/css; charset=utf-8")}
-SECURITY_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; connect-src 'self'",
-                    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+PAGE_FILES = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/listen.js": ("listen.js", "text/javascript; charset=utf-8"),
+    "/capture.js": ("capture.js", "text/javascript; charset=utf-8"),
+    "/listen.css": ("listen.css", "text/css; charset=utf-8"),
+}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; connect-src 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 WINDOW_BYTES = 2 * WINDOW_SAMPLES
-FILE_CHUNK_WINDOWS = 16         # file windows per model job (live windows run between chunks)
-FRAME_FPS = 2.0                 # video frames decoded per second; a window shows the frame at its centre
+FILE_CHUNK_WINDOWS = 16  # file windows per model job (live windows run between chunks)
+FRAME_FPS = 2.0  # video frames decoded per second; a window shows the frame at its centre
 log = logging.getLogger("s2i.listen")
 
 
@@ -56,10 +62,10 @@ class Limits:
     max_file_seconds: float = 600.0
     max_live_clients: int = 16
     max_file_jobs: int = 2
-    windows_per_second: float = 1.5    # a client's sustained rate; the page sends 1 per second
+    windows_per_second: float = 1.5  # a client's sustained rate; the page sends 1 per second
     burst_windows: int = 4
-    max_unanswered: int = 3            # a client's windows in flight; more are answered "skipped"
-    quiet_dbfs: float = -50.0          # windows below this RMS level are "quiet", not imagined
+    max_unanswered: int = 3  # a client's windows in flight; more are answered "skipped"
+    quiet_dbfs: float = -50.0  # windows below this RMS level are "quiet", not imagined
 
 
 class PlainError(Exception):
@@ -142,10 +148,11 @@ class Counters:
 @dataclass
 class MediaWindows:
     """A decoded file cut into windows: what the stream of answers needs."""
+
     starts: list[float]
     mels: np.ndarray
     levels: list[float]
-    frames: list[bytes] | None     # PNG of the video frame at each window's centre
+    frames: list[bytes] | None  # PNG of the video frame at each window's centre
     duration_s: float
     padded: bool
 
@@ -157,21 +164,19 @@ def read_media(path: Path, limits: Limits) -> MediaWindows:
         if facts["audio_streams"] == 0:
             raise PlainError(400, MESSAGES["no_audio"])
         if facts["duration"] > limits.max_file_seconds:
-            raise PlainError(400, f"The sound is {facts['duration'] / 60:.1f} minutes long; this server takes files "
-                                  f"up to {limits.max_file_seconds / 60:g} minutes.")
+            raise PlainError(400, f"The sound is {facts['duration'] / 60:.1f} minutes long; this server takes files up to {limits.max_file_seconds / 60:g} minutes.")
         audio, info = load_sound(path, pad=True)
     except MediaError as err:
         raise PlainError(400, MESSAGES["no_audio"] if err.code == "no_audio" else MESSAGES["not_media"]) from err
     except TranslateError as err:
         raise PlainError(400, MESSAGES["not_media"]) from err
     if len(audio) > limits.max_file_seconds * MEL.sample_rate + WINDOW_SAMPLES:  # the header lied
-        raise PlainError(400, f"The sound is longer than {limits.max_file_seconds / 60:g} minutes, "
-                              "the most this server takes.")
+        raise PlainError(400, f"The sound is longer than {limits.max_file_seconds / 60:g} minutes, the most this server takes.")
     starts = window_starts(len(audio), 1.0)
     spectrogram = clip_log_mel(audio)
     mels = np.stack([segment_slice(spectrogram, s, MEL) for s in starts])
     firsts = [int(round(s * MEL.sample_rate)) for s in starts]
-    levels = [level_dbfs(audio[i:i + WINDOW_SAMPLES]) for i in firsts]
+    levels = [level_dbfs(audio[i : i + WINDOW_SAMPLES]) for i in firsts]
     frames = None
     if facts["video_streams"]:
         try:
@@ -202,7 +207,7 @@ class Slot:
 
 
 def make_app(imaginer: Imaginer, limits: Limits | None = None, model_info: dict | None = None) -> FastAPI:
-    limits = Limits() if limits is None else limits   # each app its own: a default instance would be shared
+    limits = Limits() if limits is None else limits  # each app its own: a default instance would be shared
     counters = Counters()
     work_dir = Path(tempfile.mkdtemp(prefix="s2i-listen-"))
     app = FastAPI(lifespan=stops_on_shutdown(imaginer, work_dir), docs_url=None, redoc_url=None, openapi_url=None)
@@ -221,6 +226,7 @@ def stops_on_shutdown(imaginer: Imaginer, work_dir: Path):
         yield
         imaginer.stop()
         shutil.rmtree(work_dir, ignore_errors=True)
+
     return lifespan
 
 
@@ -232,19 +238,24 @@ async def security_headers(request: Request, call_next):
 
 def add_page_routes(app: FastAPI) -> None:
     for route, (name, content_type) in PAGE_FILES.items():
+
         def page_file(name=name, content_type=content_type):
-            return Response((PAGE_DIR / name).read_bytes(), media_type=content_type,
-                            headers={"Cache-Control": "no-cache"})
+            return Response((PAGE_DIR / name).read_bytes(), media_type=content_type, headers={"Cache-Control": "no-cache"})
+
         app.add_api_route(route, page_file, methods=["GET"], include_in_schema=False)
 
 
 def add_status_route(app: FastAPI, imaginer: Imaginer, counters: Counters, limits: Limits, model_info: dict) -> None:
     @app.get("/api/status")
     def status():
-        return {**counters.as_dict(), "queued_windows": imaginer.waiting(), "batches": imaginer.batches,
-                "samples": imaginer.samples, "model": model_info,
-                "limits": {"max_upload_bytes": limits.max_upload_bytes, "max_file_seconds": limits.max_file_seconds,
-                           "quiet_dbfs": limits.quiet_dbfs}}
+        return {
+            **counters.as_dict(),
+            "queued_windows": imaginer.waiting(),
+            "batches": imaginer.batches,
+            "samples": imaginer.samples,
+            "model": model_info,
+            "limits": {"max_upload_bytes": limits.max_upload_bytes, "max_file_seconds": limits.max_file_seconds, "quiet_dbfs": limits.quiet_dbfs},
+        }
 
 
 class FileJobs:
@@ -270,8 +281,7 @@ class FileJobs:
         except BaseException:
             slot.release()
             raise
-        return StreamingResponse(self.answer_file(windows, slot), media_type="application/x-ndjson",
-                                 headers={"Cache-Control": "no-store"})
+        return StreamingResponse(self.answer_file(windows, slot), media_type="application/x-ndjson", headers={"Cache-Control": "no-store"})
 
     async def receive_upload(self, request: Request) -> MediaWindows:
         limits = self.limits
@@ -298,9 +308,8 @@ class FileJobs:
         loud = [i for i, level in enumerate(media.levels) if level >= self.limits.quiet_dbfs]
         futures = []
         try:
-            yield line({"kind": "info", "windows": len(media.starts), "duration_s": media.duration_s,
-                        "video": media.frames is not None, "padded": media.padded})
-            chunks = [loud[i:i + FILE_CHUNK_WINDOWS] for i in range(0, len(loud), FILE_CHUNK_WINDOWS)]
+            yield line({"kind": "info", "windows": len(media.starts), "duration_s": media.duration_s, "video": media.frames is not None, "padded": media.padded})
+            chunks = [loud[i : i + FILE_CHUNK_WINDOWS] for i in range(0, len(loud), FILE_CHUNK_WINDOWS)]
             futures = [self.imaginer.submit(media.mels[chunk], live=False) for chunk in chunks]
             chunk_of = {index: n for n, chunk in enumerate(chunks) for index in chunk}
             ready: dict[int, Picture] = {}
@@ -322,8 +331,7 @@ class FileJobs:
 
 def file_window(media: MediaWindows, index: int, picture: Picture | None) -> dict:
     start = media.starts[index]
-    entry = {"kind": "window", "index": index, "start_s": start, "end_s": round(start + WINDOW_S, 4),
-             "quiet": picture is None, "level_db": round(media.levels[index], 1)}
+    entry = {"kind": "window", "index": index, "start_s": start, "end_s": round(start + WINDOW_S, 4), "quiet": picture is None, "level_db": round(media.levels[index], 1)}
     if picture is not None:
         entry.update(picture_fields(picture))
     if media.frames is not None:
@@ -333,6 +341,7 @@ def file_window(media: MediaWindows, index: int, picture: Picture | None) -> dic
 
 def live_route(imaginer: Imaginer, limits: Limits, counters: Counters):
     """WS /ws/live: refuse other sites' pages and clients beyond the limit, then serve one LiveClient."""
+
     async def live(ws: WebSocket):
         if not same_origin(ws.headers):
             await ws.close(code=1008, reason=MESSAGES["origin"])
@@ -347,6 +356,7 @@ def live_route(imaginer: Imaginer, limits: Limits, counters: Counters):
             await LiveClient(ws, imaginer, limits, counters).run()
         finally:
             counters.add("live_clients", -1)
+
     return live
 
 
@@ -365,8 +375,7 @@ class LiveClient:
         self.send_lock = asyncio.Lock()
 
     async def run(self) -> None:
-        await self.send({"kind": "ready", "sample_rate": MEL.sample_rate, "window_samples": WINDOW_SAMPLES,
-                         "format": "s16le", "quiet_dbfs": self.limits.quiet_dbfs})
+        await self.send({"kind": "ready", "sample_rate": MEL.sample_rate, "window_samples": WINDOW_SAMPLES, "format": "s16le", "quiet_dbfs": self.limits.quiet_dbfs})
         seq = 0
         try:
             while True:

@@ -1,6 +1,7 @@
 """Sound files and windows for translation: a trained encoder + generator pair loaded from a model
 folder, media decoded to 16-kHz windows and their log-Mels, and images drawn for embeddings.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,9 +19,9 @@ from pipeline.media.decode import MediaError, decode_audio, probe
 from pipeline.media.features import MelConfig, log_mel
 
 WINDOW_S = 1.0
-SPREAD_TOP = 0.5               # a per-pixel std of 0.5 (pixels in [-1, 1]) is the top of the heat map
-END_TOLERANCE_S = 0.01         # a last window may overhang the audio by one frame (codec padding)
-TRUNCATED_S = 0.5              # decoded sound this much (or 5%) shorter than the header says: warn
+SPREAD_TOP = 0.5  # a per-pixel std of 0.5 (pixels in [-1, 1]) is the top of the heat map
+END_TOLERANCE_S = 0.01  # a last window may overhang the audio by one frame (codec padding)
+TRUNCATED_S = 0.5  # decoded sound this much (or 5%) shorter than the header says: warn
 MEL = MelConfig()
 
 
@@ -37,7 +38,7 @@ class Model:
     scale: MelScale
     generator: torch.nn.Module
     device: torch.device
-    info: dict                 # what the sidecar records about the checkpoints
+    info: dict  # what the sidecar records about the checkpoints
 
 
 def _checkpoint(path: Path) -> dict:
@@ -56,8 +57,7 @@ def _restored(ckpt: dict, path: Path, rebuild) -> torch.nn.Module:
     except RuntimeError as err:  # load_state_dict: weights of another shape than the metadata says
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
         detail = next((ln for ln in lines if "size mismatch" in ln or "key" in ln.lower()), lines[0])
-        raise TranslateError(path, f"weights do not fit the emb_dim {ckpt['emb_dim']} and width {ckpt['width']} "
-                                   f"the checkpoint says ({detail})") from err
+        raise TranslateError(path, f"weights do not fit the emb_dim {ckpt['emb_dim']} and width {ckpt['width']} the checkpoint says ({detail})") from err
 
 
 def load_model(model_dir: str | Path, device: torch.device, emb_dim: int | None = None) -> Model:
@@ -68,8 +68,9 @@ def load_model(model_dir: str | Path, device: torch.device, emb_dim: int | None 
     if emb_dim is not None and enc["emb_dim"] != emb_dim:
         raise TranslateError(enc_path, f"encoder was trained with emb_dim {enc['emb_dim']}, but --emb-dim {emb_dim} was given")
     if gen["emb_dim"] != enc["emb_dim"]:
-        raise TranslateError(gen_path, f"generator was trained with emb_dim {gen['emb_dim']}, but the encoder "
-                                       f"{enc_path} gives emb_dim {enc['emb_dim']}: they come from different models")
+        raise TranslateError(
+            gen_path, f"generator was trained with emb_dim {gen['emb_dim']}, but the encoder {enc_path} gives emb_dim {enc['emb_dim']}: they come from different models"
+        )
     if "mel_scale" not in enc["extra"]:
         raise TranslateError(enc_path, "checkpoint lacks extra.mel_scale (not an autoencoder checkpoint?)")
     kind = gen["extra"].get("generator")
@@ -79,8 +80,7 @@ def load_model(model_dir: str | Path, device: torch.device, emb_dim: int | None 
     generator = _restored(gen, gen_path, restored_generator)
     info = {
         "encoder": {"path": str(enc_path), "emb_dim": enc["emb_dim"], "width": enc["width"], "epoch": enc["epoch"]},
-        "generator": {"path": str(gen_path), "kind": kind, "emb_dim": gen["emb_dim"], "width": gen["width"],
-                      "epoch": gen["epoch"]},
+        "generator": {"path": str(gen_path), "kind": kind, "emb_dim": gen["emb_dim"], "width": gen["width"], "epoch": gen["epoch"]},
     }
     # channels_last lets oneDNN pick faster CPU kernels (about 2x for the generator's transposed convs)
     layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
@@ -101,14 +101,18 @@ def load_sound(path: Path, pad: bool) -> tuple[np.ndarray, dict]:
     padded = False
     if len(audio) < window - END_TOLERANCE_S * MEL.sample_rate:
         if not pad:
-            raise TranslateError(path, f"sound is {duration:.2f} s, shorter than one {WINDOW_S:g}-s window "
-                                       "(use --pad to zero-pad it)")
+            raise TranslateError(path, f"sound is {duration:.2f} s, shorter than one {WINDOW_S:g}-s window (use --pad to zero-pad it)")
         audio, padded = np.pad(audio, (0, window - len(audio))), True
     header = facts["duration"]
     truncated = bool(math.isfinite(header) and duration < header - max(TRUNCATED_S, 0.05 * header))
-    info = {"duration_s": round(duration, 4), "padded_to_s": WINDOW_S if padded else None,
-            "header_duration_s": round(header, 4) if math.isfinite(header) else None, "truncated": truncated,
-            "source_sample_rate": facts["sample_rate"], "source_channels": facts["channels"]}
+    info = {
+        "duration_s": round(duration, 4),
+        "padded_to_s": WINDOW_S if padded else None,
+        "header_duration_s": round(header, 4) if math.isfinite(header) else None,
+        "truncated": truncated,
+        "source_sample_rate": facts["sample_rate"],
+        "source_channels": facts["channels"],
+    }
     return audio, info
 
 
@@ -137,8 +141,8 @@ def clip_log_mel(audio: np.ndarray, chunk_frames: int = 30000) -> np.ndarray:
     for f0 in range(0, n_frames, chunk_frames):
         f1 = min(f0 + chunk_frames, n_frames)
         first = max(f0 - margin, 0)
-        spec = log_mel(audio[first * MEL.hop:(f1 + margin) * MEL.hop], MEL)
-        parts.append(spec[:, f0 - first:f1 - first])
+        spec = log_mel(audio[first * MEL.hop : (f1 + margin) * MEL.hop], MEL)
+        parts.append(spec[:, f0 - first : f1 - first])
     return np.concatenate(parts, axis=1)
 
 
