@@ -6,6 +6,7 @@ LIVE_CLIP's sound becomes Chromium's fake microphone (looped); FILE_CLIP is chos
 mode; a text file named notes.mp4 shows an error. Writes listen_live.png, listen_file.png and
 listen_error.png (the browser tests in tests/test_listen.py check the same views).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,15 +37,13 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         wav = tmp / "microphone.wav"
-        subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(args.live_clip), "-vn", "-ac", "1", "-ar", "48000",
-                        "-c:a", "pcm_s16le", str(wav)], check=True)
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(args.live_clip), "-vn", "-ac", "1", "-ar", "48000", "-c:a", "pcm_s16le", str(wav)], check=True)
         (tmp / "notes.mp4").write_text("shopping list: milk, bread\n")
         listen = ListenProcess(args.model, tmp / "server")
         chromium = shutil.which("chromium") or "/usr/bin/chromium"
         try:
             with sync_playwright() as driver:
-                browser = driver.chromium.launch(executable_path=chromium, args=[
-                    "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}"])
+                browser = driver.chromium.launch(executable_path=chromium, args=["--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}"])
                 page = browser.new_context(permissions=["microphone"], viewport={"width": 1000, "height": 1000}).new_page()
                 page.goto(listen.url)
                 page.click("#listen")
@@ -54,8 +53,7 @@ def main(argv: list[str] | None = None) -> None:
                 page.screenshot(path=str(args.out / "listen_live.png"), full_page=False)
                 page.click("#listen")
                 page.set_input_files("#file", str(args.file_clip))
-                page.wait_for_function("() => document.getElementById('file-status').textContent.includes('one row each')",
-                                       timeout=120000)
+                page.wait_for_function("() => document.getElementById('file-status').textContent.includes('one row each')", timeout=120000)
                 page.evaluate("document.getElementById('file-mode').scrollIntoView()")
                 page.screenshot(path=str(args.out / "listen_file.png"))
                 page.set_input_files("#file", str(tmp / "notes.mp4"))
