@@ -310,8 +310,9 @@ def exp_show() -> list:
     return json.loads(done.stdout)
 
 
-def write(doc: list, out: Path, with_workspace: bool = False, source: str = "dvc exp show --json") -> dict:
-    """OUT.json, OUT.md and OUT.png from one `dvc exp show --json` document; the JSON's content."""
+def write(doc: list, out: Path, with_workspace: bool = False, source: str = "dvc exp show --json", notes: str = "") -> dict:
+    """OUT.json, OUT.md and OUT.png from one `dvc exp show --json` document; the JSON's content. `notes` (Markdown,
+    what the curves show and why) goes under the table, so that regenerating the table keeps it."""
     found, skipped = runs(doc, with_workspace)
     kept, excluded = same_settings(found)
     rows = group(kept)
@@ -327,7 +328,7 @@ def write(doc: list, out: Path, with_workspace: bool = False, source: str = "dvc
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{out}.json").write_text(json.dumps(result, indent=1, allow_nan=False) + "\n")
-    Path(f"{out}.md").write_text(markdown(rows, agreed, excluded, skipped))
+    Path(f"{out}.md").write_text(markdown(rows, agreed, excluded, skipped) + (f"\n{notes.strip()}\n" if notes.strip() else ""))
     figure(rows, agreed, Path(f"{out}.png"))
     return result
 
@@ -337,9 +338,10 @@ def main(argv=None) -> None:
     ap.add_argument("--exp-json", type=Path, help="the output of `dvc exp show --json` (default: run it)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "bottleneck", help="writes OUT.json, OUT.md, OUT.png")
     ap.add_argument("--with-workspace", action="store_true", help="count the workspace's metrics as a run too")
+    ap.add_argument("--notes", type=Path, help="a Markdown file put under the table (docs/bottleneck_notes.md)")
     args = ap.parse_args(argv)
     doc = json.loads(args.exp_json.read_text()) if args.exp_json else exp_show()
-    write(doc, args.out, args.with_workspace, str(args.exp_json) if args.exp_json else "dvc exp show --json")
+    write(doc, args.out, args.with_workspace, str(args.exp_json) if args.exp_json else "dvc exp show --json", args.notes.read_text() if args.notes else "")
     print(Path(f"{args.out}.md").read_text(), end="")
 
 

@@ -185,3 +185,15 @@ def test_no_benchmark_shadows_a_package_pandas_imports():
     code = f"import sys; sys.path.insert(0, {str(Path(bottleneck.__file__).parent)!r}); import pandas"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_notes_go_under_the_table_and_survive_regeneration(tmp_path):
+    notes = tmp_path / "notes.md"
+    notes.write_text("What the demo world shows: a sentence of ours.\n")
+    exp_json = tmp_path / "exp.json"
+    exp_json.write_text(json.dumps(partial_sweep()))
+    for _ in range(2):  # regenerating keeps the paragraph once, below the table
+        bottleneck.main(["--exp-json", str(exp_json), "--out", str(tmp_path / "bottleneck"), "--notes", str(notes)])
+    md = (tmp_path / "bottleneck.md").read_text()
+    assert md.count("a sentence of ours") == 1
+    assert md.index("| 128 |") < md.index("a sentence of ours") and md.endswith("a sentence of ours.\n")
