@@ -20,7 +20,7 @@ from test_translate import save_tiny_model
 
 CLIENTS, SECONDS = 8, 30
 QUIET_EVERY = 5  # every 5th window of a client is silence: the quiet path is loaded too
-MEMORY_GROWTH_LIMIT = 10 * 2**20
+MEMORY_GROWTH_LIMIT = 6 * 2**20  # half what the leak below would add
 
 
 async def one_client(url: str, index: int, start_at: float, sound: np.ndarray) -> dict[int, str]:
@@ -87,13 +87,20 @@ def test_eight_live_clients_for_thirty_seconds(tmp_path):
     assert status["live_clients"] == 0 and status["queued_windows"] == 0
     assert status["batches"] < status["answered_image"]  # windows of several clients shared generator calls
     assert elapsed < SECONDS + 15
-    # memory: after the first 10 s (warm-up, buffers) the resident size stays level; a leak of one
-    # window's data per client and second (about 0.8 MB/s here) would add some 15 MB in the 20 s watched
+    # memory: after the first 10 s (warm-up, buffers) the resident size stays level. RSS jumps by some 15 MB
+    # from one second to the next as large buffers are mapped and returned, so what is compared is the
+    # floor: the lowest of the first five settled samples against the lowest of the last five. A leak of
+    # one window's data per client and second (about 0.8 MB/s here) would raise the floor some 12 MB.
     settled = [rss for t, rss in memory if t - started >= 10]
     assert len(settled) >= 15
-    growth = np.mean(settled[-5:]) - np.mean(settled[:5])
+    growth = floor_growth(settled)
     print(
         f"load: {len(kinds)} windows answered, {status['batches']} generator batches; server RSS (MB) each second: "
-        f"{[round(rss / 2**20) for _, rss in memory]}; growth after 10 s {growth / 2**20:.1f} MB"
+        f"{[round(rss / 2**20) for _, rss in memory]}; floor growth after 10 s {growth / 2**20:.1f} MB"
     )
     assert growth < MEMORY_GROWTH_LIMIT, f"memory grew by {growth / 2**20:.1f} MB"
+
+
+def floor_growth(samples: list[int], n: int = 5) -> int:
+    """How far the lowest of the last `n` samples lies above the lowest of the first `n`."""
+    return min(samples[-n:]) - min(samples[:n])
