@@ -24,13 +24,18 @@ from stage_fixtures import TRANSLATOR_PARAMS  # noqa: E402
 
 
 class JsonLinesLive:
-    def __init__(self, path: Path):
+    """Logs each epoch as a JSON line to `path`; keeps the plots folder dvclive would write, which a
+    resumed run looks for (pipeline.training.runs.resumable)."""
+
+    def __init__(self, path: Path, live_dir: Path):
         self.path, self.metrics = path, {}
+        self.plots = Path(live_dir) / "plots" / "metrics"
 
     def log_metric(self, name, value, plot=True):
         self.metrics[name] = value
 
     def next_step(self):
+        self.plots.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as f:
             f.write(json.dumps(self.metrics) + "\n")
         self.metrics = {}
@@ -49,7 +54,7 @@ def deterministic_kernels(device):
 def main(root: str, epochs: str, log: str) -> None:
     os.chdir(root)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    distributed.open_live = lambda live_dir, resume: JsonLinesLive(Path(log))
+    distributed.open_live = lambda live_dir, resume: JsonLinesLive(Path(log), live_dir)
     translator.enable_fast_kernels = deterministic_kernels
     translator.train({**TRANSLATOR_PARAMS, "epochs": int(epochs), "snapshot_every": 100})
 

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -58,6 +59,32 @@ def test_killed_translator_resumes_to_the_same_weights(workspace):
     resumed = load_checkpoint("models/translator/generator.pt")["models"]["generator"]
     for name, tensor in straight.items():
         torch.testing.assert_close(resumed[name], tensor, msg=name)
+
+
+def test_a_finished_run_whose_logs_are_gone_trains_again_and_writes_them(workspace, capsys):
+    # What `dvc exp run` met (issue 23): DVC restored models/autoencoder (with last.pt after the last epoch)
+    # but not its uncommitted plots; resuming the finished run logged no epoch, so the stage's plots output
+    # was missing and the experiment failed.
+    run_data_to_embeddings()
+    best = load_checkpoint("models/autoencoder/best.pt")["models"]["autoencoder"]
+    shutil.rmtree("models/autoencoder_live")
+    autoencoder.train(32, AE_PARAMS)
+    mse = workspace / "models/autoencoder_live/plots/metrics/train/mse.tsv"
+    assert mse.exists() and len(mse.read_text().splitlines()) == 1 + AE_PARAMS["epochs"]
+    assert "not resuming: models/autoencoder_live holds no logs" in capsys.readouterr().out
+    again = load_checkpoint("models/autoencoder/best.pt")["models"]["autoencoder"]
+    for name, tensor in best.items():
+        torch.testing.assert_close(again[name], tensor, msg=name)
+    translator.train(TRANSLATOR_PARAMS)
+    first = load_checkpoint("models/translator/generator.pt")["models"]["generator"]
+    shutil.rmtree("models/translator_live")
+    translator.train(TRANSLATOR_PARAMS)
+    g_pixel = workspace / "models/translator_live/plots/metrics/train/g_pixel.tsv"
+    assert g_pixel.exists() and len(g_pixel.read_text().splitlines()) == 1 + TRANSLATOR_PARAMS["epochs"]
+    assert "not resuming: models/translator_live holds no logs" in capsys.readouterr().out
+    retrained = load_checkpoint("models/translator/generator.pt")["models"]["generator"]
+    for name, tensor in first.items():
+        torch.testing.assert_close(retrained[name], tensor, msg=name)
 
 
 def test_other_settings_start_fresh_and_clear_old_snapshots(workspace):

@@ -66,7 +66,7 @@ def train_epochs(emb_dim: int, p: dict, ctx) -> None:
     model = place(AudioAutoencoder(emb_dim, p["width"], p["output_bn"]), device, levers)
     opt = make_optimizer("autoencoder", model.parameters(), p["optimizer"], lr=p["lr"], momentum=p["momentum"])
     extra = {"settings": digest(settings), "mel_scale": dataclasses.asdict(scale), "output_bn": p["output_bn"], "best_val": float("inf"), "best_epoch": 0}
-    ckpt = ctx.resumable(OUT_DIR / "last.pt", extra["settings"], p["epochs"])
+    ckpt = ctx.resumable(OUT_DIR / "last.pt", extra["settings"], p["epochs"], LIVE_DIR)
     first = 1
     if ckpt:
         ctx.restore(ckpt, {"autoencoder": model}, {"autoencoder": opt}, rng=True)

@@ -202,10 +202,10 @@ class Context:
         if self.distributed:
             dist.barrier()
 
-    def resumable(self, path: Path, settings_digest: str, epochs: int) -> dict | None:
+    def resumable(self, path: Path, settings_digest: str, epochs: int, live_dir: Path | None = None) -> dict | None:
         """training.resumable, and only from a checkpoint written by as many processes as this run has
         (their RNG states are in it). Every rank reads it before rank 0 clears a folder it cannot resume."""
-        ckpt = resumable(path, settings_digest, epochs, clear=False)
+        ckpt = resumable(path, settings_digest, epochs, clear=False, live_dir=live_dir)
         writers = len(ckpt["extra"].get("rank_rng") or [None]) if ckpt else 0
         if ckpt and writers != self.world_size:
             print(f"not resuming: {path} was written by a run of {writers} processes, this one has {self.world_size}")

@@ -19,15 +19,22 @@ def digest(settings: dict) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def resumable(path: Path, settings_digest: str, epochs: int, clear: bool = True) -> dict | None:
+def resumable(path: Path, settings_digest: str, epochs: int, clear: bool = True, live_dir: Path | None = None) -> dict | None:
     """The last checkpoint if it was written under the same settings, else None.
 
-    Without one (and with `clear`), the folder of `path` is emptied: the stage output
+    With `live_dir`, also None when that folder holds no dvclive plots: the logs of the epochs the
+    checkpoint has done are gone (DVC restored the model folder from its cache, or someone deleted
+    them), and a resumed run would leave the stage's plots without those epochs, or missing
+    altogether when the run had finished. Training again from the start gives the same weights.
+    Without a checkpoint (and with `clear`), the folder of `path` is emptied: the stage output
     is persistent (so that a killed run can resume) and must not keep another run's files.
     """
     ckpt = _matching_checkpoint(path, settings_digest)
     if ckpt is not None and ckpt["epoch"] > epochs:
         print(f"not resuming: {path} is past epoch {epochs}")
+        ckpt = None
+    if ckpt is not None and live_dir is not None and not (Path(live_dir) / "plots" / "metrics").is_dir():
+        print(f"not resuming: {live_dir} holds no logs of the epochs in {path}")
         ckpt = None
     if ckpt is None and clear:
         start_fresh(path)

@@ -133,7 +133,7 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
         pairs = Pairs(*load_pairs("train", ctx.device, emb_dir, shard_dir)[:2], *load_pairs("val", ctx.device, emb_dir, shard_dir)[:2])
         emb_dim = pairs.emb.shape[1]
         settings = {"emb_dim": emb_dim, **p, "data": files_digest(sorted(emb_dir.glob("*.npz")))}
-        run = start_run(p, emb_dim, digest(settings), out_dir, ctx)
+        run = start_run(p, emb_dim, digest(settings), out_dir, ctx, live_dir)
         live = ctx.open_live(live_dir, resume=run.first_epoch > 1)
         snapshot_epochs = set(translator_snapshots(p))
         for epoch in range(run.first_epoch, p["epochs"] + 1):
@@ -150,9 +150,9 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
             save_png(test_grid(test_images.cpu().numpy(), test_classes, drawing(run.G_shown, test_emb), seed=p["seed"]), out_dir / "test_grid.png")
 
 
-def start_run(p: dict, emb_dim: int, settings_digest: str, out_dir: Path, ctx) -> GanRun:
+def start_run(p: dict, emb_dim: int, settings_digest: str, out_dir: Path, ctx, live_dir: Path = LIVE_DIR) -> GanRun:
     """G, D and their optimisers, fresh or resumed from out_dir/last.pt when it was written under the same
-    settings; wrapped for the run's processes."""
+    settings and live_dir still holds the logs of its epochs; wrapped for the run's processes."""
     device = ctx.device
     levers = SpeedLevers.automatic(device, ctx.world_size)  # channels_last on CUDA (docs/distributed.md)
     G = place(build_generator(p["generator"], emb_dim, p["width"], p["output_bn"], p["upsample"], p["noise_dim"]), device, levers)
@@ -163,7 +163,7 @@ def start_run(p: dict, emb_dim: int, settings_digest: str, out_dir: Path, ctx) -
     extra = {"settings": settings_digest, "generator": p["generator"], "output_bn": p["output_bn"], "upsample": p["upsample"], "noise_dim": p["noise_dim"], "iteration": 0}
     shown = WeightAverage(G, p["ema_decay"]) if p["ema_decay"] else None
     run = GanRun(G, D, shown, opt_g, opt_d, cfg, DiscriminatorSchedule.from_config(cfg), EpochMovingAverage(cfg.adv_average), extra, emb_dim)
-    ckpt = ctx.resumable(out_dir / "last.pt", extra["settings"], p["epochs"])
+    ckpt = ctx.resumable(out_dir / "last.pt", extra["settings"], p["epochs"], live_dir)
     if ckpt:
         ctx.restore(ckpt, run.models, run.optimizers, rng=True)
         run.extra, run.first_epoch = ckpt["extra"], ckpt["epoch"] + 1
