@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,30 +62,30 @@ def test_killed_translator_resumes_to_the_same_weights(workspace):
         torch.testing.assert_close(resumed[name], tensor, msg=name)
 
 
+def retrained_after_losing_logs(train, stage: str, weights: str, plot: str, epochs: int, capsys) -> None:
+    """Delete the finished run's dvclive folder, train again: the plots come back with every epoch, the
+    stage says why it did not resume, and the weights are those of the first run."""
+    checkpoint, name = weights.split(":")
+    before = load_checkpoint(checkpoint)["models"][name]
+    shutil.rmtree(f"models/{stage}_live")
+    train()
+    tsv = Path(f"models/{stage}_live/plots/metrics/train/{plot}.tsv")
+    assert tsv.exists() and len(tsv.read_text().splitlines()) == 1 + epochs
+    assert f"not resuming: models/{stage}_live holds no logs" in capsys.readouterr().out
+    after = load_checkpoint(checkpoint)["models"][name]
+    for key, tensor in before.items():
+        torch.testing.assert_close(after[key], tensor, msg=key)
+
+
 def test_a_finished_run_whose_logs_are_gone_trains_again_and_writes_them(workspace, capsys):
     # What `dvc exp run` met (issue 23): DVC restored models/autoencoder (with last.pt after the last epoch)
     # but not its uncommitted plots; resuming the finished run logged no epoch, so the stage's plots output
     # was missing and the experiment failed.
     run_data_to_embeddings()
-    best = load_checkpoint("models/autoencoder/best.pt")["models"]["autoencoder"]
-    shutil.rmtree("models/autoencoder_live")
-    autoencoder.train(32, AE_PARAMS)
-    mse = workspace / "models/autoencoder_live/plots/metrics/train/mse.tsv"
-    assert mse.exists() and len(mse.read_text().splitlines()) == 1 + AE_PARAMS["epochs"]
-    assert "not resuming: models/autoencoder_live holds no logs" in capsys.readouterr().out
-    again = load_checkpoint("models/autoencoder/best.pt")["models"]["autoencoder"]
-    for name, tensor in best.items():
-        torch.testing.assert_close(again[name], tensor, msg=name)
+    retrained_after_losing_logs(lambda: autoencoder.train(32, AE_PARAMS), "autoencoder", "models/autoencoder/best.pt:autoencoder", "mse", AE_PARAMS["epochs"], capsys)
     translator.train(TRANSLATOR_PARAMS)
-    first = load_checkpoint("models/translator/generator.pt")["models"]["generator"]
-    shutil.rmtree("models/translator_live")
-    translator.train(TRANSLATOR_PARAMS)
-    g_pixel = workspace / "models/translator_live/plots/metrics/train/g_pixel.tsv"
-    assert g_pixel.exists() and len(g_pixel.read_text().splitlines()) == 1 + TRANSLATOR_PARAMS["epochs"]
-    assert "not resuming: models/translator_live holds no logs" in capsys.readouterr().out
-    retrained = load_checkpoint("models/translator/generator.pt")["models"]["generator"]
-    for name, tensor in first.items():
-        torch.testing.assert_close(retrained[name], tensor, msg=name)
+    epochs = TRANSLATOR_PARAMS["epochs"]
+    retrained_after_losing_logs(lambda: translator.train(TRANSLATOR_PARAMS), "translator", "models/translator/generator.pt:generator", "g_pixel", epochs, capsys)
 
 
 def test_other_settings_start_fresh_and_clear_old_snapshots(workspace):
