@@ -19,6 +19,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 
 import torch  # noqa: E402
 
+from pipeline.core.paths import live_plots  # noqa: E402
 from pipeline.training import distributed, translator  # noqa: E402
 from stage_fixtures import TRANSLATOR_PARAMS  # noqa: E402
 
@@ -29,7 +30,7 @@ class JsonLinesLive:
 
     def __init__(self, path: Path, live_dir: Path):
         self.path, self.metrics = path, {}
-        self.plots = Path(live_dir) / "plots" / "metrics"
+        self.plots = live_plots(live_dir)
 
     def log_metric(self, name, value, plot=True):
         self.metrics[name] = value

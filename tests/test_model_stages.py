@@ -62,10 +62,9 @@ def test_killed_translator_resumes_to_the_same_weights(workspace):
         torch.testing.assert_close(resumed[name], tensor, msg=name)
 
 
-def retrained_after_losing_logs(train, stage: str, weights: str, plot: str, epochs: int, capsys) -> None:
+def retrained_after_losing_logs(train, stage: str, checkpoint: str, name: str, plot: str, epochs: int, capsys) -> None:
     """Delete the finished run's dvclive folder, train again: the plots come back with every epoch, the
-    stage says why it did not resume, and the weights are those of the first run."""
-    checkpoint, name = weights.split(":")
+    stage says why it did not resume, and the weights `name` in `checkpoint` are those of the first run."""
     before = load_checkpoint(checkpoint)["models"][name]
     shutil.rmtree(f"models/{stage}_live")
     train()
@@ -82,10 +81,10 @@ def test_a_finished_run_whose_logs_are_gone_trains_again_and_writes_them(workspa
     # but not its uncommitted plots; resuming the finished run logged no epoch, so the stage's plots output
     # was missing and the experiment failed.
     run_data_to_embeddings()
-    retrained_after_losing_logs(lambda: autoencoder.train(32, AE_PARAMS), "autoencoder", "models/autoencoder/best.pt:autoencoder", "mse", AE_PARAMS["epochs"], capsys)
+    ae_epochs, translator_epochs = AE_PARAMS["epochs"], TRANSLATOR_PARAMS["epochs"]
+    retrained_after_losing_logs(lambda: autoencoder.train(32, AE_PARAMS), "autoencoder", "models/autoencoder/best.pt", "autoencoder", "mse", ae_epochs, capsys)
     translator.train(TRANSLATOR_PARAMS)
-    epochs = TRANSLATOR_PARAMS["epochs"]
-    retrained_after_losing_logs(lambda: translator.train(TRANSLATOR_PARAMS), "translator", "models/translator/generator.pt:generator", "g_pixel", epochs, capsys)
+    retrained_after_losing_logs(lambda: translator.train(TRANSLATOR_PARAMS), "translator", "models/translator/generator.pt", "generator", "g_pixel", translator_epochs, capsys)
 
 
 def test_other_settings_start_fresh_and_clear_old_snapshots(workspace):

@@ -11,6 +11,12 @@ from pathlib import Path
 
 DATA, MODELS, REPORTS = Path("data"), Path("models"), Path("reports")
 
+
+def live_plots(live_dir: Path) -> Path:
+    """The folder of per-step plots that dvclive writes inside a logger folder."""
+    return Path(live_dir) / "plots" / "metrics"
+
+
 # ---- stage outputs (dvc.yaml outs, metrics and plots), in DAG order ----------------------------------
 RAW = DATA / "raw"  # acquire
 ACQUIRE_SUMMARY = DATA / "acquire.json"
@@ -21,12 +27,12 @@ AUDIT_HTML = REPORTS / "audit" / "leakage.html"  # audit
 AUDIT_METRICS = REPORTS / "audit" / "leakage.json"
 AUTOENCODER = MODELS / "autoencoder"  # autoencoder
 AUTOENCODER_LIVE = MODELS / "autoencoder_live"  # dvclive writes plots/metrics and metrics.json
-AUTOENCODER_PLOTS = AUTOENCODER_LIVE / "plots" / "metrics"
+AUTOENCODER_PLOTS = live_plots(AUTOENCODER_LIVE)
 AUTOENCODER_METRICS = AUTOENCODER_LIVE / "metrics.json"
 EMBEDDINGS = DATA / "embeddings"  # embed
 TRANSLATOR = MODELS / "translator"  # translator
 TRANSLATOR_LIVE = MODELS / "translator_live"
-TRANSLATOR_PLOTS = TRANSLATOR_LIVE / "plots" / "metrics"
+TRANSLATOR_PLOTS = live_plots(TRANSLATOR_LIVE)
 TRANSLATOR_METRICS = TRANSLATOR_LIVE / "metrics.json"
 INFORMATIVITY = MODELS / "informativity"  # informativity
 INFORMATIVITY_METRICS = MODELS / "informativity_metrics.json"  # beside the folder: a DVC metric cannot lie inside an out

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from s2i_models import CheckpointError, load_checkpoint
 
+from pipeline.core.paths import live_plots
+
 
 def digest(settings: dict) -> str:
     """Fingerprint of the settings a checkpoint was trained with (resume only on a match).
@@ -33,7 +35,7 @@ def resumable(path: Path, settings_digest: str, epochs: int, clear: bool = True,
     if ckpt is not None and ckpt["epoch"] > epochs:
         print(f"not resuming: {path} is past epoch {epochs}")
         ckpt = None
-    if ckpt is not None and live_dir is not None and not (Path(live_dir) / "plots" / "metrics").is_dir():
+    if ckpt is not None and live_dir is not None and not live_plots(live_dir).is_dir():
         print(f"not resuming: {live_dir} holds no logs of the epochs in {path}")
         ckpt = None
     if ckpt is None and clear:

@@ -150,7 +150,7 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
             save_png(test_grid(test_images.cpu().numpy(), test_classes, drawing(run.G_shown, test_emb), seed=p["seed"]), out_dir / "test_grid.png")
 
 
-def start_run(p: dict, emb_dim: int, settings_digest: str, out_dir: Path, ctx, live_dir: Path = LIVE_DIR) -> GanRun:
+def start_run(p: dict, emb_dim: int, settings_digest: str, out_dir: Path, ctx, live_dir: Path) -> GanRun:
     """G, D and their optimisers, fresh or resumed from out_dir/last.pt when it was written under the same
     settings and live_dir still holds the logs of its epochs; wrapped for the run's processes."""
     device = ctx.device
