@@ -22,10 +22,10 @@ SAMPLE_RATE = 16000
 class ListenProcess:
     """The server in its own process on 127.0.0.1 (any free port); TMPDIR is `tmp_dir`, stderr a log file."""
 
-    def __init__(self, model_dir: Path, tmp_dir: Path, *flags: str, timeout: float = 120.0):
+    def __init__(self, model_dir: Path, tmp_dir: Path, *flags: str, timeout: float = 120.0, env: dict[str, str] | None = None):
         tmp_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir, self.log_path = tmp_dir, tmp_dir.parent / f"{tmp_dir.name}.stderr.log"
-        env = {**os.environ, "TMPDIR": str(tmp_dir), "OMP_NUM_THREADS": "1"}
+        env = {**os.environ, "TMPDIR": str(tmp_dir), "OMP_NUM_THREADS": "1", **(env or {})}
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pipeline.commands.cli", "listen", "--model", str(model_dir), "--port", "0", *flags],
