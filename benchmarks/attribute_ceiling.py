@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.core.params import load_params  # noqa: E402
 from pipeline.core.tables import CLASSES  # noqa: E402
+from pipeline.dataset.embeddings import check_same_samples, load_embeddings  # noqa: E402
 from pipeline.dataset.loader import load_split  # noqa: E402
 from pipeline.evaluation.attributes import segment_truth, spearman  # noqa: E402
-from pipeline.dataset.embeddings import load_embeddings  # noqa: E402
 from pipeline.training.ridge import select_ridge  # noqa: E402
 
 SPLITS = ("train", "val", "test")
@@ -51,7 +51,8 @@ def ridge_readout(x: dict, truth: dict) -> np.ndarray:
 
 
 def bootstrap_interval(x: np.ndarray, y: np.ndarray, resamples: np.ndarray) -> list | None:
-    """5th and 95th percentile of Spearman's rho over the resamples (rows of indices); resamples with a constant side are left out."""
+    """5th and 95th percentile of Spearman's rho over the resamples (rows of indices); resamples with a constant side
+    are left out, as `spearman` returns None for them. Ranked all at once: scipy's spearmanr takes one pair per call."""
     xs, ys = rankdata(x[resamples], axis=1), rankdata(y[resamples], axis=1)
     xs, ys = xs - xs.mean(1, keepdims=True), ys - ys.mean(1, keepdims=True)
     norm = np.sqrt((xs**2).sum(1) * (ys**2).sum(1))
@@ -77,7 +78,12 @@ def ceilings(features: dict, classes: dict, truth: dict, loudness: np.ndarray, s
 def measure(root: Path) -> dict:
     params = load_params(root / "params.yaml")
     splits = {s: load_split(root / "data/shards", s, mels=True) for s in SPLITS}
-    emb = {s: load_embeddings(root / "data/embeddings" / f"{s}.npz")["emb"].reshape(len(splits[s].keys), -1) for s in SPLITS}
+    emb_dir = root / "data/embeddings"
+    emb = {}
+    for s in SPLITS:
+        arrays = load_embeddings(emb_dir / f"{s}.npz")
+        check_same_samples(arrays, splits[s], emb_dir, s)
+        emb[s] = arrays["emb"].reshape(len(splits[s].keys), -1)
     features = {"embedding": emb, "mel": {s: pooled_mels(splits[s].mels) for s in SPLITS}}
     truth = {s: segment_truth(splits[s].meta, params) for s in SPLITS}
     classes = {s: splits[s].class_index for s in SPLITS}
