@@ -58,6 +58,17 @@ class Discriminator(nn.Module):
                 if isinstance(module, nn.Conv2d):
                     nn.utils.parametrizations.spectral_norm(module)
 
+    def feature_maps(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """The output of each of the 12 convs' layers (after the activation) with the dropout left out: the
+        features G's feature-matching term compares (`s2i_models.gan.feature_matching`)."""
+        maps, x = [], image
+        for layer in self.features:
+            for module in layer:
+                if not isinstance(module, nn.Dropout2d):
+                    x = module(x)
+            maps.append(x)
+        return maps
+
     def forward(self, image: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         n = image.shape[0]
         if image.dim() != 4 or image.shape[1:] != (IMAGE_CHANNELS, IMAGE_SIZE, IMAGE_SIZE):

@@ -78,6 +78,7 @@ class GanConfig:
     r1: float = 0.0  # gamma of the R1 penalty on D's gradient at real images
     lambda_ms: float = 0.0  # mode seeking: + lambda_ms / (image distance / noise distance) of two draws
     pixel_best_of: int = 1  # pixel loss of the best of this many draws per sound (noise and dropout differ)
+    lambda_fm: float = 0.0  # feature matching: + lambda_fm * L1 between spatial means of D's features, G's image vs its real one
 
     def __post_init__(self):
         if self.d_unit not in D_UNITS:
@@ -93,6 +94,8 @@ class GanConfig:
         parse_policy(self.augment)
         if self.pixel_best_of < 1:
             raise ValueError(f"pixel_best_of must be >= 1, got {self.pixel_best_of}")
+        if self.lambda_fm < 0:
+            raise ValueError(f"lambda_fm must be >= 0, got {self.lambda_fm}")
         if self.pixel_best_of > 1 and self.lambda_ms:
             raise ValueError("pixel_best_of > 1 and lambda_ms draw twice each in their own way: set one of them")
 
@@ -309,9 +312,22 @@ def _draw(G: nn.Module, emb: torch.Tensor, cfg: GanConfig) -> tuple[torch.Tensor
     return both, ratio
 
 
+def feature_matching(D: nn.Module, fake: torch.Tensor, real: torch.Tensor, bf16: bool = False) -> torch.Tensor:
+    """Mean over D's layers of the L1 distance between the spatial means of the layer's features for each of
+    G's images and for the real image of the same sound (D frozen, dropout left out, one batch of real +
+    synthetic as D learns from). A spatial mean says how much of each feature an image holds, not where:
+    it pulls G's texture (sparks, foam, grass) towards its own sound's frame without pulling the texture's
+    places to their average, as the pixel loss does (pix2pixHD's feature matching, pooled over space)."""
+    n = real.shape[0]
+    with frozen(D), autocast(real.device, bf16):
+        maps = D.feature_maps(torch.cat([real, fake.to(real.dtype)]))
+    means = [m.float().mean((2, 3)) for m in maps]
+    return torch.stack([(m[n:] - m[:n].detach()).abs().mean() for m in means]).mean()
+
+
 def generator_losses(G: nn.Module, D: nn.Module, emb: torch.Tensor, real: torch.Tensor, cfg: GanConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """G's pixel MSE, its adversarial batch loss, D's scores of G's images (D frozen) and the
-    mode-seeking ratio (None without it).
+    """G's pixel MSE, its adversarial batch loss, D's scores of G's images (D frozen) and the extra terms
+    the config asks for, by name: "mode_seeking" (the ratio of two draws) and "feature_matching".
 
     D stays in training mode and scores G's images inside the same balanced real +
     synthetic batch it learns from (`discriminator_step`): its last layer is a
@@ -333,23 +349,28 @@ def generator_losses(G: nn.Module, D: nn.Module, emb: torch.Tensor, real: torch.
         adversarial = -scores.mean()
     else:
         adversarial = F.mse_loss(scores, torch.full_like(scores, cfg.real_score))
-    return pixel, adversarial, scores, ratio
+    extras = {} if ratio is None else {"mode_seeking": ratio}
+    if cfg.lambda_fm:
+        extras["feature_matching"] = feature_matching(D, fake, real, cfg.bf16)
+    return pixel, adversarial, scores, extras
 
 
 def generator_step(
     G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: torch.Tensor, real: torch.Tensor, avg: EpochMovingAverage, cfg: GanConfig
 ) -> dict[str, torch.Tensor]:
     """One G update: lambda_pixel * pixel MSE + lambda_adv * (moving-average) adversarial loss
-    [+ lambda_ms / mode-seeking ratio]. Returns the pre-step losses as detached device tensors."""
-    pixel, adv_batch, scores, ratio = generator_losses(G, D, emb, real, cfg)
+    [+ lambda_ms / mode-seeking ratio] [+ lambda_fm * feature matching]. Returns the pre-step losses as
+    detached device tensors."""
+    pixel, adv_batch, scores, extras = generator_losses(G, D, emb, real, cfg)
     adv = avg(adv_batch)
     loss = cfg.lambda_pixel * pixel + cfg.lambda_adv * adv
-    if ratio is not None:
-        loss = loss + cfg.lambda_ms / (ratio + 1e-5)
+    if "mode_seeking" in extras:
+        loss = loss + cfg.lambda_ms / (extras["mode_seeking"] + 1e-5)
+    if "feature_matching" in extras:
+        loss = loss + cfg.lambda_fm * extras["feature_matching"]
     _update(opt, loss)
     logs = {"g_loss": loss, "g_pixel": pixel, "g_adv": adv, "g_adv_batch": adv_batch, "g_score": scores.mean()}
-    if ratio is not None:
-        logs["g_mode_seeking"] = ratio
+    logs.update({f"g_{name}": value for name, value in extras.items()})
     return detached(logs)
 
 

@@ -1,5 +1,5 @@
 """The levers that let the GAN commit to one scene (noise input, pooled pixel loss, hinge loss,
-spectral norm, DiffAugment, R1, mode seeking): a bimodal toy, hand-valued losses, gradients."""
+spectral norm, DiffAugment, R1, mode seeking, feature matching): a bimodal toy, hand-valued losses, gradients."""
 
 import pytest
 import torch
@@ -9,7 +9,7 @@ from torch import nn
 from pipeline.core.params import load_params
 from s2i_models import DenseGenerator, Discriminator, EpochMovingAverage, GanConfig, discriminator_step, generator_step
 from s2i_models.augment import augment, cutout, parse_policy, translation
-from s2i_models.gan import best_of_pixel_mse, generator_losses, pixel_mse
+from s2i_models.gan import best_of_pixel_mse, feature_matching, generator_losses, pixel_mse
 from s2i_models.rebuild import build_generator, generator_for
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -211,3 +211,60 @@ def test_diffaugment_shifts_and_cuts_and_lets_the_gradient_through():
     assert x.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="unknown augmentation"):
         parse_policy("translation,colour")
+
+
+def textured_frames(n=2, seed=0):
+    """Blobs of one colour on grey, at random places: a texture whose places vary from frame to frame."""
+    g = torch.Generator().manual_seed(seed)
+    frames = torch.full((n, 3, 96, 96), -0.5)
+    for i in range(n):
+        for _ in range(12):
+            y, x = torch.randint(0, 88, (2,), generator=g).tolist()
+            frames[i, :, y : y + 8, x : x + 8] = torch.tensor([0.9, 0.8, -0.9])[:, None, None]
+    return frames
+
+
+def test_feature_matching_rewards_the_texture_not_its_places():
+    """Against its real frame, the same blobs at other places (another frame's texture, moved) match D's
+    pooled features far better than the flat mean colour does, though their pixel MSE is the larger:
+    the term pulls towards how much texture, not where it is."""
+    torch.manual_seed(0)
+    D = Discriminator(32, 0.0625, dropout=0.25, projection=True).train()
+    real = textured_frames()
+    moved = real.roll((31, 17), (2, 3))
+    flat = real.mean((2, 3), keepdim=True).expand_as(real)
+    assert pixel_mse(moved, real) > pixel_mse(flat, real)
+    assert feature_matching(D, real, real).item() == pytest.approx(0.0, abs=1e-6)
+    assert feature_matching(D, moved, real) < 0.5 * feature_matching(D, flat, real)
+    with pytest.raises(ValueError, match="lambda_fm"):
+        GanConfig(lambda_fm=-1.0)
+
+
+def test_feature_matching_alone_draws_texture_into_a_flat_image():
+    """Its gradient reaches G: a flat grey image trained by the term alone (no pixel loss, no adversarial
+    term) takes on the real frames' contrast; with lambda_fm 0 nothing moves."""
+
+    class Canvas(nn.Module):  # a "generator" whose output is one learnt image per sound
+        def __init__(self):
+            super().__init__()
+            self.image = nn.Parameter(torch.zeros(2, 3, 96, 96))
+
+        def forward(self, emb):
+            return torch.tanh(self.image)
+
+    def contrast_after(lambda_fm):
+        torch.manual_seed(0)
+        G, D = Canvas(), Discriminator(32, 0.0625, dropout=0.25, projection=True).train()
+        cfg = GanConfig(lambda_pixel=0.0, lambda_adv=0.0, lambda_fm=lambda_fm, adv_average="batch")
+        opt = torch.optim.Adam(G.parameters(), 0.05)
+        emb, real = torch.randn(2, 32), textured_frames()
+        for _ in range(60):
+            logs = generator_step(G, D, opt, emb, real, EpochMovingAverage("batch"), cfg)
+        return G(emb).detach().std((2, 3)).mean().item(), logs
+
+    real_contrast = textured_frames().std((2, 3)).mean().item()
+    trained, logs = contrast_after(1.0)
+    assert "g_feature_matching" in logs
+    assert trained > 0.3 * real_contrast, (trained, real_contrast)
+    untouched, logs = contrast_after(0.0)
+    assert untouched == 0.0 and "g_feature_matching" not in logs

@@ -227,6 +227,7 @@ class TranslatorParams(Section):
     noise_dim: int
     lambda_ms: float
     pixel_best_of: int
+    lambda_fm: float
     pixel_scale: int
     augment: str
     r1: float

@@ -74,7 +74,10 @@ def pixel_loss(G, emb, images_u8, batch_size=256) -> float:
     return float(total) / (len(emb) * 3 * 96 * 96)
 
 
-GAN_PARAMS = ("lambda_adv", "lambda_pixel", "d_every", "d_unit", "adv_average", "bf16", "d_mismatch", "loss", "pixel_scale", "augment", "r1", "lambda_ms", "pixel_best_of")
+GAN_PARAMS = (
+    "lambda_adv", "lambda_pixel", "d_every", "d_unit", "adv_average", "bf16", "d_mismatch",
+    "loss", "pixel_scale", "augment", "r1", "lambda_ms", "pixel_best_of", "lambda_fm",
+)  # fmt: skip
 
 
 def gan_config(p: dict) -> GanConfig:
