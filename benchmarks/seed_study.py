@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/seed_study.py [--seeds 0 1 2] [--set noise_dim=0 ...] [--epochs N] [--name NAME]
         [--out docs/seed_study] [--jsonl docs/ablation/seeds.jsonl] [--lanes 2]
+    .venv/bin/python benchmarks/seed_study.py --judge-only --name NAME --work W ...  # rejudge finished runs
     .venv/bin/python benchmarks/seed_study.py --table docs/ablation/*.jsonl     # the ablation table (Markdown)
     .venv/bin/python benchmarks/seed_study.py --mean-frames [data/shards]      # what pixel MSE alone can draw
 
@@ -50,8 +51,9 @@ def parse_sets(pairs: list[str]) -> dict:
     return out
 
 
-def run_one(seed: int, overrides: dict, work: Path) -> dict:
-    """Train at `seed` and judge the final generator; the figures of one line."""
+def run_one(seed: int, overrides: dict, work: Path, judge_only: bool = False) -> dict:
+    """Train at `seed` and judge the final generator; the figures of one line. `judge_only`: judge the
+    generator a finished run left in the seed's folder, without training."""
     import torch
 
     os.chdir(ROOT)
@@ -67,14 +69,19 @@ def run_one(seed: int, overrides: dict, work: Path) -> dict:
         raise SystemExit(f"--set: not translator params: {unknown}")
     out = work / f"seed{seed}"
     t0 = time.time()
-    translator.train(p, out_dir=out, live_dir=out / "live")
+    if judge_only:
+        if not (out / "generator.pt").exists():
+            raise SystemExit(f"--judge-only: no finished run in {out} (generator.pt missing)")
+    else:
+        translator.train(p, out_dir=out, live_dir=out / "live")
     train_s = time.time() - t0
     judged_p = {**p, "snapshot_every": p["epochs"]}  # the final generator only
     result = judging.run(params["evaluate"], judged_p, params["informativity"]["rater_threshold"], snapshot_dir=out / "snapshots", report_dir=out / "reports", figures=False)
-    line = {"seed": seed, "overrides": overrides, "epoch": p["epochs"], "train_s": round(train_s), **{short: result[key] for short, key in KEYS.items() if key in result}}
+    line = {"seed": seed, "overrides": overrides, "epoch": p["epochs"], **({"judged_only": True} if judge_only else {"train_s": round(train_s)})}
+    line.update({short: result[key] for short, key in KEYS.items() if key in result})
     for name in CONTROLS:
         line[name] = {short: result[name][key] for short, key in KEYS.items() if key in result[name]}
-    for key in ("attribute_correlation", "realism", "frechet_distance", "nearest_train_distance"):
+    for key in ("attribute_correlation", "realism", "realism_texture", "frechet_distance", "nearest_train_distance", "nearest_train_distance_texture"):
         if key in result:
             line[key] = result[key]
     return line
@@ -149,6 +156,7 @@ def main(argv=None) -> None:
     ap.add_argument("--jsonl", type=Path, help="append one line per seed")
     ap.add_argument("--table", type=Path, nargs="+", help="print the ablation table of JSON-lines files and exit")
     ap.add_argument("--mean-frames", nargs="?", const="data/shards", metavar="SHARD_DIR", help="print the demo rater's scores of each class's mean train frame and exit")
+    ap.add_argument("--judge-only", action="store_true", help="judge the runs already finished under --work (figures added to the judging after they trained)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # worker: one seed, prints its JSON line
     args = ap.parse_args(argv)
     if args.table:
@@ -164,7 +172,7 @@ def main(argv=None) -> None:
     overrides = parse_sets(args.sets)
     work = args.work / args.name.replace(" ", "_")
     if args.one is not None:
-        print("RESULT " + json.dumps(run_one(args.one, overrides, work)), flush=True)
+        print("RESULT " + json.dumps(run_one(args.one, overrides, work, args.judge_only)), flush=True)
         return
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     args.work.mkdir(parents=True, exist_ok=True)
@@ -178,6 +186,7 @@ def main(argv=None) -> None:
             seed = queue.pop(0)
             log = open(work.with_name(f"{work.name}_seed{seed}.log"), "w")
             cmd = [sys.executable, __file__, "--one", str(seed), "--name", args.name, "--work", str(args.work), *sum((["--set", s] for s in args.sets), [])]
+            cmd += ["--judge-only"] if args.judge_only else []
             running.append((seed, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)))
         time.sleep(2)
         for seed, proc in [r for r in running if r[1].poll() is not None]:

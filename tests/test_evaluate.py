@@ -26,6 +26,7 @@ from pipeline.dataset import wds
 from pipeline.dataset.loader import image_to_tensor, load_split
 from pipeline.demo_world import make_plan, synthesize
 from pipeline.evaluation import classifiers as informativity, judging as evaluate, labelsets
+from pipeline.evaluation.realism import texture_features
 from pipeline.stages import evaluate as evaluate_stage, informativity as informativity_stage
 from s2i_models import DenseGenerator, save_checkpoint
 
@@ -292,14 +293,19 @@ def test_realism_block_covers_every_control_and_the_real_floor(tiny_run):
 
     metrics = json.loads((root / "reports" / "metrics.json").read_text())
     realism = metrics["realism"]
-    assert list(realism) == ["trained", "ridge", "shuffled", "untrained", "real_train_vs_test"]
-    floor, untrained = realism["real_train_vs_test"], realism["untrained"]
-    assert set(floor) == {"frechet_distance", "kid_mean", "kid_std", "frechet_distance_std", "draws"}
-    assert floor["draws"] == evaluate.FLOOR_DRAWS and floor["frechet_distance_std"] > 0
-    for name, measures in realism.items():
-        assert set(measures) >= {"frechet_distance", "kid_mean", "kid_std"}, name
-        assert measures["frechet_distance"] >= 0 and measures["kid_std"] >= 0, name
-    assert floor["frechet_distance"] < untrained["frechet_distance"] and floor["kid_mean"] < untrained["kid_mean"]
+    for space in (metrics["realism"], metrics["realism_texture"]):
+        assert list(space) == ["trained", "ridge", "shuffled", "untrained", "real_train_vs_test", "blurred_real_train"]
+        floor, untrained = space["real_train_vs_test"], space["untrained"]
+        for draws in (floor, space["blurred_real_train"]):
+            assert set(draws) == {"frechet_distance", "kid_mean", "kid_std", "frechet_distance_std", "draws"}
+            assert draws["draws"] == evaluate.FLOOR_DRAWS and draws["frechet_distance_std"] > 0
+        for name, measures in space.items():
+            assert set(measures) >= {"frechet_distance", "kid_mean", "kid_std"}, name
+            assert measures["frechet_distance"] >= 0 and measures["kid_std"] >= 0, name
+        assert floor["frechet_distance"] < untrained["frechet_distance"] and floor["kid_mean"] < untrained["kid_mean"]
+    # the texture space sees blur: the floor's train frames, blurred, are further from the test frames
+    texture = metrics["realism_texture"]
+    assert texture["blurred_real_train"]["frechet_distance"] > texture["real_train_vs_test"]["frechet_distance"]
 
     # the trained translator's FD is the closed form on the class-match features of its first dropout sample
     net = informativity.load_class_match(root / "models/informativity/class_match.pt")
@@ -325,6 +331,16 @@ def test_realism_block_covers_every_control_and_the_real_floor(tiny_run):
     nearest = metrics["nearest_train_distance"]
     assert nearest["real_test"] == pytest.approx(cdist(real, gallery).min(axis=1).mean(), rel=1e-5)
     assert nearest["trained"] == pytest.approx(cdist(fake, gallery).min(axis=1).mean(), rel=1e-5)
+
+    # the texture statistics by hand: per channel of the first conv layer, spatial mean and std
+    judges = evaluate.load_judges(root / "models/informativity", test.images, train, EVAL_PARAMS["gallery_size"], EVAL_PARAMS["seed"])
+    with torch.no_grad():
+        maps = net.features[0].eval()(image_to_tensor(images))
+    by_hand = torch.cat([maps.mean((2, 3)), maps.std((2, 3))], 1).double().numpy()
+    assert np.allclose(texture_features(net, images), by_hand)
+    nearest = metrics["nearest_train_distance_texture"]
+    assert nearest["trained"] == pytest.approx(cdist(by_hand, judges.gallery_texture).min(axis=1).mean(), rel=1e-5)
+    assert set(nearest) == {"trained", "ridge", "real_test"}
 
 
 def test_pool_is_reproducible_and_ids_are_blind(tiny_run):

@@ -6,7 +6,7 @@ import scipy.linalg
 import torch
 
 from pipeline.evaluation import metrics
-from pipeline.evaluation.realism import KID_SUBSETS, ClassifierFeatures, RealismJudge, floor_measures, kid_subset_size
+from pipeline.evaluation.realism import KID_SUBSETS, ClassifierFeatures, RealismJudge, TextureStatistics, blurred, floor_measures, kid_subset_size
 from pipeline.evaluation.labelsets import balanced_sets, pick_evenly
 from pipeline.training import schedule
 
@@ -117,6 +117,46 @@ def test_the_floor_averages_draws_of_the_second_real_pool():
     third = floor_measures(judge, same, size=300, draws=4, seed=0)
     assert third["frechet_distance"] < 0.1 * whole["frechet_distance"] and third["frechet_distance_std"] > 0
     assert third == floor_measures(judge, same, size=300, draws=4, seed=0)
+
+
+def speckled_frames(n, seed):
+    """Frames of one colour each, speckled with bright pixels: colour everywhere, texture at every place."""
+    rng = np.random.default_rng(seed)
+    frames = np.broadcast_to(rng.integers(40, 200, (n, 1, 1, 3)), (n, 96, 96, 3)).astype(np.uint8).copy()
+    frames[rng.random((n, 96, 96)) < 0.1] = 255
+    return frames
+
+
+def test_blurred_keeps_the_colours_and_drops_the_texture():
+    frames = speckled_frames(4, 0)
+    soft = blurred(frames)
+    assert soft.dtype == np.uint8 and soft.shape == frames.shape
+    assert np.allclose(soft.mean((1, 2)), frames.mean((1, 2)), atol=2.0)
+    assert soft.std((1, 2)).mean() < 0.3 * frames.std((1, 2)).mean()
+    assert np.array_equal(blurred(np.full((1, 96, 96, 3), 77, np.uint8)), np.full((1, 96, 96, 3), 77, np.uint8))
+
+
+def test_texture_statistics_score_blurred_frames_as_less_real_than_real_ones():
+    """Per channel of the first layer: the spatial mean and std (checked by hand); against speckled frames,
+    blurred draws of the same kind of frames are further than unblurred draws, in FD and in KID."""
+    from s2i_models.informativity import InformativityClassifier
+
+    torch.manual_seed(0)
+    net = InformativityClassifier(1.0).eval()
+    feature = TextureStatistics(net)
+    frames = speckled_frames(8, 1)
+    with torch.no_grad():
+        maps = net.features[0](torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1)
+    assert feature.num_features == 2 * maps.shape[1]
+    assert torch.allclose(feature(torch.from_numpy(frames)), torch.cat([maps.mean((2, 3)), maps.std((2, 3))], 1).double(), atol=1e-5)
+    with pytest.raises(ValueError, match="uint8"):
+        feature(torch.zeros(1, 96, 96, 3))
+    judge = RealismJudge(feature, speckled_frames(60, 2))
+    pool = speckled_frames(200, 3)
+    real = floor_measures(judge, pool, 60, 3, seed=0)
+    soft = floor_measures(judge, pool, 60, 3, seed=0, transform=blurred)
+    assert soft["frechet_distance"] > 2 * real["frechet_distance"], (soft, real)
+    assert soft["kid_mean"] > real["kid_mean"] + 3 * real["kid_std"] / np.sqrt(KID_SUBSETS)
 
 
 def test_kid_subsets_take_half_the_smaller_set():

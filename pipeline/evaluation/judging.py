@@ -25,7 +25,7 @@ from pipeline.demo_world import rater as demo_rater
 from pipeline.evaluation import labelsets, metrics
 from pipeline.evaluation.classifiers import ACQUIRE, METRICS as INFORMATIVITY_METRICS, OUT_DIR as CLASSIFIER_DIR
 from pipeline.evaluation.classifiers import data_source, features, features_and_predictions, load_binary, load_class_match
-from pipeline.evaluation.realism import RealismJudge, class_match_realism, floor_measures
+from pipeline.evaluation.realism import RealismJudge, blurred, class_match_realism, floor_measures, texture_features, texture_realism
 from pipeline.training import schedule
 from pipeline.training.ridge import fit_ridge
 
@@ -45,6 +45,8 @@ class Judges:
     gallery_features: np.ndarray  # ... of real train frames (retrieval gallery)
     gallery_classes: np.ndarray
     realism: RealismJudge | None = None  # FD and KID against real test frames, in class_net's features
+    texture: RealismJudge | None = None  # ... in the texture statistics of class_net's first layer
+    gallery_texture: np.ndarray | None = None  # those statistics of the gallery's train frames
 
 
 def load_judges(classifier_dir: Path, test_images: np.ndarray, train: SplitArrays, gallery_size: int, seed: int) -> Judges:
@@ -59,6 +61,8 @@ def load_judges(classifier_dir: Path, test_images: np.ndarray, train: SplitArray
         features(class_net, train.images[gallery]),
         train.class_index[gallery],
         class_match_realism(class_net, test_images, seed),
+        texture_realism(class_net, test_images, seed),
+        texture_features(class_net, train.images[gallery]),
     )
 
 
@@ -139,18 +143,36 @@ def memorisation(G, train: SplitArrays, train_emb: np.ndarray, count: int, seed:
 
 
 def realism_measures(judges: Judges, translations: dict[str, np.ndarray], train_images: np.ndarray, classes: np.ndarray, seed: int) -> dict:
-    """In the class-match features: FD and KID against real test frames of each translator's test images and of
-    as many real train frames (the floor: seeded draws of the test set's size, averaged); the within-class
-    spread of the trained translations and of real test frames; their mean distance to the nearest train frame
-    (the gallery)."""
-    floor = floor_measures(judges.realism, train_images, len(classes), FLOOR_DRAWS, seed)
+    """FD and KID against real test frames of each translator's test images, of as many real train frames (the
+    floor: seeded draws of the test set's size, averaged) and of the same draws blurred (the control a realism
+    space must score worse than the floor), in two spaces of the class-match classifier: its penultimate
+    features (`realism`) and its first layer's texture statistics (`realism_texture`). In the penultimate
+    features, the within-class spread of the trained translations and of real test frames; in both, their mean
+    distance to the nearest train frame (the gallery)."""
+    floors = lambda judge: {
+        "real_train_vs_test": floor_measures(judge, train_images, len(classes), FLOOR_DRAWS, seed),
+        "blurred_real_train": floor_measures(judge, train_images, len(classes), FLOOR_DRAWS, seed, transform=blurred),
+    }
+    spaces = {"realism": judges.realism, "realism_texture": judges.texture}
+    out = {key: {**{name: judge.measures(images) for name, images in translations.items()}, **floors(judge)} for key, judge in spaces.items()}
     trained = features(judges.class_net, translations["trained"])
     spread = lambda f: shares(metrics.within_class_spread(f, classes, len(CLASSES)))
-    nearest = lambda f: float(np.mean(metrics.nearest_distances(f, judges.gallery_features)))
+    nearest = lambda f, gallery: float(np.mean(metrics.nearest_distances(f, gallery)))
+    texture = lambda images: texture_features(judges.class_net, images)
+    real_texture = texture(judges.texture.real.numpy())
     return {
-        "realism": {**{name: judges.realism.measures(images) for name, images in translations.items()}, "real_train_vs_test": floor},
+        **out,
         "within_class_spread": {"trained": spread(trained), "real": spread(judges.real_features)},
-        "nearest_train_distance": {"trained": nearest(trained), "real_test": nearest(judges.real_features)},
+        "nearest_train_distance": {
+            "trained": nearest(trained, judges.gallery_features),
+            "ridge": nearest(features(judges.class_net, translations["ridge"]), judges.gallery_features),
+            "real_test": nearest(judges.real_features, judges.gallery_features),
+        },
+        "nearest_train_distance_texture": {
+            "trained": nearest(texture(translations["trained"]), judges.gallery_texture),
+            "ridge": nearest(texture(translations["ridge"]), judges.gallery_texture),
+            "real_test": nearest(real_texture, judges.gallery_texture),
+        },
     }
 
 

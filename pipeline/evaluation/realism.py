@@ -1,6 +1,10 @@
 """Realism of a set of generated images: Fréchet distance and kernel distance (KID) to a fixed set of real
 images, computed by torchmetrics in the feature space of a network we trained ourselves (the class-match
 classifier, real train frames only), so nothing is downloaded and torch-fidelity is not needed.
+
+Two spaces of that network: its penultimate features (class and layout) and the texture statistics of its
+first conv layer (`TextureStatistics`). A realism space has to score blurred real frames as less real than
+real frames; `blurred` makes that control (docs/evaluation.md: the penultimate space fails it).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ import warnings
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
@@ -16,6 +21,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from s2i_models.generator import IMAGE_SIZE
 from s2i_models.rng import RandomStream
 
+from pipeline.dataset.loader import image_to_tensor
 from pipeline.evaluation.classifiers import features
 
 KID_SUBSETS = 100
@@ -38,6 +44,39 @@ class ClassifierFeatures(nn.Module):
         if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE, 3):
             raise ValueError(f"expected uint8 images N x {IMAGE_SIZE} x {IMAGE_SIZE} x 3, got {images.dtype} {tuple(images.shape)}")
         return torch.from_numpy(features(self.net, images.numpy())).double()
+
+
+class TextureStatistics(nn.Module):
+    """uint8 images N x 96 x 96 x 3 -> float64 N x 2C: per channel, the spatial mean and standard deviation of the
+    classifier's first conv layer (conv -> BatchNorm -> ReLU, eval mode). They say how much colour, edge and
+    texture an image holds, not where: blur lowers the stds, a copied frame matches exactly."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.first = net.features[0].eval()
+        self.num_features = 2 * int(self.first[0].out_channels)
+
+    def train(self, mode: bool = True) -> "TextureStatistics":
+        return super().train(False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE, 3):
+            raise ValueError(f"expected uint8 images N x {IMAGE_SIZE} x {IMAGE_SIZE} x 3, got {images.dtype} {tuple(images.shape)}")
+        with torch.no_grad():
+            maps = self.first(image_to_tensor(images.numpy()))
+        return torch.cat([maps.mean((2, 3)), maps.std((2, 3))], 1).double()
+
+
+def texture_features(net: nn.Module, images_u8: np.ndarray) -> np.ndarray:
+    return TextureStatistics(net)(_batch(images_u8)).numpy()
+
+
+def blurred(images_u8: np.ndarray, factor: int = 8) -> np.ndarray:
+    """The images average-pooled by `factor` and scaled back up (bilinear): their layout and colours without their
+    texture, the control a realism space must score as less real than the images themselves."""
+    x = torch.from_numpy(np.ascontiguousarray(images_u8)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(F.avg_pool2d(x, factor), scale_factor=factor, mode="bilinear", align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def kid_subset_size(n_generated: int, n_real: int) -> int:
@@ -85,13 +124,15 @@ class RealismJudge:
         return {"frechet_distance": self.frechet_distance(images), "kid_mean": kid_mean, "kid_std": kid_std}
 
 
-def floor_measures(judge: RealismJudge, real_pool: np.ndarray, size: int, draws: int, seed: int) -> dict:
+def floor_measures(judge: RealismJudge, real_pool: np.ndarray, size: int, draws: int, seed: int, transform=None) -> dict:
     """The measures of `draws` seeded draws of `size` images from a second pool of real images, averaged: real
     against real at the generated sets' size, so with their small-sample bias; `frechet_distance_std` says how
-    far one draw moves FD (on the demo about as far as the trained translator is from the floor)."""
+    far one draw moves FD (on the demo about as far as the trained translator is from the floor). With
+    `transform` (e.g. `blurred`), the same draws pass through it first."""
     rng = np.random.default_rng(seed)
     size = min(size, len(real_pool))
-    runs = [judge.measures(real_pool[np.sort(rng.choice(len(real_pool), size=size, replace=False))]) for _ in range(draws)]
+    transform = transform or (lambda images: images)
+    runs = [judge.measures(transform(real_pool[np.sort(rng.choice(len(real_pool), size=size, replace=False))])) for _ in range(draws)]
     mean = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
     return {**mean, "frechet_distance_std": float(np.std([r["frechet_distance"] for r in runs])), "draws": draws}
 
@@ -99,3 +140,8 @@ def floor_measures(judge: RealismJudge, real_pool: np.ndarray, size: int, draws:
 def class_match_realism(class_net: nn.Module, real_images: np.ndarray, seed: int) -> RealismJudge:
     """FD and KID against `real_images` in the class-match classifier's penultimate features."""
     return RealismJudge(ClassifierFeatures(class_net), real_images, seed)
+
+
+def texture_realism(class_net: nn.Module, real_images: np.ndarray, seed: int) -> RealismJudge:
+    """FD and KID against `real_images` in the texture statistics of the class-match classifier's first layer."""
+    return RealismJudge(TextureStatistics(class_net), real_images, seed)
