@@ -325,7 +325,7 @@ def feature_matching(D: nn.Module, fake: torch.Tensor, real: torch.Tensor, bf16:
     return torch.stack([(m[n:] - m[:n].detach()).abs().mean() for m in means]).mean()
 
 
-def generator_losses(G: nn.Module, D: nn.Module, emb: torch.Tensor, real: torch.Tensor, cfg: GanConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def generator_losses(G: nn.Module, D: nn.Module, emb: torch.Tensor, real: torch.Tensor, cfg: GanConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """G's pixel MSE, its adversarial batch loss, D's scores of G's images (D frozen) and the extra terms
     the config asks for, by name: "mode_seeking" (the ratio of two draws) and "feature_matching".
 

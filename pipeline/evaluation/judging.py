@@ -46,7 +46,8 @@ class Judges:
     gallery_classes: np.ndarray
     realism: RealismJudge | None = None  # FD and KID against real test frames, in class_net's features
     texture: RealismJudge | None = None  # ... in the texture statistics of class_net's first layer
-    gallery_texture: np.ndarray | None = None  # those statistics of the gallery's train frames
+    real_texture: np.ndarray | None = None  # those statistics of real test frames
+    gallery_texture: np.ndarray | None = None  # ... and of the gallery's train frames
 
 
 def load_judges(classifier_dir: Path, test_images: np.ndarray, train: SplitArrays, gallery_size: int, seed: int) -> Judges:
@@ -62,6 +63,7 @@ def load_judges(classifier_dir: Path, test_images: np.ndarray, train: SplitArray
         train.class_index[gallery],
         class_match_realism(class_net, test_images, seed),
         texture_realism(class_net, test_images, seed),
+        texture_features(class_net, test_images),
         texture_features(class_net, train.images[gallery]),
     )
 
@@ -159,7 +161,6 @@ def realism_measures(judges: Judges, translations: dict[str, np.ndarray], train_
     spread = lambda f: shares(metrics.within_class_spread(f, classes, len(CLASSES)))
     nearest = lambda f, gallery: float(np.mean(metrics.nearest_distances(f, gallery)))
     texture = lambda images: texture_features(judges.class_net, images)
-    real_texture = texture(judges.texture.real.numpy())
     return {
         **out,
         "within_class_spread": {"trained": spread(trained), "real": spread(judges.real_features)},
@@ -171,7 +172,7 @@ def realism_measures(judges: Judges, translations: dict[str, np.ndarray], train_
         "nearest_train_distance_texture": {
             "trained": nearest(texture(translations["trained"]), judges.gallery_texture),
             "ridge": nearest(texture(translations["ridge"]), judges.gallery_texture),
-            "real_test": nearest(real_texture, judges.gallery_texture),
+            "real_test": nearest(judges.real_texture, judges.gallery_texture),
         },
     }
 

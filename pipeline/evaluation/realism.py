@@ -27,44 +27,51 @@ from pipeline.evaluation.classifiers import features
 KID_SUBSETS = 100
 
 
-class ClassifierFeatures(nn.Module):
-    """uint8 images N x 96 x 96 x 3 (the shards' layout) -> float64 penultimate features N x hidden of a
-    classifier, exactly those of `classifiers.features`; never leaves eval mode, no gradients."""
+class FrozenFeatures(nn.Module):
+    """A feature module for torchmetrics: uint8 images N x 96 x 96 x 3 (the shards' layout) in, float64 rows of
+    `num_features` out (torchmetrics reads it instead of probing the module with a random 299 x 299 image);
+    never leaves eval mode, no gradients. Subclasses give `num_features` and `features_of`."""
 
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net.eval()
-        # torchmetrics reads num_features instead of probing the module with a random 299 x 299 image
-        self.num_features = int(net.head[5].in_features)
+    num_features: int
 
-    def train(self, mode: bool = True) -> "ClassifierFeatures":
-        return super().train(False)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE, 3):
-            raise ValueError(f"expected uint8 images N x {IMAGE_SIZE} x {IMAGE_SIZE} x 3, got {images.dtype} {tuple(images.shape)}")
-        return torch.from_numpy(features(self.net, images.numpy())).double()
-
-
-class TextureStatistics(nn.Module):
-    """uint8 images N x 96 x 96 x 3 -> float64 N x 2C: per channel, the spatial mean and standard deviation of the
-    classifier's first conv layer (conv -> BatchNorm -> ReLU, eval mode). They say how much colour, edge and
-    texture an image holds, not where: blur lowers the stds, a copied frame matches exactly."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.first = net.features[0].eval()
-        self.num_features = 2 * int(self.first[0].out_channels)
-
-    def train(self, mode: bool = True) -> "TextureStatistics":
+    def train(self, mode: bool = True) -> "FrozenFeatures":
         return super().train(False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE, 3):
             raise ValueError(f"expected uint8 images N x {IMAGE_SIZE} x {IMAGE_SIZE} x 3, got {images.dtype} {tuple(images.shape)}")
         with torch.no_grad():
-            maps = self.first(image_to_tensor(images.numpy()))
-        return torch.cat([maps.mean((2, 3)), maps.std((2, 3))], 1).double()
+            return self.features_of(images.numpy()).double()
+
+    def features_of(self, images_u8: np.ndarray) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class ClassifierFeatures(FrozenFeatures):
+    """The penultimate features N x hidden of a classifier, exactly those of `classifiers.features`."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net.eval()
+        self.num_features = int(net.head[5].in_features)
+
+    def features_of(self, images_u8: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(features(self.net, images_u8))
+
+
+class TextureStatistics(FrozenFeatures):
+    """N x 2C: per channel, the spatial mean and standard deviation of the classifier's first conv layer
+    (conv -> BatchNorm -> ReLU, eval mode). They say how much colour, edge and texture an image holds, not
+    where: blur lowers the stds, a copied frame matches exactly."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.first = net.features[0].eval()
+        self.num_features = 2 * int(self.first[0].out_channels)
+
+    def features_of(self, images_u8: np.ndarray) -> torch.Tensor:
+        maps = self.first(image_to_tensor(images_u8))
+        return torch.cat([maps.mean((2, 3)), maps.std((2, 3))], 1)
 
 
 def texture_features(net: nn.Module, images_u8: np.ndarray) -> np.ndarray:
