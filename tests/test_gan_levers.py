@@ -1,5 +1,5 @@
 """The levers that let the GAN commit to one scene (noise input, pooled pixel loss, hinge loss,
-spectral norm, DiffAugment, R1, mode seeking, feature matching): a bimodal toy, hand-valued losses, gradients."""
+spectral norm, DiffAugment, R1, mode seeking, feature matching, random-filter texture): a bimodal toy, hand-valued losses, gradients."""
 
 import pytest
 import torch
@@ -10,7 +10,9 @@ from pipeline.core.params import load_params
 from s2i_models import DenseGenerator, Discriminator, EpochMovingAverage, GanConfig, discriminator_step, generator_step
 from s2i_models.augment import augment, cutout, parse_policy, translation
 from s2i_models.gan import best_of_pixel_mse, feature_matching, generator_losses, pixel_mse
+from s2i_models import texture
 from s2i_models.rebuild import build_generator, generator_for
+from s2i_models.texture import texture_loss, texture_statistics
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SIZE = 16
@@ -224,6 +226,31 @@ def textured_frames(n=2, seed=0):
     return frames
 
 
+class Canvas(nn.Module):
+    """A "generator" whose output is one learnt image per sound, grey with a faint grain at the start."""
+
+    def __init__(self):
+        super().__init__()
+        self.image = nn.Parameter(0.01 * torch.randn(2, 3, 96, 96))
+
+    def forward(self, emb):
+        return torch.tanh(self.image)
+
+
+def contrast_after(**weights):
+    """The mean contrast of a Canvas before and after 60 steps trained by the named extra terms alone, and
+    its last logs."""
+    torch.manual_seed(0)
+    G, D = Canvas(), Discriminator(32, 0.0625, dropout=0.25, projection=True).train()
+    before = G(None).detach().std((2, 3)).mean().item()
+    cfg = GanConfig(lambda_pixel=0.0, lambda_adv=0.0, adv_average="batch", **weights)
+    opt = torch.optim.Adam(G.parameters(), 0.05)
+    emb, real = torch.randn(2, 32), textured_frames()
+    for _ in range(60):
+        logs = generator_step(G, D, opt, emb, real, EpochMovingAverage("batch"), cfg)
+    return before, G(emb).detach().std((2, 3)).mean().item(), logs
+
+
 def test_feature_matching_rewards_the_texture_not_its_places():
     """Against its real frame, the same blobs at other places (another frame's texture, moved) match D's
     pooled features far better than the flat mean colour does, though their pixel MSE is the larger:
@@ -241,30 +268,47 @@ def test_feature_matching_rewards_the_texture_not_its_places():
 
 
 def test_feature_matching_alone_draws_texture_into_a_flat_image():
-    """Its gradient reaches G: a flat grey image trained by the term alone (no pixel loss, no adversarial
+    """Its gradient reaches G: a grey image trained by the term alone (no pixel loss, no adversarial
     term) takes on the real frames' contrast; with lambda_fm 0 nothing moves."""
-
-    class Canvas(nn.Module):  # a "generator" whose output is one learnt image per sound
-        def __init__(self):
-            super().__init__()
-            self.image = nn.Parameter(torch.zeros(2, 3, 96, 96))
-
-        def forward(self, emb):
-            return torch.tanh(self.image)
-
-    def contrast_after(lambda_fm):
-        torch.manual_seed(0)
-        G, D = Canvas(), Discriminator(32, 0.0625, dropout=0.25, projection=True).train()
-        cfg = GanConfig(lambda_pixel=0.0, lambda_adv=0.0, lambda_fm=lambda_fm, adv_average="batch")
-        opt = torch.optim.Adam(G.parameters(), 0.05)
-        emb, real = torch.randn(2, 32), textured_frames()
-        for _ in range(60):
-            logs = generator_step(G, D, opt, emb, real, EpochMovingAverage("batch"), cfg)
-        return G(emb).detach().std((2, 3)).mean().item(), logs
-
     real_contrast = textured_frames().std((2, 3)).mean().item()
-    trained, logs = contrast_after(1.0)
+    _, trained, logs = contrast_after(lambda_fm=1.0)
     assert "g_feature_matching" in logs
     assert trained > 0.3 * real_contrast, (trained, real_contrast)
-    untouched, logs = contrast_after(0.0)
-    assert untouched == 0.0 and "g_feature_matching" not in logs
+    before, untouched, logs = contrast_after(lambda_fm=0.0)
+    assert untouched == before < 0.02 and "g_feature_matching" not in logs
+
+
+def test_texture_loss_rewards_grain_not_places_and_sees_blur():
+    """Against its real frame, the same blobs moved match the random filters' statistics far better than the
+    frame blurred (avg-pool 8, back up), though the moved frame's pixel MSE is more than twice the larger."""
+    real = textured_frames()
+    moved = real.roll((31, 17), (2, 3))
+    blurred = F.interpolate(F.avg_pool2d(real, 8), scale_factor=8, mode="bilinear")
+    assert pixel_mse(moved, real) > 2 * pixel_mse(blurred, real)
+    assert texture_loss(real, real).item() == pytest.approx(0.0, abs=1e-6)
+    assert texture_loss(moved, real) < 0.5 * texture_loss(blurred, real)
+    with pytest.raises(ValueError, match="lambda_texture"):
+        GanConfig(lambda_texture=-1.0)
+
+
+def test_texture_filters_are_fixed_and_leave_the_global_rng_alone():
+    """The bank is the same at every call and drawing it does not move torch's global generator, so a run
+    with the lever draws the same batches and dropout masks as one without it."""
+    images = textured_frames()
+    torch.manual_seed(3)
+    first = texture_statistics(images)
+    after = torch.rand(1)
+    torch.manual_seed(3)
+    texture._filters.cache_clear()
+    assert torch.equal(texture_statistics(images), first)
+    assert torch.equal(torch.rand(1), after)
+
+
+def test_texture_loss_alone_draws_grain_into_a_grey_image():
+    """Its gradient reaches G: a grey image trained by the term alone takes on contrast; off, nothing moves."""
+    real_contrast = textured_frames().std((2, 3)).mean().item()
+    _, trained, logs = contrast_after(lambda_texture=1.0)
+    assert "g_texture" in logs
+    assert trained > 0.3 * real_contrast, (trained, real_contrast)
+    before, untouched, logs = contrast_after(lambda_texture=0.0)
+    assert untouched == before < 0.02 and "g_texture" not in logs

@@ -228,6 +228,7 @@ class TranslatorParams(Section):
     lambda_ms: float
     pixel_best_of: int
     lambda_fm: float
+    lambda_texture: float
     pixel_scale: int
     augment: str
     r1: float

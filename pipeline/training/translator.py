@@ -77,6 +77,7 @@ def pixel_loss(G, emb, images_u8, batch_size=256) -> float:
 GAN_PARAMS = (
     "lambda_adv", "lambda_pixel", "d_every", "d_unit", "adv_average", "bf16", "d_mismatch",
     "loss", "pixel_scale", "augment", "r1", "lambda_ms", "pixel_best_of", "lambda_fm",
+    "lambda_texture",
 )  # fmt: skip
 
 
