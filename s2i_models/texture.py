@@ -32,11 +32,10 @@ def _filters(device: torch.device) -> torch.Tensor:
 def texture_statistics(images: torch.Tensor) -> torch.Tensor:
     """(N, 3, H, W) images in [-1, 1] -> (N, 2 * CHANNELS * len(SCALES)): per scale and filter, the spatial
     mean and std of the rectified response."""
-    w = _filters(images.device)
+    w, images = _filters(images.device), images.float()
     stats = []
     for scale in SCALES:
-        x = F.avg_pool2d(images.float(), scale) if scale > 1 else images.float()
-        r = F.relu(F.conv2d(x, w, padding=KERNEL // 2))
+        r = F.relu(F.conv2d(F.avg_pool2d(images, scale), w, padding=KERNEL // 2))  # pool 1: the image itself
         stats += [r.mean((2, 3)), (r.var((2, 3)) + EPS).sqrt()]  # eps: a channel that never fires has a finite gradient
     return torch.cat(stats, 1)
 

@@ -7,10 +7,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.core.params import load_params
-from s2i_models import DenseGenerator, Discriminator, EpochMovingAverage, GanConfig, discriminator_step, generator_step
+from s2i_models import DenseGenerator, Discriminator, EpochMovingAverage, GanConfig, discriminator_step, generator_step, texture
 from s2i_models.augment import augment, cutout, parse_policy, translation
 from s2i_models.gan import best_of_pixel_mse, feature_matching, generator_losses, pixel_mse
-from s2i_models import texture
 from s2i_models.rebuild import build_generator, generator_for
 from s2i_models.texture import texture_loss, texture_statistics
 
@@ -267,15 +266,17 @@ def test_feature_matching_rewards_the_texture_not_its_places():
         GanConfig(lambda_fm=-1.0)
 
 
-def test_feature_matching_alone_draws_texture_into_a_flat_image():
-    """Its gradient reaches G: a grey image trained by the term alone (no pixel loss, no adversarial
-    term) takes on the real frames' contrast; with lambda_fm 0 nothing moves."""
+@pytest.mark.parametrize("lever, log", [("lambda_fm", "g_feature_matching"), ("lambda_texture", "g_texture")])
+def test_texture_term_alone_draws_contrast_into_a_grey_image(lever, log):
+    """Feature matching's and the random-filter texture term's gradients reach G: a grey image trained by the
+    term alone (no pixel loss, no adversarial term) takes on the real frames' contrast; with its weight 0
+    nothing moves."""
     real_contrast = textured_frames().std((2, 3)).mean().item()
-    _, trained, logs = contrast_after(lambda_fm=1.0)
-    assert "g_feature_matching" in logs
+    _, trained, logs = contrast_after(**{lever: 1.0})
+    assert log in logs
     assert trained > 0.3 * real_contrast, (trained, real_contrast)
-    before, untouched, logs = contrast_after(lambda_fm=0.0)
-    assert untouched == before < 0.02 and "g_feature_matching" not in logs
+    before, untouched, logs = contrast_after(**{lever: 0.0})
+    assert untouched == before < 0.02 and log not in logs
 
 
 def test_texture_loss_rewards_grain_not_places_and_sees_blur():
@@ -302,13 +303,3 @@ def test_texture_filters_are_fixed_and_leave_the_global_rng_alone():
     texture._filters.cache_clear()
     assert torch.equal(texture_statistics(images), first)
     assert torch.equal(torch.rand(1), after)
-
-
-def test_texture_loss_alone_draws_grain_into_a_grey_image():
-    """Its gradient reaches G: a grey image trained by the term alone takes on contrast; off, nothing moves."""
-    real_contrast = textured_frames().std((2, 3)).mean().item()
-    _, trained, logs = contrast_after(lambda_texture=1.0)
-    assert "g_texture" in logs
-    assert trained > 0.3 * real_contrast, (trained, real_contrast)
-    before, untouched, logs = contrast_after(lambda_texture=0.0)
-    assert untouched == before < 0.02 and "g_texture" not in logs
