@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from s2i_models.generator import NearestUpConv
 from s2i_models import AudioAutoencoder, DenseGenerator, Discriminator, InformativityClassifier, SequentialGenerator, set_inference_dropout
 
 EMB_DIMS = [128, 256, 512, 1024, 2048]
@@ -267,3 +268,20 @@ def test_resize_upsampling_replaces_the_doubling_transposed_convs_and_paints_no_
     assert checkerboard_share(out_paper) > 10 * checkerboard_share(out_resize), (checkerboard_share(out_paper), checkerboard_share(out_resize))
     with pytest.raises(ValueError, match="upsample must be one of"):
         DenseGenerator(64, 0.125, upsample="bilinear")
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_resize_layer_computes_the_upsampled_conv_from_the_small_input(bias):
+    """NearestUpConv's folded k2 convs give what nearest x2 then the k3 conv gives, values and gradients,
+    and a checkpoint of the textbook Sequential(Upsample, Conv2d) loads into it."""
+    torch.manual_seed(0)
+    textbook = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(5, 4, 3, 1, 1, bias=bias)).double()
+    layer = NearestUpConv(5, 4, bias).double()
+    layer.load_state_dict(textbook.state_dict())
+    x = torch.randn(3, 5, 6, 7, dtype=torch.double, requires_grad=True)
+    want, got = textbook(x), layer(x)
+    assert got.shape == want.shape == (3, 4, 12, 14)
+    assert torch.allclose(got, want, atol=1e-12)
+    weights = lambda m: [x] + list(m.parameters())  # noqa: E731
+    for g_got, g_want in zip(torch.autograd.grad(got.square().sum(), weights(layer)), torch.autograd.grad(want.square().sum(), weights(textbook))):
+        assert torch.allclose(g_got, g_want, atol=1e-10)
