@@ -61,6 +61,7 @@ PAPER_TRANSLATOR = {
     "pixel_best_of": 1,
     "lambda_fm": 0.0,
     "lambda_texture": 0.0,
+    "lambda_colour": 0.0,
     "pixel_scale": 1,
     "augment": "",
     "r1": 0.0,

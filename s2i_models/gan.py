@@ -26,6 +26,7 @@ from torch import nn
 
 from .augment import augment, parse_policy
 from .device import autocast
+from .colour import colour_loss
 from .texture import texture_loss
 
 D_UNITS = ("epoch", "iteration")
@@ -81,6 +82,7 @@ class GanConfig:
     pixel_best_of: int = 1  # pixel loss of the best of this many draws per sound (noise and dropout differ)
     lambda_fm: float = 0.0  # feature matching: + lambda_fm * L1 between spatial means of D's features, G's image vs its real one
     lambda_texture: float = 0.0  # + lambda_texture * L1 between fixed random filters' texture statistics, G's image vs its real one
+    lambda_colour: float = 0.0  # + lambda_colour * sliced distance between the pixel-colour distributions, G's image vs its real one
 
     def __post_init__(self):
         if self.d_unit not in D_UNITS:
@@ -96,7 +98,7 @@ class GanConfig:
         parse_policy(self.augment)
         if self.pixel_best_of < 1:
             raise ValueError(f"pixel_best_of must be >= 1, got {self.pixel_best_of}")
-        for name in ("lambda_fm", "lambda_texture"):
+        for name in ("lambda_fm", "lambda_texture", "lambda_colour"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.pixel_best_of > 1 and self.lambda_ms:
@@ -330,7 +332,7 @@ def feature_matching(D: nn.Module, fake: torch.Tensor, real: torch.Tensor, bf16:
 
 def generator_losses(G: nn.Module, D: nn.Module, emb: torch.Tensor, real: torch.Tensor, cfg: GanConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """G's pixel MSE, its adversarial batch loss, D's scores of G's images (D frozen) and the extra terms
-    the config asks for, by name: "mode_seeking" (the ratio of two draws), "feature_matching" and "texture".
+    the config asks for, by name: "mode_seeking" (the ratio of two draws), "feature_matching", "texture" and "colour".
 
     D stays in training mode and scores G's images inside the same balanced real +
     synthetic batch it learns from (`discriminator_step`): its last layer is a
@@ -357,6 +359,8 @@ def generator_losses(G: nn.Module, D: nn.Module, emb: torch.Tensor, real: torch.
         extras["feature_matching"] = feature_matching(D, fake, real, cfg.bf16)
     if cfg.lambda_texture:
         extras["texture"] = texture_loss(fake, real)
+    if cfg.lambda_colour:
+        extras["colour"] = colour_loss(fake, real)
     return pixel, adversarial, scores, extras
 
 
@@ -364,17 +368,17 @@ def generator_step(
     G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, emb: torch.Tensor, real: torch.Tensor, avg: EpochMovingAverage, cfg: GanConfig
 ) -> dict[str, torch.Tensor]:
     """One G update: lambda_pixel * pixel MSE + lambda_adv * (moving-average) adversarial loss
-    [+ lambda_ms / mode-seeking ratio] [+ lambda_fm * feature matching] [+ lambda_texture * texture].
+    [+ lambda_ms / mode-seeking ratio] [+ lambda_fm * feature matching] [+ lambda_texture * texture]
+    [+ lambda_colour * colour].
     Returns the pre-step losses as detached device tensors."""
     pixel, adv_batch, scores, extras = generator_losses(G, D, emb, real, cfg)
     adv = avg(adv_batch)
     loss = cfg.lambda_pixel * pixel + cfg.lambda_adv * adv
     if "mode_seeking" in extras:
         loss = loss + cfg.lambda_ms / (extras["mode_seeking"] + 1e-5)
-    if "feature_matching" in extras:
-        loss = loss + cfg.lambda_fm * extras["feature_matching"]
-    if "texture" in extras:
-        loss = loss + cfg.lambda_texture * extras["texture"]
+    for name, weight in (("feature_matching", cfg.lambda_fm), ("texture", cfg.lambda_texture), ("colour", cfg.lambda_colour)):
+        if name in extras:
+            loss = loss + weight * extras[name]
     _update(opt, loss)
     logs = {"g_loss": loss, "g_pixel": pixel, "g_adv": adv, "g_adv_batch": adv_batch, "g_score": scores.mean()}
     logs.update({f"g_{name}": value for name, value in extras.items()})

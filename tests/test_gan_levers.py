@@ -1,5 +1,7 @@
 """The levers that let the GAN commit to one scene (noise input, pooled pixel loss, hinge loss,
-spectral norm, DiffAugment, R1, mode seeking, feature matching, random-filter texture): a bimodal toy, hand-valued losses, gradients."""
+spectral norm, DiffAugment, R1, mode seeking, feature matching, random-filter texture, colour distribution): a bimodal toy, hand-valued losses, gradients."""
+
+import math
 
 import pytest
 import torch
@@ -11,6 +13,7 @@ from s2i_models import DenseGenerator, Discriminator, EpochMovingAverage, GanCon
 from s2i_models.augment import augment, cutout, parse_policy, translation
 from s2i_models.gan import best_of_pixel_mse, feature_matching, generator_losses, pixel_mse
 from s2i_models.rebuild import build_generator, generator_for
+from s2i_models.colour import colour_loss, colour_quantiles
 from s2i_models.texture import texture_loss, texture_statistics
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -266,9 +269,9 @@ def test_feature_matching_rewards_the_texture_not_its_places():
         GanConfig(lambda_fm=-1.0)
 
 
-@pytest.mark.parametrize("lever, log", [("lambda_fm", "g_feature_matching"), ("lambda_texture", "g_texture")])
+@pytest.mark.parametrize("lever, log", [("lambda_fm", "g_feature_matching"), ("lambda_texture", "g_texture"), ("lambda_colour", "g_colour")])
 def test_texture_term_alone_draws_contrast_into_a_grey_image(lever, log):
-    """Feature matching's and the random-filter texture term's gradients reach G: a grey image trained by the
+    """Feature matching's, the random-filter texture term's and the colour term's gradients reach G: a grey image trained by the
     term alone (no pixel loss, no adversarial term) takes on the real frames' contrast; with its weight 0
     nothing moves."""
     real_contrast = textured_frames().std((2, 3)).mean().item()
@@ -290,6 +293,27 @@ def test_texture_loss_rewards_grain_not_places_and_sees_blur():
     assert texture_loss(moved, real) < 0.5 * texture_loss(blurred, real)
     with pytest.raises(ValueError, match="lambda_texture"):
         GanConfig(lambda_texture=-1.0)
+
+
+def test_colour_loss_asks_how_much_of_each_colour_not_where_and_sees_the_pale_blend():
+    """Against its real frame, the frame's pixels in another order (the blobs moved, or its 2x2 cells shuffled)
+    score 0; the blobs blended into the grey (their 8x8 cells' mean colour, what the pooled pixel loss asks
+    for) score far worse, though the moved frame's pixel MSE is the larger. Hand value: a frame shifted by c
+    in every channel is c * the mean |sum of a direction's components| away."""
+    real = textured_frames()
+    moved = real.roll((30, 18), (2, 3))  # even shifts: the same 2x2 cells
+    shuffled = F.pixel_unshuffle(real, 2).flatten(2)[:, :, torch.randperm(48 * 48)].view(2, 12, 48, 48)
+    shuffled = F.pixel_shuffle(shuffled, 2)  # 2x2 cells in another order: what the loss sees at half size
+    blended = F.interpolate(F.avg_pool2d(real, 8), scale_factor=8, mode="nearest")
+    assert pixel_mse(moved, real) > pixel_mse(blended, real)
+    assert colour_loss(moved, real).item() == pytest.approx(0.0, abs=1e-6)
+    assert colour_loss(shuffled, real).item() == pytest.approx(0.0, abs=1e-6)
+    assert colour_loss(blended, real) > 0.05
+    # red, green, blue shift by 0.1, grey by 0.1 * sqrt(3): mean 0.1 * (3 + sqrt(3)) / 4
+    assert colour_loss(real + 0.1, real).item() == pytest.approx(0.1 * (3 + math.sqrt(3)) / 4, rel=1e-4)
+    assert colour_quantiles(real).shape == (2, 4, 48 * 48)
+    with pytest.raises(ValueError, match="lambda_colour"):
+        GanConfig(lambda_colour=-1.0)
 
 
 def test_texture_filters_are_fixed_and_leave_the_global_rng_alone():

@@ -229,6 +229,7 @@ class TranslatorParams(Section):
     pixel_best_of: int
     lambda_fm: float
     lambda_texture: float
+    lambda_colour: float
     pixel_scale: int
     augment: str
     r1: float

@@ -78,6 +78,7 @@ GAN_PARAMS = (
     "lambda_adv", "lambda_pixel", "d_every", "d_unit", "adv_average", "bf16", "d_mismatch",
     "loss", "pixel_scale", "augment", "r1", "lambda_ms", "pixel_best_of", "lambda_fm",
     "lambda_texture",
+    "lambda_colour",
 )  # fmt: skip
 
 
