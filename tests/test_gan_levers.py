@@ -270,7 +270,7 @@ def test_feature_matching_rewards_the_texture_not_its_places():
 
 
 @pytest.mark.parametrize("lever, log", [("lambda_fm", "g_feature_matching"), ("lambda_texture", "g_texture"), ("lambda_colour", "g_colour")])
-def test_texture_term_alone_draws_contrast_into_a_grey_image(lever, log):
+def test_extra_term_alone_draws_contrast_into_a_grey_image(lever, log):
     """Feature matching's, the random-filter texture term's and the colour term's gradients reach G: a grey image trained by the
     term alone (no pixel loss, no adversarial term) takes on the real frames' contrast; with its weight 0
     nothing moves."""
