@@ -136,8 +136,9 @@ def gan_timing(loop: GanLoop, cfg: dict, device: torch.device) -> dict:
 
 
 def gan_epoch_extras(loop: GanLoop, cfg: dict, device: torch.device) -> dict:
-    """The stage's work once per epoch besides the steps, timed with its own functions: the BatchNorm
-    recompute over the training split (bn_recompute), the validation pixel loss, last.pt written."""
+    """The stage's work besides the steps, timed with its own functions: last.pt written every epoch; the
+    BatchNorm recompute over the training split (bn_recompute) and the validation pixel loss at snapshot
+    epochs only (`ready_to_show`), so `total_s` counts them once per snapshot_every epochs."""
     out = {}
     shown = loop.shown.model if loop.shown else loop.G
     if loop.p["bn_recompute"]:
@@ -157,7 +158,7 @@ def gan_epoch_extras(loop: GanLoop, cfg: dict, device: torch.device) -> dict:
             Path(tmp) / "last.pt", models=models, optimizers={"generator": loop.opt_g, "discriminator": loop.opt_d}, emb_dim=cfg["emb_dim"], width=cfg["width"], epoch=1, extra={}
         )
         out["checkpoint_s"] = time.perf_counter() - start
-    out["total_s"] = sum(out.values())
+    out["total_s"] = out["checkpoint_s"] + (out.get("bn_recompute_s", 0.0) + out["val_pixel_loss_s"]) / loop.p["snapshot_every"]
     return out
 
 

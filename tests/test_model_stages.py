@@ -62,6 +62,27 @@ def test_killed_translator_resumes_to_the_same_weights(workspace):
         torch.testing.assert_close(resumed[name], tensor, msg=name)
 
 
+def test_the_generator_a_run_ends_with_does_not_depend_on_how_often_it_was_shown(workspace):
+    # The shown generator's BatchNorm recompute and val loss run only at snapshot epochs (and the last):
+    # shown at every epoch or only at epochs 2 and 3, the run must end with the same weights and statistics.
+    run_data_to_embeddings()
+    ends, val_rows = {}, {}
+    for every in (1, 2):
+        shutil.rmtree("models/translator", ignore_errors=True)
+        shutil.rmtree("models/translator_live", ignore_errors=True)
+        translator.train({**TRANSLATOR_PARAMS, "snapshot_every": every})
+        ends[every] = load_checkpoint("models/translator/generator.pt")["models"]["generator"]
+        val_rows[every] = len((workspace / "models/translator_live/plots/metrics/val/g_pixel.tsv").read_text().splitlines())
+    running = [k for k in ends[1] if k.endswith("running_mean")]
+    assert running and all(ends[1][k].abs().sum() > 0 for k in running)
+    for name, tensor in ends[1].items():
+        torch.testing.assert_close(ends[2][name], tensor, rtol=0, atol=0, msg=name)
+    assert val_rows == {1: 1 + 3, 2: 1 + 2}
+    # the last epoch's recompute is what the checkpoint holds: G's own running averages differ from it
+    G = load_checkpoint("models/translator/last.pt")["models"]["generator"]
+    assert any(not torch.equal(G[k], ends[2][k]) for k in running)
+
+
 def retrained_after_losing_logs(train, stage: str, checkpoint: str, name: str, plot: str, epochs: int, capsys) -> None:
     """Delete the finished run's dvclive folder, train again: the plots come back with every epoch, the
     stage says why it did not resume, and the weights `name` in `checkpoint` are those of the first run."""

@@ -143,6 +143,8 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
         snapshot_epochs = set(translator_snapshots(p))
         for epoch in range(run.first_epoch, p["epochs"] + 1):
             summary = train_epoch(run, pairs, p, epoch, ctx)
+            if epoch in snapshot_epochs:  # the shown generator is looked at only here (the last epoch is one)
+                summary |= ready_to_show(run, pairs, p)
             for name, value in summary.items():
                 live.log_metric(name if "/" in name else f"train/{name}", value)
             print(f"epoch {epoch}: " + "  ".join(f"{k} {v:.4f}" for k, v in summary.items()))
@@ -178,7 +180,7 @@ def start_run(p: dict, emb_dim: int, settings_digest: str, out_dir: Path, ctx, l
 
 
 def train_epoch(run: GanRun, pairs: Pairs, p: dict, epoch: int, ctx) -> dict[str, float]:
-    """One epoch of G steps (with D steps as the schedule says); the epoch's mean losses and G's val pixel loss."""
+    """One epoch of G steps (with D steps as the schedule says); the epoch's mean losses."""
     device, emb, images = ctx.device, pairs.emb, pairs.images
     run.G.train(), run.D.train()
     run.adv_average.reset()
@@ -199,11 +201,19 @@ def train_epoch(run: GanRun, pairs: Pairs, p: dict, epoch: int, ctx) -> dict[str
         for idx in batches(len(emb), p["batch_size"], shuffle, device):
             idx = ctx.local_part(idx)
             losses.add(discriminator_step(run.G, run.D_ddp, run.opt_d, emb[idx], as_pixels(images[idx]), run.cfg))
-    summary = ctx.mean(losses.means())
+    return ctx.mean(losses.means())
+
+
+def ready_to_show(run: GanRun, pairs: Pairs, p: dict) -> dict[str, float]:
+    """Readies the shown generator for a snapshot or the end (its BatchNorm statistics recomputed over the
+    training sounds, with `bn_recompute`) and returns its val pixel loss. Only those epochs need it: the weight
+    average copies G's BatchNorm buffers at every step, so a recompute in between would be overwritten
+    unseen (and it cost as much as a fifth of an epoch). Neither draws from the training's random stream, so
+    how often a run is shown does not change how it trains."""
     if p["bn_recompute"]:
-        recompute_batchnorm(run.G_shown, (emb[idx] for idx in batches(len(emb), p["batch_size"])))
-    summary["val/g_pixel"] = pixel_loss(run.G_shown, pairs.val_emb, pairs.val_images)
-    return summary
+        recompute_batchnorm(run.G_shown, (pairs.emb[idx] for idx in batches(len(pairs.emb), p["batch_size"])))
+    with RandomStream(p["seed"], pairs.val_emb.device):  # test-time dropout: the same draws at every epoch
+        return {"val/g_pixel": pixel_loss(run.G_shown, pairs.val_emb, pairs.val_images)}
 
 
 def save_epoch(run: GanRun, p: dict, epoch: int, out_dir: Path, ctx, snapshot: bool) -> None:
