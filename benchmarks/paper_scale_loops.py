@@ -41,6 +41,7 @@ PAPER_TRANSLATOR = {
     "generator": "dense",
     "optimizer": "sgd",
     "lr": 0.1,
+    "lr_decay": 0.0,
     "momentum": 0.5,
     "lambda_pixel": 1.0,
     "lambda_adv": 0.1,

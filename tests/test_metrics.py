@@ -333,3 +333,11 @@ def test_snapshot_epochs_let_the_correction_fire_with_the_papers_schedule():
     # D every iteration (the demo default): no epoch follows a pass, the snapshots stay regular
     assert schedule.snapshot_epochs(12, snapshot_every=5, d_every=1, d_unit="iteration") == [5, 10, 12]
     assert schedule.translator_snapshots({"epochs": 12, "snapshot_every": 5, "d_every": 1, "d_unit": "iteration"}) == [5, 10, 12]
+
+
+def test_lr_factor_falls_linearly_over_the_last_share_of_the_epochs():
+    assert [schedule.lr_factor(e, 4, 0.5) for e in range(1, 5)] == pytest.approx([1, 1, 2 / 3, 1 / 3])
+    assert [schedule.lr_factor(e, 3, 1.0) for e in range(1, 4)] == pytest.approx([3 / 4, 2 / 4, 1 / 4])
+    assert {schedule.lr_factor(e, 80, 0.0) for e in range(1, 81)} == {1.0}
+    with pytest.raises(ValueError, match="lr_decay"):
+        schedule.lr_factor(1, 80, -0.1)

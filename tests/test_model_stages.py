@@ -83,6 +83,27 @@ def test_the_generator_a_run_ends_with_does_not_depend_on_how_often_it_was_shown
     assert any(not torch.equal(G[k], ends[2][k]) for k in running)
 
 
+def test_lr_decay_lowers_both_rates_to_the_schedule_and_a_longer_run_does_not_continue_a_shorter_one(workspace):
+    run_data_to_embeddings()
+    decaying = {**TRANSLATOR_PARAMS, "lr_decay": 1.0}
+    translator.train(decaying)
+    last = load_checkpoint("models/translator/last.pt")
+    for name in ("generator", "discriminator"):
+        assert [g["lr"] for g in last["optimizers"][name]["param_groups"]] == [pytest.approx(TRANSLATOR_PARAMS["lr"] / 4)]
+    straight = load_checkpoint("models/translator/generator.pt")["models"]["generator"]
+    # two epochs of a 2-epoch decay fall faster than a 3-epoch run's first two: the 3-epoch run starts fresh
+    translator.train({**decaying, "epochs": 2})
+    translator.train(decaying)
+    again = load_checkpoint("models/translator/generator.pt")["models"]["generator"]
+    for name, tensor in straight.items():
+        torch.testing.assert_close(again[name], tensor, msg=name)
+    translator.train(TRANSLATOR_PARAMS)
+    constant = load_checkpoint("models/translator/generator.pt")["models"]["generator"]
+    assert any(not torch.equal(constant[k], straight[k]) for k in straight if k.endswith("weight"))
+    with pytest.raises(ValueError, match="lr_decay must be in"):
+        translator.train({**TRANSLATOR_PARAMS, "lr_decay": 1.5})
+
+
 def retrained_after_losing_logs(train, stage: str, checkpoint: str, name: str, plot: str, epochs: int, capsys) -> None:
     """Delete the finished run's dvclive folder, train again: the plots come back with every epoch, the
     stage says why it did not resume, and the weights `name` in `checkpoint` are those of the first run."""

@@ -210,6 +210,7 @@ class TranslatorParams(Section):
     batch_size: int
     optimizer: str
     lr: float
+    lr_decay: float
     momentum: float
     lambda_pixel: float
     lambda_adv: float

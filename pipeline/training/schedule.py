@@ -1,4 +1,4 @@
-"""When the translator trains its discriminator and keeps generator snapshots (epochs, from its params)."""
+"""When the translator trains its discriminator, keeps generator snapshots and lowers its learning rate (epochs, from its params)."""
 
 from __future__ import annotations
 
@@ -24,3 +24,15 @@ def snapshot_epochs(last_epoch: int, snapshot_every: int, d_every: int, d_unit: 
 def translator_snapshots(translator_p: dict) -> list[int]:
     """`snapshot_epochs` for the translator stage's params."""
     return snapshot_epochs(translator_p["epochs"], translator_p["snapshot_every"], translator_p["d_every"], translator_p["d_unit"])
+
+
+def lr_factor(epoch: int, epochs: int, decay: float) -> float:
+    """The learning-rate multiplier of `epoch` (1-based) in a run of `epochs`: 1, then over the last `decay`
+    share of the epochs a linear fall that would reach 0 one epoch after the last (pix2pix's schedule; decay 0:
+    always 1, the paper)."""
+    if not 0.0 <= decay <= 1.0:
+        raise ValueError(f"lr_decay must be in [0, 1], got {decay}")
+    falling = round(decay * epochs)
+    if epoch <= epochs - falling:
+        return 1.0
+    return (epochs + 1 - epoch) / (falling + 1)

@@ -34,7 +34,7 @@ from pipeline.dataset.loader import drawing
 from pipeline.training.distributed import context
 from pipeline.training.epoch_losses import EpochLosses
 from pipeline.training.runs import digest, files_digest
-from pipeline.training.schedule import translator_snapshots
+from pipeline.training.schedule import lr_factor, translator_snapshots
 
 SHARD_DIR = paths.SHARDS
 EMB_DIR = paths.EMBEDDINGS
@@ -130,6 +130,7 @@ class GanRun:
 
 def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: Path = EMB_DIR, shard_dir: Path = SHARD_DIR) -> None:
     out_dir, emb_dir = Path(out_dir), Path(emb_dir)
+    lr_factor(1, p["epochs"], p["lr_decay"])  # a bad lr_decay fails before any work
     ctx = context()
     enable_fast_kernels(ctx.device)
     # Weight init, dropout and noise draw from the run's own stream, seeded as torch.manual_seed(seed) was;
@@ -138,10 +139,15 @@ def train(p: dict, out_dir: Path = OUT_DIR, live_dir: Path = LIVE_DIR, emb_dir: 
         pairs = Pairs(*load_pairs("train", ctx.device, emb_dir, shard_dir)[:2], *load_pairs("val", ctx.device, emb_dir, shard_dir)[:2])
         emb_dim = pairs.emb.shape[1]
         settings = {"emb_dim": emb_dim, **p, "data": files_digest(sorted(emb_dir.glob("*.npz")))}
+        if p["lr_decay"]:  # the fall depends on the epoch count: a longer run cannot continue a shorter one
+            settings["decay_epochs"] = p["epochs"]
         run = start_run(p, emb_dim, digest(settings), out_dir, ctx, live_dir)
         live = ctx.open_live(live_dir, resume=run.first_epoch > 1)
         snapshot_epochs = set(translator_snapshots(p))
         for epoch in range(run.first_epoch, p["epochs"] + 1):
+            for opt in run.optimizers.values():
+                for group in opt.param_groups:
+                    group["lr"] = p["lr"] * lr_factor(epoch, p["epochs"], p["lr_decay"])
             summary = train_epoch(run, pairs, p, epoch, ctx)
             if epoch in snapshot_epochs:  # the shown generator is looked at only here (the last epoch is one)
                 summary |= ready_to_show(run, pairs, p)
