@@ -22,6 +22,12 @@ def workspace(tmp_path, monkeypatch):
     return tmp_path
 
 
+def assert_same_weights(got: dict, expected: dict, **tolerance) -> None:
+    """Every tensor of the `expected` state dict equals the one of that name in `got` (assert_close's tolerances)."""
+    for name, tensor in expected.items():
+        torch.testing.assert_close(got[name], tensor, msg=name, **tolerance)
+
+
 def run_data_to_embeddings(emb_dim=32):
     autoencoder.train(emb_dim, AE_PARAMS)
     embed.main_with({"batch_size": 16})
@@ -58,8 +64,7 @@ def test_killed_translator_resumes_to_the_same_weights(workspace):
     translator.train({**TRANSLATOR_PARAMS, "epochs": 2})
     translator.train(TRANSLATOR_PARAMS)
     resumed = load_checkpoint("models/translator/generator.pt")["models"]["generator"]
-    for name, tensor in straight.items():
-        torch.testing.assert_close(resumed[name], tensor, msg=name)
+    assert_same_weights(resumed, straight)
 
 
 def test_the_generator_a_run_ends_with_does_not_depend_on_how_often_it_was_shown(workspace):
@@ -75,8 +80,7 @@ def test_the_generator_a_run_ends_with_does_not_depend_on_how_often_it_was_shown
         val_rows[every] = len((workspace / "models/translator_live/plots/metrics/val/g_pixel.tsv").read_text().splitlines())
     running = [k for k in ends[1] if k.endswith("running_mean")]
     assert running and all(ends[1][k].abs().sum() > 0 for k in running)
-    for name, tensor in ends[1].items():
-        torch.testing.assert_close(ends[2][name], tensor, rtol=0, atol=0, msg=name)
+    assert_same_weights(ends[2], ends[1], rtol=0, atol=0)
     assert val_rows == {1: 1 + 3, 2: 1 + 2}
     # the last epoch's recompute is what the checkpoint holds: G's own running averages differ from it
     G = load_checkpoint("models/translator/last.pt")["models"]["generator"]
@@ -95,8 +99,7 @@ def test_lr_decay_lowers_both_rates_to_the_schedule_and_a_longer_run_does_not_co
     translator.train({**decaying, "epochs": 2})
     translator.train(decaying)
     again = load_checkpoint("models/translator/generator.pt")["models"]["generator"]
-    for name, tensor in straight.items():
-        torch.testing.assert_close(again[name], tensor, msg=name)
+    assert_same_weights(again, straight)
     translator.train(TRANSLATOR_PARAMS)
     constant = load_checkpoint("models/translator/generator.pt")["models"]["generator"]
     assert any(not torch.equal(constant[k], straight[k]) for k in straight if k.endswith("weight"))
@@ -114,8 +117,7 @@ def retrained_after_losing_logs(train, stage: str, checkpoint: str, name: str, p
     assert tsv.exists() and len(tsv.read_text().splitlines()) == 1 + epochs
     assert f"not resuming: models/{stage}_live holds no logs" in capsys.readouterr().out
     after = load_checkpoint(checkpoint)["models"][name]
-    for key, tensor in before.items():
-        torch.testing.assert_close(after[key], tensor, msg=key)
+    assert_same_weights(after, before)
 
 
 def test_a_finished_run_whose_logs_are_gone_trains_again_and_writes_them(workspace, capsys):

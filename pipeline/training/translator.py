@@ -214,8 +214,8 @@ def ready_to_show(run: GanRun, pairs: Pairs, p: dict) -> dict[str, float]:
     """Readies the shown generator for a snapshot or the end (its BatchNorm statistics recomputed over the
     training sounds, with `bn_recompute`) and returns its val pixel loss. Only those epochs need it: the weight
     average copies G's BatchNorm buffers at every step, so a recompute in between would be overwritten
-    unseen (about 5% of a demo epoch, benchmarks/bench_translator_epoch.py). Neither draws from the training's random stream, so
-    how often a run is shown does not change how it trains."""
+    unseen (about 5% of a demo epoch, benchmarks/bench_translator_epoch.py). Neither draws from the training's
+    random stream, so how often a run is shown does not change how it trains."""
     if p["bn_recompute"]:
         recompute_batchnorm(run.G_shown, (pairs.emb[idx] for idx in batches(len(pairs.emb), p["batch_size"])))
     with RandomStream(p["seed"], pairs.val_emb.device):  # test-time dropout: the same draws at every epoch
